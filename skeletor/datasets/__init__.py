@@ -1,0 +1,42 @@
+"""Loaders for the third-party data in ``../shared/data`` (see its SOURCES.md).
+
+Each loader converts units once and maps joints onto ``holistic75`` where they
+correspond; joints a source lacks are marked missing (confidence 0, NaN coordinates).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["data_root", "DataNotFoundError"]
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The shared data folder (or a file in it) is not where it was expected."""
+
+
+def data_root() -> Path:
+    """The folder holding the shared third-party data.
+
+    ``$SKELETOR_DATA`` if set, else ``../shared/data`` beside the repository (found from
+    this file, then from the working directory).
+
+    Raises:
+        DataNotFoundError: no such folder exists.
+    """
+    env = os.environ.get("SKELETOR_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+        Path.cwd() / "shared" / "data",
+    ]
+    for c in candidates:
+        if (c / "SOURCES.md").is_file():
+            return c
+    raise DataNotFoundError(
+        "shared data not found; set SKELETOR_DATA or put it at ../shared/data (looked in: "
+        + ", ".join(str(c) for c in candidates)
+        + ")"
+    )

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real-data folder and a seeded random generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor.datasets import DataNotFoundError, data_root
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data`` (or ``$SKELETOR_DATA``); skips the test when it is absent."""
+    try:
+        return data_root()
+    except DataNotFoundError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed generator, so every test run sees the same random draws."""
+    return np.random.default_rng(1234)
