@@ -28,7 +28,7 @@ def look_at_rotation(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.
     if n < 1e-9:
         raise ValueError("camera eye and target coincide")
     z /= n
-    x = np.cross(z, -np.asarray(up, np.float64))  # right = forward x down
+    x = np.cross(-np.asarray(up, np.float64), z)  # right = down x forward (right-handed x, y, z)
     if np.linalg.norm(x) < 1e-9:
         raise ValueError("view direction is parallel to the up axis")
     x /= np.linalg.norm(x)
