@@ -17,7 +17,9 @@ Output ``.npz`` (3D poses)::
 
     poses3d     float32 (T, 75, 3)  camera frame: x right, y down, z forward; metres under an
                                     assumed adult body size (scale is relative, see uplift.py)
-    confidence  float32 (T, 75)     0 = the joint was never seen; such joints are NaN
+    confidence  float32 (T, 75)     detection confidence; decays while a joint is carried through a
+                                    gap, 0 where it was not observed (its position is then an
+                                    estimate); a joint never seen in the whole input is NaN
     skeleton    str
     fps         float scalar
     keypoints   float32 (T, 75, 3)  optional: the 2D detections that were uplifted
@@ -93,7 +95,8 @@ class PoseSequence:
 
     Attributes:
         poses3d: (T, J, 3) float32, metres under an assumed body size (relative scale).
-        confidence: (T, J) float32; 0 where the joint was never seen (its coordinates are NaN).
+        confidence: (T, J) float32; decays while carried through a gap, 0 where not observed;
+            joints never seen in the whole input have NaN coordinates.
         fps: frames per second.
         skeleton: layout name.
         keypoints: optional (T, J, 3) 2D detections that were uplifted.

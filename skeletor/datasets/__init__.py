@@ -40,3 +40,35 @@ def data_root() -> Path:
         + ", ".join(str(c) for c in candidates)
         + ")"
     )
+
+
+# The loaders import their heavy readers (h5py, pose-format, bvhio) lazily, so importing
+# them here costs only numpy. They come after the definitions above, which they import.
+from skeletor.datasets.motion import Motion  # noqa: E402
+from skeletor.datasets.phoenix import load_phoenix  # noqa: E402
+from skeletor.datasets.openpose import load_gopeith, load_how2sign  # noqa: E402
+from skeletor.datasets.poseformat import PoseLayoutError, list_pose_files, load_pose_file  # noqa: E402
+from skeletor.datasets.bvh import (  # noqa: E402
+    bandai_split,
+    list_bandai,
+    load_bandai,
+    load_manipnet,
+    load_pymo_walk,
+    read_bvh,
+)
+
+__all__ += [
+    "Motion",
+    "load_phoenix",
+    "load_gopeith",
+    "load_how2sign",
+    "load_pose_file",
+    "list_pose_files",
+    "PoseLayoutError",
+    "read_bvh",
+    "load_bandai",
+    "list_bandai",
+    "bandai_split",
+    "load_pymo_walk",
+    "load_manipnet",
+]

@@ -1,0 +1,196 @@
+"""Public accuracy benchmark: Bandai-Namco mocap -> virtual camera -> detector faults -> 3D.
+
+Protocol (issue "Foundation"; reproduce with ``python -m benchmarks.accuracy``):
+
+* Data: Bandai-Namco dataset-1, the fixed test split of ``skeletor.datasets.bvh.bandai_split``
+  (by file; about 20 % of the files of every motion content). One view per file.
+* Camera (``skeletor.views``): pinhole, f = 1000 px, 1280x720, 2.5-3.5 m from the subject,
+  yaw -60..60 deg around it, 0.3 m above the pelvis; the camera follows the subject's
+  smoothed horizontal path so walking clips stay in range. Seeded per file.
+* Detector model (``skeletor.corrupt.DetectorFaults`` defaults): jitter sigma 2.5 px,
+  ~10 % of frames dropped in bursts (mean 3), 5 % single joints dropped, 1 % outliers of
+  30-80 px. Face and hand joints are absent (Bandai has none).
+* Optional depth hint: MediaPipe gives every landmark a relative depth; ``--hint`` rows
+  add a simulated one (``skeletor.views.detector_depth_hint``: 10 cm noise + 5 cm bias).
+* Scores on the 15 body joints (``skeletor.skeleton.POSE_BODY_JOINTS``), every frame:
+  N-MPJPE in mm (mid-hip root, one least-squares scale per sequence), acceleration error
+  in mm/frame^2 after the same alignment, and bone-length CV in % (mean over body bones).
+
+Methods: flat (2D at constant depth), the streaming uplift as ``skeletor clean --no-refine``
+runs it (lookahead 0), the whole-sequence uplift, and the streaming uplift followed by a
+One Euro filter whose parameters were tuned on training-split views.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from skeletor import metrics
+from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.datasets import data_root
+from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
+from skeletor.filters import one_euro, tune_one_euro
+from skeletor.keypoints import KeypointSequence
+from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.uplift import UpliftConfig, flat_uplift, uplift_sequence
+from skeletor.views import ViewConfig, detector_depth_hint, random_view
+
+__all__ = ["Case", "make_cases", "score", "run_benchmark", "main"]
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BODY = np.array(POSE_BODY_JOINTS)
+BODY_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in POSE_BODY_JOINTS and c in POSE_BODY_JOINTS])
+
+
+class Case:
+    """One test clip seen by one virtual camera, with detector faults applied."""
+
+    def __init__(self, name: str, truth: np.ndarray, keypoints: KeypointSequence, hint: np.ndarray) -> None:
+        self.name, self.truth, self.keypoints, self.hint = name, truth, keypoints, hint
+
+    def with_hint(self) -> KeypointSequence:
+        """The keypoints with the simulated detector depth hint attached."""
+        return replace(self.keypoints, depth=self.hint)
+
+
+def make_cases(paths: list[Path], seed: int = 0, view: ViewConfig = ViewConfig(), faults: DetectorFaults = DetectorFaults()) -> list[Case]:
+    """Project and corrupt each clip (seeded by its position in ``paths`` and ``seed``)."""
+    cases = []
+    for i, path in enumerate(paths):
+        rng = np.random.default_rng([seed, i])
+        motion = load_bandai(path)
+        v = random_view(motion.positions, motion.fps, view, rng, name=path.stem)
+        kp = detector_faults(v.keypoints.keypoints, HOLISTIC75, faults, rng)
+        seq = replace(v.keypoints, keypoints=kp)
+        hint = detector_depth_hint(v.truth, kp[..., 2] > 0, view.focal_px, rng)
+        cases.append(Case(path.stem, v.truth, seq, hint))
+    return cases
+
+
+def _aligned(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Body joints, mid-hip centred, pred scaled by one least-squares factor (as N-MPJPE does)."""
+    p = pred[:, BODY] - 0.5 * (pred[:, [23]] + pred[:, [24]])
+    g = gt[:, BODY] - 0.5 * (gt[:, [23]] + gt[:, [24]])
+    ok = np.isfinite(p).all(-1) & np.isfinite(g).all(-1)
+    s = (p[ok] * g[ok]).sum() / max((p[ok] ** 2).sum(), 1e-12)
+    return s * p, g
+
+
+def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """N-MPJPE (mm), acceleration error (mm/frame^2) and bone CV (%) on the body joints."""
+    p, g = _aligned(pred, gt)
+    return {
+        "n_mpjpe_mm": 1000 * metrics.n_mpjpe(pred[:, BODY], gt[:, BODY], root=(7, 8)),
+        "accel_mm": 1000 * metrics.accel_error(p, g),
+        "bone_cv_pct": 100 * metrics.bone_length_cv(pred, HOLISTIC75, bones=BODY_BONES),
+    }
+
+
+def _streaming(seq: KeypointSequence, lookahead: int = 0) -> np.ndarray:
+    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=False))
+    return clean_sequence(seq, cleaner).poses3d
+
+
+def run_benchmark(cases: list[Case], tune_cases: list[Case], progress: bool = True) -> dict:
+    """Score every method on ``cases``; ``tune_cases`` (training split) tune the One Euro filter."""
+    from tqdm import tqdm
+
+    fps = cases[0].keypoints.fps
+    # Tune One Euro on training views (streaming uplift output vs truth, scale-aligned).
+    raw, clean = [], []
+    for c in tune_cases:
+        p, g = _aligned(_streaming(c.keypoints), c.truth)
+        raw.append(p)
+        clean.append(g)
+    t = min(len(r) for r in raw)
+    params, _ = tune_one_euro(np.stack([r[:t] for r in raw]), np.stack([c[:t] for c in clean]), fps)
+    log.info("tuned One Euro: %s", params)
+
+    def euro(seq: KeypointSequence) -> np.ndarray:
+        # The filter is applied in metres to the uplift's camera-frame output.
+        return one_euro(_streaming(seq), seq.fps, params.min_cutoff, params.beta, params.d_cutoff)
+
+    methods: dict[str, Callable[[Case], np.ndarray]] = {
+        "flat": lambda c: flat_uplift(c.keypoints).poses3d,
+        "streaming uplift": lambda c: _streaming(c.keypoints),
+        "whole-sequence uplift": lambda c: uplift_sequence(c.keypoints).poses3d,
+        "streaming + One Euro (tuned)": lambda c: euro(c.keypoints),
+        "streaming uplift, depth hint": lambda c: _streaming(c.with_hint()),
+        "whole-sequence uplift, depth hint": lambda c: uplift_sequence(c.with_hint()).poses3d,
+    }
+    rows = {}
+    for name, fn in methods.items():
+        scores, t0, frames = [], time.perf_counter(), 0
+        for c in tqdm(cases, desc=name, disable=not progress, leave=False):
+            pred = fn(c)
+            if not np.isfinite(pred[:, BODY]).all():
+                raise AssertionError(f"{name} left NaN in {c.name}")
+            scores.append(score(pred, c.truth))
+            frames += len(c.truth)
+        ms = 1000 * (time.perf_counter() - t0) / frames
+        rows[name] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]} | {"ms_per_frame": ms}
+    return {"one_euro": {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff}, "methods": rows}
+
+
+def format_table(result: dict) -> str:
+    """Markdown table of a ``run_benchmark`` result."""
+    lines = ["| method | N-MPJPE mm | accel mm/frame^2 | bone CV % | ms/frame |", "|---|---:|---:|---:|---:|"]
+    for name, r in result["methods"].items():
+        lines.append(f"| {name} | {r['n_mpjpe_mm']:.1f} | {r['accel_mm']:.2f} | {r['bone_cv_pct']:.2f} | {r['ms_per_frame']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and write ``benchmarks/results/accuracy.json``."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=None, help="shared data folder (default: $SKELETOR_DATA or ../shared/data)")
+    ap.add_argument("--max-files", type=int, default=None, help="use only the first N test files (smoke runs)")
+    ap.add_argument("--tune-files", type=int, default=12, help="training files used to tune the One Euro filter")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=RESULTS / "accuracy.json", help="where to write the results")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.data is not None:
+        import os
+
+        os.environ["SKELETOR_DATA"] = str(args.data)
+    train, test = bandai_split(list_bandai(data_root() / "bandai_namco"))
+    test = test[: args.max_files] if args.max_files else test
+    tune = train[:: max(1, len(train) // args.tune_files)][: args.tune_files]
+    t0 = time.time()
+    result = run_benchmark(make_cases(test, args.seed), make_cases(tune, args.seed + 1), progress=not args.no_progress)
+    result["meta"] = {
+        "test_files": [p.name for p in test],
+        "frames": None,
+        "seed": args.seed,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "seconds": round(time.time() - t0, 1),
+        "command": "python -m benchmarks.accuracy" + (f" --max-files {args.max_files}" if args.max_files else ""),
+    }
+    print(format_table(result))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

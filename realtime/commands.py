@@ -1,0 +1,41 @@
+"""``skeletor``: the library's subcommands plus those that need I/O stacks.
+
+``skeletor clean`` also reads videos here (MediaPipe detection, then the same streaming
+cleaner); ``subscribe`` and ``bench`` are added as their modules land.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from skeletor import cli as library_cli
+
+__all__ = ["COMMANDS", "main"]
+
+# Subcommand modules that live outside the pure library (added only if present).
+_REALTIME_COMMANDS: tuple[str, ...] = ("realtime.client", "benchmarks.cli")
+
+
+def _available(modules: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(m for m in modules if importlib.util.find_spec(m) is not None)
+
+
+COMMANDS: tuple[str, ...] = library_cli.LIBRARY_COMMANDS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``skeletor`` command; returns the exit code."""
+    _register_video_readers()
+    return library_cli.main(argv, COMMANDS + _available(_REALTIME_COMMANDS))
+
+
+def _register_video_readers() -> None:
+    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic)."""
+    try:
+        from realtime.detector import VIDEO_SUFFIXES, read_video_keypoints
+    except ImportError:
+        return
+    from skeletor import clean
+
+    for suffix in VIDEO_SUFFIXES:
+        clean.READERS.setdefault(suffix, read_video_keypoints)

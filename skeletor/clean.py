@@ -1,0 +1,100 @@
+"""``skeletor clean``: 2D keypoint files in, cleaned 3D pose files out.
+
+Runs the same :class:`~skeletor.stream.StreamingCleaner` the live tool runs, frame by
+frame. Inputs are read by suffix through ``READERS``; ``realtime.commands`` adds video
+files (MediaPipe detection) to that table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from skeletor.keypoints import KeypointFormatError, KeypointSequence, load_keypoints, save_poses
+from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+from skeletor.uplift import UpliftConfig
+
+__all__ = ["READERS", "add_parser", "run", "output_paths"]
+
+log = logging.getLogger(__name__)
+
+# suffix -> reader returning a KeypointSequence (raises KeypointFormatError / OSError on bad input)
+READERS: dict[str, Callable[[Path], KeypointSequence]] = {".npz": load_keypoints}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``clean`` on the ``skeletor`` parser."""
+    p = sub.add_parser(
+        "clean",
+        help="uplift and refine 2D keypoint files into clean 3D poses",
+        description=(
+            "Read 2D keypoint files (.npz, see docs/formats.md; videos when the live extras are installed), "
+            "run the streaming uplift and the Skeletor refiner frame by frame (the same code as skeletor-live), "
+            "and write 3D pose .npz files (camera frame: x right, y down, z forward; metres at an assumed adult size)."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="keypoint .npz files (or videos)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .npz for one input, or a directory (several inputs keep their file names)")
+    p.add_argument("--lookahead", type=int, default=0, metavar="K", help="frames of delay allowed (0 = causal, as live); more = smoother, better depth")
+    p.add_argument("--no-refine", action="store_true", help="uplift only, skip the transformer refiner")
+    p.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
+    p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def output_paths(inputs: list[Path], output: Path) -> list[Path]:
+    """Where each input's result goes: ``output`` itself for one ``.npz`` target, else ``output/<input name>.npz``."""
+    if len(inputs) == 1 and output.suffix == ".npz" and not output.is_dir():
+        return [output]
+    return [output / (p.stem + ".npz") for p in inputs]
+
+
+def _read(path: Path) -> KeypointSequence:
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise KeypointFormatError(f"{path}: unsupported input type {path.suffix!r}; expected one of {sorted(READERS)}")
+    if not path.is_file():
+        raise KeypointFormatError(f"{path}: no such file")
+    return reader(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Clean every input; a bad input is reported in one line and skipped. Exit 2 if any failed."""
+    outputs = output_paths(args.inputs, args.output)
+    config = CleanerConfig(
+        uplift=replace(UpliftConfig(), focal_px=args.focal_px),
+        lookahead=args.lookahead,
+        refine=not args.no_refine,
+        weights=args.weights,
+    )
+    if config.refine and args.weights is None and not default_weights_path().is_file():
+        log.warning("no shipped refiner weights at %s yet: running the uplift only", default_weights_path())
+        config = replace(config, refine=False)
+    try:
+        cleaner = StreamingCleaner(config)
+    except (ValueError, OSError) as e:
+        print(f"skeletor clean: {e}", file=sys.stderr)
+        return 2
+    failed = 0
+    progress = not args.no_progress and sys.stderr.isatty()
+    for src, dst in zip(args.inputs, outputs):
+        try:
+            seq = _read(src)
+            if seq.skeleton != "holistic75":
+                raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
+            cleaner.reset()
+            result = clean_sequence(seq, cleaner, progress=progress)
+            save_poses(dst, result)
+            log.info("%s -> %s (%d frames)", src, dst, len(seq))
+        except (KeypointFormatError, OSError, ValueError) as e:
+            failed += 1
+            msg = str(e) if str(src) in str(e) else f"{src}: {e}"
+            print(f"skeletor clean: error: {msg}", file=sys.stderr)
+    done = len(args.inputs) - failed
+    print(f"skeletor clean: {done} of {len(args.inputs)} file(s) written", file=sys.stderr)
+    return 2 if failed else 0

@@ -1,0 +1,781 @@
+"""Corruption of skeleton sequences: the Skeletor paper's masking and noise, and detector faults.
+
+Two families live here.
+
+**The paper's BERT-style corruption** of clean 3D sequences (``corrupt_paper``), which
+makes the refiner's training inputs: a fraction of frames is masked outright, a fraction
+of single (frame, joint) entries is masked, and a fraction of frames and of entries gets
+Gaussian noise of standard deviation ``s`` per coordinate. Masked entries are zeroed and
+flagged; the model reads the flag, never the zeros. ``mask_frames``, ``mask_joints``,
+``frame_noise`` and ``joint_noise`` are the building blocks.
+
+Masking picks an exact number of entries per sequence (``ratio`` x the eligible count,
+rounded stochastically so that short windows still average the requested ratio), so
+measured fractions match the request closely. Only *present* entries are ever picked:
+a joint that was already missing is neither masked again nor noised.
+
+**Detector faults** on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence, the way
+a MediaPipe-style detector fails live: pixel jitter, dropped frames in bursts, single
+dropped joints, a hand lost for a while, outlier jumps and left/right swaps. A missing
+keypoint has confidence 0 and NaN x, y, on the way in and on the way out.
+``detector_faults`` applies them all from one ``DetectorFaults`` config (its defaults are
+the public accuracy benchmark's detector model); ``detector_faults_3d`` applies the same
+faults to 3D sequences, to make training inputs look like live input.
+
+Every function returns new arrays (float32 for coordinates) and never modifies its inputs;
+randomness comes only from the ``rng`` argument.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from skeletor.skeleton import Skeleton
+
+__all__ = [
+    "PaperCorruption",
+    "Corrupted",
+    "corrupt_paper",
+    "mask_frames",
+    "mask_joints",
+    "frame_noise",
+    "joint_noise",
+    "jitter",
+    "drop_frame_bursts",
+    "drop_joints",
+    "lose_hand",
+    "outliers",
+    "swap_left_right",
+    "DetectorFaults",
+    "detector_faults",
+    "detector_faults_3d",
+    "hand_joints",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------
+# Configs and result
+# --------------------------------------------------------------------------------------
+
+
+def _check_ratio(name: str, value: float) -> None:
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
+
+
+def _check_nonneg(name: str, value: float) -> None:
+    if not (value >= 0.0 and np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def _check_mean_length(name: str, value: float) -> None:
+    if not (value >= 1.0 and np.isfinite(value)):
+        raise ValueError(f"{name} must be a mean length >= 1 frame, got {value}")
+
+
+@dataclass(frozen=True)
+class PaperCorruption:
+    """The Skeletor paper's BERT-style corruption of 3D sequences.
+
+    Attributes:
+        frame_mask: fraction of frames fully masked (paper: 5-25 %, best 10 %).
+        joint_mask: fraction of (frame, joint) entries masked (5-25 %, best 10 %).
+        frame_noise: fraction of frames whose whole skeleton gets Gaussian noise.
+        joint_noise: fraction of (frame, joint) entries that get Gaussian noise.
+        noise_std: noise strength s (paper 0.1-0.9): the standard deviation of the
+            Gaussian added to each coordinate, in the units of the data.
+    """
+
+    frame_mask: float = 0.10
+    joint_mask: float = 0.10
+    frame_noise: float = 0.15
+    joint_noise: float = 0.15
+    noise_std: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("frame_mask", "joint_mask", "frame_noise", "joint_noise"):
+            _check_ratio(name, getattr(self, name))
+        _check_nonneg("noise_std", self.noise_std)
+
+
+@dataclass
+class Corrupted:
+    """A corrupted sequence and what was done to it.
+
+    Attributes:
+        x: (..., T, J, 3) float32 corrupted copy. Entries that are not ``present``
+            (masked, or missing on the way in) are set to 0: the model sees the mask
+            flag, not these zeros.
+        present: (..., T, J) bool, the input is present after corruption (False =
+            masked, dropped, or was missing).
+        masked: (..., T, J) bool, masked (or dropped) by this corruption; always a
+            subset of the entries that were present on the way in.
+        noised: (..., T, J) bool, noise added (or the value otherwise falsified) and
+            still present.
+    """
+
+    x: np.ndarray
+    present: np.ndarray
+    masked: np.ndarray
+    noised: np.ndarray
+
+
+@dataclass(frozen=True)
+class DetectorFaults:
+    """Detector fault model for 2D keypoints; the defaults are the public accuracy benchmark's.
+
+    Attributes:
+        jitter_px: standard deviation of the Gaussian pixel noise on x and y of every
+            present keypoint.
+        drop_frames: fraction of frames dropped entirely (detector returned nothing).
+        drop_burst: mean length, in frames, of a burst of dropped frames (geometric).
+        drop_joints: probability that a single (frame, joint) keypoint is dropped.
+        outliers: probability that a present keypoint jumps away for one frame.
+        outlier_min_px: shortest outlier jump, pixels.
+        outlier_max_px: longest outlier jump, pixels.
+        lose_hand: fraction of frames in which each hand (independently) is lost.
+        lose_hand_frames: mean length, in frames, of a hand-loss episode (geometric).
+        swaps: fraction of frames in which left and right are swapped.
+        swap_frames: mean length, in frames, of a swap span (geometric).
+    """
+
+    jitter_px: float = 2.5
+    drop_frames: float = 0.10
+    drop_burst: float = 3.0
+    drop_joints: float = 0.05
+    outliers: float = 0.01
+    outlier_min_px: float = 30.0
+    outlier_max_px: float = 80.0
+    lose_hand: float = 0.0
+    lose_hand_frames: float = 30.0
+    swaps: float = 0.0
+    swap_frames: float = 4.0
+
+    def __post_init__(self) -> None:
+        for name in ("drop_frames", "drop_joints", "outliers", "lose_hand", "swaps"):
+            _check_ratio(name, getattr(self, name))
+        for name in ("jitter_px", "outlier_min_px", "outlier_max_px"):
+            _check_nonneg(name, getattr(self, name))
+        for name in ("drop_burst", "lose_hand_frames", "swap_frames"):
+            _check_mean_length(name, getattr(self, name))
+        if self.outlier_min_px > self.outlier_max_px:
+            raise ValueError(f"outlier_min_px ({self.outlier_min_px}) > outlier_max_px ({self.outlier_max_px})")
+
+
+# --------------------------------------------------------------------------------------
+# Shape checks and random selection helpers
+# --------------------------------------------------------------------------------------
+
+
+def _points(x: np.ndarray, name: str, channels: int = 3) -> np.ndarray:
+    """``x`` as an array, checked to be (..., T, J, channels)."""
+    a = np.asarray(x)
+    if a.ndim < 3 or a.shape[-1] != channels:
+        raise ValueError(f"{name}: expected shape (..., T, J, {channels}), got {a.shape}")
+    return a
+
+
+def _mask(present: np.ndarray, shape: tuple[int, ...], name: str = "present") -> np.ndarray:
+    """``present`` as a bool array, checked to be ``shape`` (an (..., T, J) shape)."""
+    p = np.asarray(present)
+    if p.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} (..., T, J), got {p.shape}")
+    return p.astype(bool, copy=False)
+
+
+def _choose(eligible: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Pick ``ratio`` of the eligible entries along the last axis, uniformly without replacement.
+
+    The count per row is ``floor(ratio * n_eligible + u)``, ``u ~ U[0, 1)``: stochastic
+    rounding, so even a short row averages exactly ``ratio``.
+
+    Args:
+        eligible: (..., N) bool.
+        ratio: fraction in [0, 1].
+        rng: random generator.
+
+    Returns:
+        (..., N) bool, True for picked entries (all of them eligible).
+    """
+    _check_ratio("ratio", ratio)
+    if eligible.shape[-1] == 0 or ratio == 0.0:
+        return np.zeros(eligible.shape, dtype=bool)
+    keys = np.where(eligible, rng.random(eligible.shape), 2.0)  # ineligible entries sort last
+    ranks = np.argsort(np.argsort(keys, axis=-1), axis=-1)
+    n = eligible.sum(axis=-1, keepdims=True)
+    k = np.floor(ratio * n + rng.random(n.shape))
+    return (ranks < k) & eligible
+
+
+def _start_rate(fraction: float, mean_length: float) -> float:
+    """Per-frame span start probability giving a stationary covered fraction of ``fraction``.
+
+    A frame is covered unless no earlier span still reaches it:
+    ``1 - prod_k (1 - p * P(L > k))`` with ``P(L > k) = (1 - 1/mean_length)^k``; solved
+    for ``p`` by bisection (the coverage grows monotonically with ``p``).
+    """
+    k = np.arange(int(np.ceil(40.0 * mean_length)) + 1)
+    survival = (1.0 - 1.0 / mean_length) ** k
+
+    def coverage(p: float) -> float:
+        with np.errstate(divide="ignore"):
+            return 1.0 - float(np.exp(np.log1p(-p * survival).sum()))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if coverage(mid) < fraction else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _bursts(shape: tuple[int, ...], fraction: float, mean_length: float, rng: np.random.Generator) -> np.ndarray:
+    """Random spans covering about ``fraction`` of the last (time) axis.
+
+    Spans start at random frames (Bernoulli per frame) and last a geometric number of
+    frames with mean ``mean_length``; overlapping spans merge. The start rate is chosen
+    so that the expected covered fraction is ``fraction``, and the
+    process is run from well before frame 0 so that the first frames are not favoured.
+
+    Args:
+        shape: (..., T) output shape.
+        fraction: expected covered fraction in [0, 1].
+        mean_length: mean span length in frames, >= 1.
+        rng: random generator.
+
+    Returns:
+        (..., T) bool, True inside a span.
+    """
+    _check_ratio("fraction", fraction)
+    _check_mean_length("mean length", mean_length)
+    if fraction == 0.0 or shape[-1] == 0:
+        return np.zeros(shape, dtype=bool)
+    if fraction == 1.0:
+        return np.ones(shape, dtype=bool)
+    t = shape[-1]
+    burn_in = int(np.ceil(4.0 * mean_length))
+    full = shape[:-1] + (t + burn_in,)
+    p_start = _start_rate(fraction, mean_length)
+    starts = rng.random(full) < p_start
+    lengths = rng.geometric(1.0 / mean_length, size=full)
+    frames = np.arange(t + burn_in)
+    reach = np.where(starts, frames + lengths, 0)  # exclusive end of a span starting here
+    covered = np.maximum.accumulate(reach, axis=-1) > frames
+    return covered[..., burn_in:]
+
+
+def _directions(shape: tuple[int, ...], dim: int, rng: np.random.Generator) -> np.ndarray:
+    """(*shape, dim) unit vectors, uniform on the circle / sphere."""
+    v = rng.standard_normal(shape + (dim,))
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(norm, 1e-12)
+
+
+def hand_joints(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's left and right hand joints of a layout.
+
+    Args:
+        skeleton: a layout whose hand joints are named ``left_hand_*`` / ``right_hand_*``
+            (``holistic75``, ``upper50``).
+
+    Returns:
+        (left, right): two (21,) int arrays of joint indices.
+
+    Raises:
+        ValueError: the layout has no such hand joints.
+    """
+    left = np.array([i for i, n in enumerate(skeleton.joints) if n.startswith("left_hand_")], dtype=np.int64)
+    right = np.array([i for i, n in enumerate(skeleton.joints) if n.startswith("right_hand_")], dtype=np.int64)
+    if left.size == 0 or right.size == 0:
+        raise ValueError(f"skeleton {skeleton.name!r} has no left_hand_* / right_hand_* joints")
+    return left, right
+
+
+# --------------------------------------------------------------------------------------
+# The paper's corruption
+# --------------------------------------------------------------------------------------
+
+
+def _pick_frames(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """(..., T, J) bool: the present entries of ``ratio`` of the frames that have any."""
+    frames = _choose(present.any(axis=-1), ratio, rng)
+    return frames[..., None] & present
+
+
+def _pick_entries(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """(..., T, J) bool: ``ratio`` of the present (frame, joint) entries of each sequence."""
+    flat = present.reshape(present.shape[:-2] + (-1,))
+    return _choose(flat, ratio, rng).reshape(present.shape)
+
+
+def mask_frames(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Pick whole frames to mask.
+
+    Per sequence, ``ratio`` of the frames that have at least one present joint are
+    picked (an exact count, stochastically rounded), uniformly without replacement.
+
+    Args:
+        present: (..., T, J) bool, entries available to mask.
+        ratio: fraction of frames to mask, in [0, 1].
+        rng: random generator.
+
+    Returns:
+        (..., T, J) bool, the newly masked entries (the present joints of the picked frames).
+
+    Raises:
+        ValueError: ``present`` has fewer than 2 dimensions or ``ratio`` is outside [0, 1].
+    """
+    p = np.asarray(present)
+    if p.ndim < 2:
+        raise ValueError(f"present: expected shape (..., T, J), got {p.shape}")
+    return _pick_frames(p.astype(bool, copy=False), ratio, rng)
+
+
+def mask_joints(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Pick single (frame, joint) entries to mask.
+
+    Per sequence, ``ratio`` of the present entries are picked (an exact count,
+    stochastically rounded), uniformly without replacement.
+
+    Args:
+        present: (..., T, J) bool, entries available to mask.
+        ratio: fraction of present entries to mask, in [0, 1].
+        rng: random generator.
+
+    Returns:
+        (..., T, J) bool, the newly masked entries.
+
+    Raises:
+        ValueError: ``present`` has fewer than 2 dimensions or ``ratio`` is outside [0, 1].
+    """
+    p = np.asarray(present)
+    if p.ndim < 2:
+        raise ValueError(f"present: expected shape (..., T, J), got {p.shape}")
+    return _pick_entries(p.astype(bool, copy=False), ratio, rng)
+
+
+def _add_noise(x: np.ndarray, where: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """float32 copy of ``x`` with N(0, std^2) added to every coordinate of the ``where`` entries."""
+    _check_nonneg("std", std)
+    noise = rng.standard_normal(x.shape, dtype=np.float32) * np.float32(std)
+    return np.where(where[..., None], x + noise, x).astype(np.float32, copy=False)
+
+
+def frame_noise(x: np.ndarray, ratio: float, std: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Add Gaussian noise to every joint of a fraction of the frames.
+
+    Args:
+        x: (..., T, J, 3) sequence; NaN coordinates mark missing joints, which stay NaN
+            and are not flagged.
+        ratio: fraction of frames (among frames with any present joint) to noise, in [0, 1].
+        std: standard deviation of the noise per coordinate, in the units of ``x``.
+        rng: random generator.
+
+    Returns:
+        (noisy x as float32, (..., T, J) bool of the noised entries).
+
+    Raises:
+        ValueError: ``x`` is not (..., T, J, 3), or ``ratio`` / ``std`` out of range.
+    """
+    x = _points(x, "x")
+    present = np.isfinite(x).all(axis=-1)
+    sel = _pick_frames(present, ratio, rng)
+    return _add_noise(x, sel, std, rng), sel
+
+
+def joint_noise(x: np.ndarray, ratio: float, std: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Add Gaussian noise to a fraction of the (frame, joint) entries.
+
+    Args:
+        x: (..., T, J, 3) sequence; NaN coordinates mark missing joints, which stay NaN
+            and are not flagged.
+        ratio: fraction of present entries to noise, in [0, 1].
+        std: standard deviation of the noise per coordinate, in the units of ``x``.
+        rng: random generator.
+
+    Returns:
+        (noisy x as float32, (..., T, J) bool of the noised entries).
+
+    Raises:
+        ValueError: ``x`` is not (..., T, J, 3), or ``ratio`` / ``std`` out of range.
+    """
+    x = _points(x, "x")
+    present = np.isfinite(x).all(axis=-1)
+    sel = _pick_entries(present, ratio, rng)
+    return _add_noise(x, sel, std, rng), sel
+
+
+def corrupt_paper(
+    x: np.ndarray, present: np.ndarray | None, cfg: PaperCorruption, rng: np.random.Generator
+) -> Corrupted:
+    """Corrupt a clean 3D sequence the way the Skeletor paper trains its model.
+
+    1. ``cfg.frame_mask`` of the frames are masked whole and, independently,
+       ``cfg.joint_mask`` of the present entries are masked (the two may overlap, so
+       about ``1 - (1 - frame_mask) (1 - joint_mask)`` of the entries end up masked).
+    2. Among what is still present, ``cfg.frame_noise`` of the frames and
+       ``cfg.joint_noise`` of the entries are picked; every picked entry gets one draw
+       of N(0, ``cfg.noise_std``^2) per coordinate (an entry picked twice is noised once).
+    3. Everything not present is set to 0.
+
+    Args:
+        x: (..., T, J, 3) clean sequence, any units (``noise_std`` is in the same units).
+            NaN coordinates mark missing joints.
+        present: (..., T, J) bool, or None for "every finite joint". Entries that are
+            not present (or not finite) are treated as missing: never masked or noised.
+        cfg: corruption ratios and noise strength.
+        rng: random generator.
+
+    Returns:
+        The corrupted copy and its ``present`` / ``masked`` / ``noised`` flags.
+
+    Raises:
+        ValueError: ``x`` is not (..., T, J, 3) or ``present`` does not match it.
+    """
+    x = _points(x, "x").astype(np.float32, copy=False)
+    finite = np.isfinite(x).all(axis=-1)
+    present0 = finite if present is None else _mask(present, x.shape[:-1]) & finite
+
+    masked = _pick_frames(present0, cfg.frame_mask, rng) | _pick_entries(present0, cfg.joint_mask, rng)
+    visible = present0 & ~masked
+    noised = _pick_frames(visible, cfg.frame_noise, rng) | _pick_entries(visible, cfg.joint_noise, rng)
+
+    out = _add_noise(x, noised, cfg.noise_std, rng)
+    out = np.where(visible[..., None], out, np.float32(0.0)).astype(np.float32, copy=False)
+    return Corrupted(x=out, present=visible, masked=masked, noised=noised)
+
+
+# --------------------------------------------------------------------------------------
+# Detector faults: one core working on (values, present), wrapped for 2D and 3D
+# --------------------------------------------------------------------------------------
+#
+# ``vals`` is (..., T, J, C) float32 whose first ``dim`` channels are coordinates (the
+# rest, e.g. a confidence, ride along); ``present`` is (..., T, J) bool. Each op returns
+# (vals, present, changed) where ``changed`` flags entries whose value was falsified.
+
+
+_Op = tuple[np.ndarray, np.ndarray, np.ndarray]  # (vals, present, changed)
+
+
+def _op_jitter(vals: np.ndarray, present: np.ndarray, dim: int, sigma: float, rng: np.random.Generator) -> _Op:
+    _check_nonneg("sigma", sigma)
+    if sigma == 0.0:
+        return vals, present, np.zeros_like(present)
+    noise = rng.standard_normal(vals.shape[:-1] + (dim,), dtype=np.float32) * np.float32(sigma)
+    out = vals.copy()
+    out[..., :dim] = np.where(present[..., None], vals[..., :dim] + noise, vals[..., :dim])
+    return out, present, present.copy()
+
+
+def _op_outliers(
+    vals: np.ndarray, present: np.ndarray, dim: int, fraction: float, lo: float, hi: float, rng: np.random.Generator
+) -> _Op:
+    _check_ratio("fraction", fraction)
+    _check_nonneg("min jump", lo)
+    if hi < lo:
+        raise ValueError(f"outlier jump range is empty: min {lo} > max {hi}")
+    sel = (rng.random(present.shape) < fraction) & present
+    jump = _directions(present.shape, dim, rng) * rng.uniform(lo, hi, size=present.shape)[..., None]
+    out = vals.copy()
+    out[..., :dim] = np.where(sel[..., None], vals[..., :dim] + jump.astype(np.float32), vals[..., :dim])
+    return out, present, sel
+
+
+def _op_drop(vals: np.ndarray, present: np.ndarray, drop: np.ndarray) -> _Op:
+    return vals, present & ~drop, np.zeros_like(present)
+
+
+def _op_swap(vals: np.ndarray, present: np.ndarray, mirror: np.ndarray, spans: np.ndarray) -> _Op:
+    if mirror.shape != (present.shape[-1],):
+        raise ValueError(f"skeleton has {mirror.shape[0]} joints but the data has {present.shape[-1]}")
+    out = np.where(spans[..., None, None], vals[..., mirror, :], vals)
+    new_present = np.where(spans[..., None], present[..., mirror], present)
+    moved = spans[..., None] & (mirror != np.arange(mirror.size)) & new_present
+    return out, new_present, moved
+
+
+def _hand_drop(
+    present: np.ndarray, skeleton: Skeleton, probability: float, mean_frames: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(..., T, J) bool: the joints of each hand, in spans covering ``probability`` of the frames."""
+    left, right = hand_joints(skeleton)
+    if max(left.max(), right.max()) >= present.shape[-1]:
+        raise ValueError(f"skeleton {skeleton.name!r} has {skeleton.num_joints} joints, the data {present.shape[-1]}")
+    lost = _bursts(present.shape[:-2] + (2, present.shape[-2]), probability, mean_frames, rng)  # (..., 2, T)
+    is_left = np.zeros(present.shape[-1], dtype=bool)
+    is_left[left] = True
+    is_right = np.zeros(present.shape[-1], dtype=bool)
+    is_right[right] = True
+    return (lost[..., 0, :, None] & is_left) | (lost[..., 1, :, None] & is_right)
+
+
+def _split_2d(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 copy of 2D keypoints and their (..., T, J) present mask (conf > 0, finite x, y)."""
+    kp = _points(kp, "kp").astype(np.float32, copy=True)
+    present = (kp[..., 2] > 0) & np.isfinite(kp[..., :2]).all(axis=-1)
+    return kp, present
+
+
+def _join_2d(kp: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Keypoints with every non-present entry written as (NaN, NaN, 0)."""
+    out = kp.copy()
+    out[..., :2] = np.where(present[..., None], kp[..., :2], np.float32(np.nan))
+    out[..., 2] = np.where(present, kp[..., 2], np.float32(0.0))
+    return out
+
+
+def jitter(kp: np.ndarray, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Add Gaussian pixel noise to the x, y of every present keypoint.
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        sigma_px: standard deviation of the noise on x and on y, pixels.
+        rng: random generator.
+
+    Returns:
+        A new (..., T, J, 3) float32 array; confidences are unchanged.
+
+    Raises:
+        ValueError: ``kp`` is not (..., T, J, 3) or ``sigma_px`` < 0.
+    """
+    vals, present = _split_2d(kp)
+    vals, present, _ = _op_jitter(vals, present, 2, sigma_px, rng)
+    return _join_2d(vals, present)
+
+
+def drop_frame_bursts(kp: np.ndarray, fraction: float, mean_burst: float, rng: np.random.Generator) -> np.ndarray:
+    """Drop whole frames in bursts, as a detector that loses the person for a moment.
+
+    Bursts start at random and last a geometric number of frames with mean
+    ``mean_burst``; the start rate is set so that about ``fraction`` of the frames are
+    dropped (in expectation; overlapping bursts merge into longer ones).
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        fraction: expected fraction of frames dropped, in [0, 1].
+        mean_burst: mean burst length in frames, >= 1.
+        rng: random generator.
+
+    Returns:
+        A new (..., T, J, 3) float32 array; dropped keypoints are (NaN, NaN, 0).
+
+    Raises:
+        ValueError: bad shape, ``fraction`` outside [0, 1] or ``mean_burst`` < 1.
+    """
+    vals, present = _split_2d(kp)
+    frames = _bursts(present.shape[:-1], fraction, mean_burst, rng)
+    vals, present, _ = _op_drop(vals, present, frames[..., None])
+    return _join_2d(vals, present)
+
+
+def drop_joints(
+    kp: np.ndarray, fraction: float, rng: np.random.Generator, joints: Sequence[int] | np.ndarray | None = None
+) -> np.ndarray:
+    """Drop single keypoints at random (each (frame, joint) independently).
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        fraction: probability that a keypoint is dropped, in [0, 1].
+        rng: random generator.
+        joints: joint indices that may be dropped (default: all).
+
+    Returns:
+        A new (..., T, J, 3) float32 array; dropped keypoints are (NaN, NaN, 0).
+
+    Raises:
+        ValueError: bad shape, ``fraction`` outside [0, 1] or a joint index out of range.
+    """
+    _check_ratio("fraction", fraction)
+    vals, present = _split_2d(kp)
+    drop = rng.random(present.shape) < fraction
+    if joints is not None:
+        idx = np.asarray(joints, dtype=np.int64).reshape(-1)
+        j = present.shape[-1]
+        if idx.size and (idx.min() < -j or idx.max() >= j):
+            raise ValueError(f"joints: indices must be in [0, {j}), got {idx.min()}..{idx.max()}")
+        allowed = np.zeros(j, dtype=bool)
+        allowed[idx] = True
+        drop &= allowed
+    vals, present, _ = _op_drop(vals, present, drop)
+    return _join_2d(vals, present)
+
+
+def lose_hand(
+    kp: np.ndarray,
+    skeleton: Skeleton,
+    rng: np.random.Generator,
+    probability: float = 0.05,
+    mean_frames: float = 30.0,
+) -> np.ndarray:
+    """Lose a whole hand (all its 21 keypoints) for a while, as a hand detector does.
+
+    Each hand independently is lost in spans of geometric length (mean
+    ``mean_frames``) that cover about ``probability`` of the frames.
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        skeleton: the layout of ``kp``; its hands are the ``left_hand_*`` /
+            ``right_hand_*`` joints.
+        rng: random generator.
+        probability: probability that a given hand is lost in a given frame, in [0, 1].
+        mean_frames: mean length of a loss, frames (>= 1).
+
+    Returns:
+        A new (..., T, J, 3) float32 array; lost keypoints are (NaN, NaN, 0).
+
+    Raises:
+        ValueError: bad shape, a layout without hands or of another joint count, or a
+            parameter out of range.
+    """
+    vals, present = _split_2d(kp)
+    vals, present, _ = _op_drop(vals, present, _hand_drop(present, skeleton, probability, mean_frames, rng))
+    return _join_2d(vals, present)
+
+
+def outliers(kp: np.ndarray, fraction: float, min_px: float, max_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Make single keypoints jump away: a random direction and a length in [min_px, max_px].
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        fraction: probability that a present keypoint jumps, in [0, 1].
+        min_px: shortest jump, pixels.
+        max_px: longest jump, pixels.
+        rng: random generator.
+
+    Returns:
+        A new (..., T, J, 3) float32 array; confidences are unchanged (the detector is
+        confidently wrong).
+
+    Raises:
+        ValueError: bad shape, ``fraction`` outside [0, 1] or ``min_px`` > ``max_px``.
+    """
+    vals, present = _split_2d(kp)
+    vals, present, _ = _op_outliers(vals, present, 2, fraction, min_px, max_px, rng)
+    return _join_2d(vals, present)
+
+
+def swap_left_right(
+    kp: np.ndarray, skeleton: Skeleton, fraction: float, rng: np.random.Generator, mean_frames: float = 4.0
+) -> np.ndarray:
+    """Swap the subject's left and right joints for short spans (``skeleton.mirror``).
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        skeleton: the layout of ``kp``.
+        fraction: expected fraction of frames swapped, in [0, 1].
+        rng: random generator.
+        mean_frames: mean span length, frames (>= 1).
+
+    Returns:
+        A new (..., T, J, 3) float32 array; in a swapped frame joint ``j`` holds what
+        joint ``mirror[j]`` held (confidence included).
+
+    Raises:
+        ValueError: bad shape, joint count not the layout's, or a parameter out of range.
+    """
+    vals, present = _split_2d(kp)
+    spans = _bursts(present.shape[:-1], fraction, mean_frames, rng)
+    vals, present, _ = _op_swap(vals, present, skeleton.mirror, spans)
+    return _join_2d(vals, present)
+
+
+def _faults(
+    vals: np.ndarray,
+    present: np.ndarray,
+    dim: int,
+    skeleton: Skeleton,
+    cfg: DetectorFaults,
+    rng: np.random.Generator,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply every fault of ``cfg`` (pixel quantities times ``scale``); returns (vals, present, changed)."""
+    if skeleton.num_joints != present.shape[-1]:
+        raise ValueError(f"skeleton {skeleton.name!r} has {skeleton.num_joints} joints, the data {present.shape[-1]}")
+    changed = np.zeros_like(present)
+    if cfg.swaps > 0.0:
+        spans = _bursts(present.shape[:-1], cfg.swaps, cfg.swap_frames, rng)
+        vals, present, moved = _op_swap(vals, present, skeleton.mirror, spans)
+        changed |= moved
+    drop = np.zeros_like(present)
+    if cfg.lose_hand > 0.0:
+        drop |= _hand_drop(present, skeleton, cfg.lose_hand, cfg.lose_hand_frames, rng)
+    if cfg.drop_frames > 0.0:
+        drop |= _bursts(present.shape[:-1], cfg.drop_frames, cfg.drop_burst, rng)[..., None]
+    if cfg.drop_joints > 0.0:
+        drop |= rng.random(present.shape) < cfg.drop_joints
+    vals, present, _ = _op_drop(vals, present, drop)
+    vals, present, jittered = _op_jitter(vals, present, dim, cfg.jitter_px * scale, rng)
+    vals, present, jumped = _op_outliers(
+        vals, present, dim, cfg.outliers, cfg.outlier_min_px * scale, cfg.outlier_max_px * scale, rng
+    )
+    return vals, present, (changed | jittered | jumped) & present
+
+
+def detector_faults(kp: np.ndarray, skeleton: Skeleton, cfg: DetectorFaults, rng: np.random.Generator) -> np.ndarray:
+    """Apply a whole detector fault model to 2D keypoints.
+
+    In order: left/right swaps, hand loss, dropped frame bursts and single dropped
+    keypoints, pixel jitter, outlier jumps. Faults that need a present keypoint only
+    touch present ones.
+
+    Args:
+        kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
+        skeleton: the layout of ``kp`` (its mirror and hands are used).
+        cfg: the fault model.
+        rng: random generator.
+
+    Returns:
+        A new (..., T, J, 3) float32 array; missing keypoints are (NaN, NaN, 0).
+
+    Raises:
+        ValueError: ``kp`` is not (..., T, J, 3) or J is not the layout's joint count.
+    """
+    vals, present = _split_2d(kp)
+    vals, present, _ = _faults(vals, present, 2, skeleton, cfg, rng, 1.0)
+    return _join_2d(vals, present)
+
+
+def detector_faults_3d(
+    x: np.ndarray,
+    present: np.ndarray | None,
+    skeleton: Skeleton,
+    cfg: DetectorFaults,
+    rng: np.random.Generator,
+    scale: float = 0.004,
+) -> Corrupted:
+    """Apply the detector fault model to a 3D sequence, to make training inputs look live.
+
+    The same faults as ``detector_faults``, with every pixel quantity (jitter, outlier
+    jump lengths) multiplied by ``scale`` and applied isotropically in 3D.
+
+    Args:
+        x: (..., T, J, 3) sequence; NaN coordinates mark missing joints.
+        present: (..., T, J) bool, or None for "every finite joint".
+        skeleton: the layout of ``x``.
+        cfg: the fault model (pixel units).
+        rng: random generator.
+        scale: data units per pixel. The default, 0.004, is metres per pixel for a
+            person of about 1.7 m seen about 425 px tall (a 720p frame).
+
+    Returns:
+        The corrupted copy (non-present entries zeroed); ``masked`` flags dropped
+        entries, ``noised`` the present entries whose value was falsified (jittered,
+        jumped, or swapped with the mirror joint).
+
+    Raises:
+        ValueError: bad shapes, J not the layout's joint count, or ``scale`` <= 0.
+    """
+    if not (scale > 0.0 and np.isfinite(scale)):
+        raise ValueError(f"scale must be a positive number of data units per pixel, got {scale}")
+    x = _points(x, "x").astype(np.float32, copy=False)
+    finite = np.isfinite(x).all(axis=-1)
+    present0 = finite if present is None else _mask(present, x.shape[:-1]) & finite
+    vals, present1, noised = _faults(x, present0, 3, skeleton, cfg, rng, scale)
+    out = np.where(present1[..., None], vals, np.float32(0.0)).astype(np.float32, copy=False)
+    masked = present0 & ~present1
+    return Corrupted(x=out, present=present1, masked=masked, noised=noised)

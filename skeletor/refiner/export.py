@@ -1,0 +1,158 @@
+"""Export a trained refiner to ONNX, with the metadata ``skeletor.runtime`` reads.
+
+The graph (opset 17, TorchScript exporter, ``dynamo=False``)::
+
+    inputs   poses    float32 (batch, T, J, 3)  camera frame, any unit; absent joints any value
+             present  float32 (batch, T, J)     1 = observed, 0 = absent
+    outputs  refined  float32 (batch, J, 3)     the emitted frame (window index T - 1 - k)
+             window   float32 (batch, T, J, 3)  every frame of the window (only with window_output=True)
+
+``batch`` is dynamic (the runtime uses 1 when streaming and more for whole sequences);
+T and J are fixed. Metadata (``onnx.ModelProto.metadata_props``, all strings)::
+
+    skeletor.format      "skeletor-refiner"
+    skeletor.version     ONNX layout version, "1"
+    skeletor.window      T
+    skeletor.lookahead   k
+    skeletor.joints      J
+    skeletor.skeleton    "holistic75"
+    skeletor.config      the RefinerConfig as JSON
+    skeletor.package     skeletor-live's version that wrote the file
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn as nn
+
+from skeletor.refiner.model import NormalisedRefiner
+
+__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "skeletor-refiner"
+LAYOUT_VERSION = 1
+OPSET = 17
+
+
+class _Emit(nn.Module):
+    """Export wrapper: (poses, present) -> emitted frame (and optionally the window)."""
+
+    def __init__(self, model: NormalisedRefiner, window_output: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.window_output = window_output
+
+    def forward(self, poses: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        window = self.model(poses, present)  # (B, T, J, 3)
+        refined = window[:, self.model.cfg.emit_index]  # (B, J, 3)
+        return (refined, window) if self.window_output else (refined,)
+
+
+@contextlib.contextmanager
+def _no_fastpath() -> Iterator[None]:
+    """Turn off torch's fused encoder-layer kernel, which has no ONNX export, for a while."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("skeletor-live")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
+    """The metadata properties written into the ONNX file for ``model``."""
+    cfg = model.cfg
+    return {
+        "skeletor.format": FORMAT,
+        "skeletor.version": str(LAYOUT_VERSION),
+        "skeletor.window": str(cfg.window),
+        "skeletor.lookahead": str(cfg.lookahead),
+        "skeletor.joints": str(cfg.joints),
+        "skeletor.skeleton": cfg.skeleton,
+        "skeletor.config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "skeletor.package": _package_version(),
+    }
+
+
+def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_output: bool = False) -> Path:
+    """Export ``model`` to an ONNX file and stamp the metadata.
+
+    Args:
+        model: the refiner (its mode is restored afterwards).
+        path: output file.
+        window_output: also output the whole refined window (``window``).
+
+    Returns:
+        The path written.
+
+    Raises:
+        onnx.checker.ValidationError: the exported graph is invalid.
+    """
+    path = Path(path)
+    cfg = model.cfg
+    was_training = model.training
+    wrapper = _Emit(model, window_output).eval()  # eval() reaches the model too: no dropout in the graph
+    poses = torch.zeros(1, cfg.window, cfg.joints, 3)
+    present = torch.ones(1, cfg.window, cfg.joints)
+    outputs = ["refined", "window"] if window_output else ["refined"]
+    batch = {0: "batch"}
+    try:
+        with _no_fastpath(), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the static shape checks in forward
+            torch.onnx.export(
+                wrapper,
+                (poses, present),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["poses", "present"],
+                output_names=outputs,
+                dynamic_axes={name: batch for name in ["poses", "present", *outputs]},
+            )
+    finally:
+        model.train(was_training)
+    proto = onnx.load(str(path))
+    for key, value in onnx_metadata(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "skeletor-live"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    log.info("exported %s (window %d, lookahead %d, opset %d)", path, cfg.window, cfg.lookahead, OPSET)
+    return path
+
+
+def export_checkpoint(checkpoint: str | os.PathLike[str], path: str | os.PathLike[str], window_output: bool = False) -> Path:
+    """Export a training checkpoint (``train.py``'s ``ckpt.pt``) to ONNX.
+
+    Args:
+        checkpoint: the checkpoint file.
+        path: output ONNX file.
+        window_output: also output the whole refined window.
+
+    Returns:
+        The path written.
+    """
+    from skeletor.refiner.train import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    return export_onnx(model, path, window_output=window_output)

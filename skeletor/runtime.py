@@ -1,0 +1,382 @@
+"""Run the Skeletor refiner live: ONNX Runtime, provider choice, and the streaming window.
+
+No torch here (``TorchRefiner``, for benchmarks, imports it when constructed).
+
+Streaming contract (the model's, see ``skeletor.refiner.model``): the refiner reads the
+last ``T = window`` frames and emits the frame ``k = lookahead`` frames behind the newest.
+
+* ``push(pose, present)`` after the ``n``-th frame (``n`` = 0, 1, ...) returns frame
+  ``n - k`` refined, or None while ``n < k``. Each push is one model call.
+* Until ``T`` frames have been pushed, the window is padded at the start with frames in
+  which no joint is present (zeros, present 0). The model never reads the coordinates
+  of absent joints (they become its learned mask token), so this is the same as
+  repeating the first frame with present 0; it was trained on such windows.
+* ``flush()`` pushes ``k`` empty frames (nothing present) to get the last ``k`` frames
+  out, then resets. ``refine_sequence`` gives exactly what ``push`` on every frame and
+  then ``flush`` give, in batches.
+
+Output confidence per joint: 1 = observed in the emitted frame, 0.5 = absent there but
+observed elsewhere in the window (the refiner filled it in), 0 = not observed anywhere
+in the window (its coordinates are NaN, the repository's convention for missing joints).
+
+Coordinates: camera frame (x right, y down, z forward), in whatever unit the caller
+uses; the model normalises internally (root and shoulder width) and answers in the same
+unit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "RefinerWeightsError",
+    "RuntimeConfig",
+    "OnnxRefiner",
+    "TorchRefiner",
+    "choose_providers",
+    "PROVIDER_ALIASES",
+]
+
+log = logging.getLogger(__name__)
+
+# Written by skeletor.refiner.export (kept in step by tests/skeletor/test_runtime.py).
+FORMAT = "skeletor-refiner"
+LAYOUT_VERSION = 1
+
+PROVIDER_ALIASES: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+Frame = tuple[np.ndarray, np.ndarray]  # (pose (J, 3) float32, confidence (J,) float32)
+
+
+class RefinerWeightsError(RuntimeError):
+    """The refiner's weights file is missing, unreadable, or not a Skeletor refiner."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How to run the refiner.
+
+    Attributes:
+        weights: the ONNX file written by ``skeletor.refiner.export``.
+        providers: execution providers in order of preference (full ONNX Runtime names
+            or ``tensorrt`` / ``cuda`` / ``cpu``); the available ones are used in this order.
+        threads: CPU intra-op threads; 1 leaves the other cores to the detector
+            (0 = ONNX Runtime's default, all cores).
+        max_batch: largest batch ``refine_sequence`` sends (and TensorRT's profile maximum).
+        trt_cache_dir: TensorRT engine cache folder, so engines are built once
+            (default ``~/.cache/skeletor/trt``).
+        trt_fp16: let TensorRT run in fp16 (about 2x faster; coordinates are normalised
+            inside the model, so fp16 range is ample).
+    """
+
+    weights: str = "weights/skeletor_refiner.onnx"
+    providers: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    threads: int = 1
+    max_batch: int = 64
+    trt_cache_dir: str | None = None
+    trt_fp16: bool = True
+
+    def __post_init__(self) -> None:
+        if self.threads < 0 or self.max_batch < 1:
+            raise ValueError(f"threads must be >= 0 and max_batch >= 1, got {self.threads}, {self.max_batch}")
+
+
+def choose_providers(preference: tuple[str, ...] | list[str], available: list[str]) -> list[str]:
+    """The preferred providers that are available, in preference order.
+
+    Args:
+        preference: provider names or aliases (``tensorrt``, ``cuda``, ``cpu``).
+        available: what ``onnxruntime.get_available_providers()`` says.
+
+    Returns:
+        Full provider names, best first (duplicates dropped).
+
+    Raises:
+        ValueError: none of the preferred providers is available.
+    """
+    chosen: list[str] = []
+    for name in preference:
+        full = PROVIDER_ALIASES.get(name.lower(), name)
+        if full in available and full not in chosen:
+            chosen.append(full)
+    if not chosen:
+        raise ValueError(f"none of the providers {list(preference)} is available (available: {available})")
+    return chosen
+
+
+class _WindowedRefiner(ABC):
+    """The streaming window shared by the ONNX and torch back ends.
+
+    Not thread-safe: one stream per instance (``reset`` between streams).
+    """
+
+    def __init__(self, window: int, lookahead: int, joints: int) -> None:
+        if not 0 <= lookahead < window:
+            raise ValueError(f"lookahead must be in [0, window={window}), got {lookahead}")
+        self.window, self.lookahead, self.joints = window, lookahead, joints
+        self.reset()
+
+    @abstractmethod
+    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """One model call: poses (B, T, J, 3) float32, present (B, T, J) float32 -> emitted frames (B, J, 3)."""
+
+    @property
+    def emit_index(self) -> int:
+        """Window index of the emitted frame, ``T - 1 - k``."""
+        return self.window - 1 - self.lookahead
+
+    @property
+    def frames_pushed(self) -> int:
+        """Frames pushed since the last ``reset`` (or ``flush``)."""
+        return self._count
+
+    def reset(self) -> None:
+        """Forget the stream: the next push is frame 0 of a new one."""
+        self._poses = np.zeros((self.window, self.joints, 3), dtype=np.float32)  # ring buffer
+        self._present = np.zeros((self.window, self.joints), dtype=np.float32)
+        self._count = 0
+
+    def _check_frame(self, pose: np.ndarray, present: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(J, 3) pose and (J,) present (None = every finite joint) as float32, absent joints zeroed."""
+        pose = np.asarray(pose, dtype=np.float32)
+        if pose.shape != (self.joints, 3):
+            raise ValueError(f"pose: expected ({self.joints}, 3), got {pose.shape}")
+        ok = np.isfinite(pose).all(axis=-1)
+        if present is not None:
+            present = np.asarray(present)
+            if present.shape != (self.joints,):
+                raise ValueError(f"present: expected ({self.joints},), got {present.shape}")
+            ok &= present > 0
+        return np.where(ok[:, None], pose, np.float32(0.0)), ok.astype(np.float32)
+
+    def _finish(self, refined: np.ndarray, present: np.ndarray) -> Frame:
+        """Emitted pose and confidence from the model output (J, 3) and the window's present (T, J)."""
+        seen = present.any(axis=0)
+        conf = np.where(present[self.emit_index] > 0, 1.0, np.where(seen, 0.5, 0.0)).astype(np.float32)
+        pose = np.where(seen[:, None], refined, np.float32(np.nan)).astype(np.float32)
+        return pose, conf
+
+    def push(self, pose: np.ndarray, present: np.ndarray | None = None) -> Frame | None:
+        """Add the newest frame; get frame ``n - k`` refined (None while fewer than ``k + 1`` frames came).
+
+        Args:
+            pose: (J, 3) camera-frame coordinates; NaN marks an absent joint.
+            present: (J,) bool or confidence (> 0 = present), or None for every finite joint.
+
+        Returns:
+            (pose (J, 3) float32, confidence (J,) float32) of the emitted frame, or None.
+
+        Raises:
+            ValueError: wrong shapes.
+        """
+        slot = self._count % self.window
+        self._poses[slot], self._present[slot] = self._check_frame(pose, present)
+        self._count += 1
+        if self._count <= self.lookahead:
+            return None
+        order = (self._count + np.arange(self.window)) % self.window  # oldest slot first
+        poses, pres = self._poses[order], self._present[order]  # (T, J, 3), (T, J)
+        refined = self._infer(poses[None], pres[None])[0]
+        return self._finish(refined, pres)
+
+    def flush(self) -> list[Frame]:
+        """Emit the last ``k`` frames (the stream has ended), then ``reset``.
+
+        Returns:
+            The remaining frames, oldest first (fewer than ``k`` if fewer were pushed).
+        """
+        empty = np.full((self.joints, 3), np.nan, dtype=np.float32)
+        outs = [out for _ in range(self.lookahead) if (out := self.push(empty)) is not None]
+        self.reset()
+        return outs
+
+    def refine_sequence(self, poses: np.ndarray, present: np.ndarray | None = None, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Refine a whole sequence offline: the same frames ``push`` + ``flush`` give, in batches.
+
+        The streaming state is left untouched.
+
+        Args:
+            poses: (N, J, 3) camera frame; NaN marks absent joints.
+            present: (N, J) bool or confidence (> 0 = present), or None for every finite joint.
+            batch: windows per model call.
+
+        Returns:
+            (poses (N, J, 3) float32, confidence (N, J) float32).
+
+        Raises:
+            ValueError: wrong shapes.
+        """
+        poses = np.asarray(poses, dtype=np.float32)
+        if poses.ndim != 3 or poses.shape[1:] != (self.joints, 3):
+            raise ValueError(f"poses: expected (N, {self.joints}, 3), got {poses.shape}")
+        n = poses.shape[0]
+        ok = np.isfinite(poses).all(axis=-1)
+        if present is not None:
+            present = np.asarray(present)
+            if present.shape != poses.shape[:2]:
+                raise ValueError(f"present: expected {poses.shape[:2]}, got {present.shape}")
+            ok &= present > 0
+        T, k = self.window, self.lookahead
+        past = T - 1 - k
+        pad_x = np.zeros((past + n + k, self.joints, 3), dtype=np.float32)  # (past + N + k, J, 3)
+        pad_p = np.zeros((past + n + k, self.joints), dtype=np.float32)
+        pad_x[past : past + n] = np.where(ok[..., None], poses, np.float32(0.0))
+        pad_p[past : past + n] = ok
+        # window e (emitting frame e) is pad[e : e + T]
+        win_x = np.lib.stride_tricks.sliding_window_view(pad_x, T, axis=0).transpose(0, 3, 1, 2)  # (N, T, J, 3)
+        win_p = np.lib.stride_tricks.sliding_window_view(pad_p, T, axis=0).transpose(0, 2, 1)  # (N, T, J)
+        out = np.empty((n, self.joints, 3), dtype=np.float32)
+        conf = np.empty((n, self.joints), dtype=np.float32)
+        for s in range(0, n, batch):
+            bx, bp = np.ascontiguousarray(win_x[s : s + batch]), np.ascontiguousarray(win_p[s : s + batch])
+            refined = self._infer(bx, bp)
+            for i in range(len(refined)):
+                out[s + i], conf[s + i] = self._finish(refined[i], bp[i])
+        return out, conf
+
+
+def _metadata_int(meta: dict[str, str], key: str, path: Path) -> int:
+    try:
+        return int(meta[key])
+    except (KeyError, ValueError):
+        raise RefinerWeightsError(f"{path}: metadata {key!r} missing or not an integer (has {sorted(meta)})") from None
+
+
+class OnnxRefiner(_WindowedRefiner):
+    """The refiner on ONNX Runtime (TensorRT -> CUDA -> CPU, whichever are available).
+
+    Args:
+        cfg: weights path, providers, threads, TensorRT cache.
+
+    Raises:
+        RefinerWeightsError: the weights file is missing, unreadable, or lacks the
+            refiner's metadata or inputs; the message names the path.
+        ValueError: none of the preferred providers is available.
+    """
+
+    def __init__(self, cfg: RuntimeConfig = RuntimeConfig()) -> None:
+        import onnxruntime as ort  # a dependency, but keep `import skeletor.runtime` cheap
+
+        self.cfg = cfg
+        path = Path(cfg.weights).expanduser()
+        self.path = path
+        if not path.is_file():
+            raise RefinerWeightsError(f"{path}: refiner weights not found (RuntimeConfig.weights)")
+        available = ort.get_available_providers()
+        chosen = choose_providers(cfg.providers, available)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = cfg.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:  # on the CPU first: check the file before any TensorRT engine is built for it
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+            raise RefinerWeightsError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {e})") from e
+        meta = session.get_modelmeta().custom_metadata_map
+        if meta.get("skeletor.format") != FORMAT:
+            raise RefinerWeightsError(f"{path}: not a Skeletor refiner (metadata skeletor.format={meta.get('skeletor.format')!r})")
+        version = _metadata_int(meta, "skeletor.version", path)
+        if version != LAYOUT_VERSION:
+            raise RefinerWeightsError(f"{path}: refiner layout version {version}, this runtime reads {LAYOUT_VERSION}")
+        window = _metadata_int(meta, "skeletor.window", path)
+        lookahead = _metadata_int(meta, "skeletor.lookahead", path)
+        joints = _metadata_int(meta, "skeletor.joints", path)
+        names = {i.name: i.shape for i in session.get_inputs()}
+        if set(names) != {"poses", "present"} or list(names["poses"][1:]) != [window, joints, 3]:
+            raise RefinerWeightsError(f"{path}: inputs {names} do not match the metadata (window {window}, joints {joints})")
+        self.skeleton = meta.get("skeletor.skeleton", "holistic75")
+        self.metadata = dict(meta)
+        if chosen[0] != "CPUExecutionProvider":
+            session = ort.InferenceSession(str(path), opts, providers=self._provider_options(chosen, window, joints))
+        self._session = session
+        self.providers: list[str] = session.get_providers()
+        if self.providers[0] != chosen[0]:
+            log.warning("refiner %s: %s did not start; running on %s", path, chosen[0], self.providers[0])
+        log.info("refiner %s: window %d, lookahead %d, providers %s", path, window, lookahead, self.providers)
+        super().__init__(window, lookahead, joints)
+
+    def _provider_options(self, chosen: list[str], window: int, joints: int) -> list[Any]:
+        """Providers with their options: TensorRT gets fp16, an engine cache and a fixed profile."""
+        out: list[Any] = []
+        for name in chosen:
+            if name == "TensorrtExecutionProvider":
+                cache = Path(self.cfg.trt_cache_dir or "~/.cache/skeletor/trt").expanduser()
+                cache.mkdir(parents=True, exist_ok=True)
+
+                def shapes(b: int) -> str:
+                    return f"poses:{b}x{window}x{joints}x3,present:{b}x{window}x{joints}"
+
+                out.append((name, {
+                    "trt_fp16_enable": self.cfg.trt_fp16,
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(cache),
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": str(cache),
+                    "trt_profile_min_shapes": shapes(1),
+                    "trt_profile_opt_shapes": shapes(1),
+                    "trt_profile_max_shapes": shapes(self.cfg.max_batch),
+                }))  # fmt: skip
+            else:
+                out.append(name)
+        return out
+
+    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        return self._session.run(["refined"], {"poses": poses, "present": present})[0]
+
+    def refine_sequence(self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``_WindowedRefiner.refine_sequence`` with batches of at most ``cfg.max_batch``."""
+        return super().refine_sequence(poses, present, batch=min(batch or self.cfg.max_batch, self.cfg.max_batch))
+
+
+class TorchRefiner(_WindowedRefiner):
+    """The same streaming refiner on torch (for benchmarks and parity checks); torch is imported here.
+
+    Args:
+        model: a training checkpoint path (``ckpt.pt``) or a ``NormalisedRefiner``.
+        threads: ``torch.set_num_threads`` (0 = leave it).
+        device: torch device.
+
+    Raises:
+        RefinerWeightsError: the checkpoint is missing or unreadable; the message names the path.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | Any, threads: int = 0, device: str = "cpu") -> None:
+        import torch
+
+        from skeletor.refiner.train import load_checkpoint
+
+        if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if not path.is_file():
+                raise RefinerWeightsError(f"{path}: refiner checkpoint not found")
+            try:
+                model, _ = load_checkpoint(path)
+            except Exception as e:  # torch.load raises many kinds (pickle, zip, key errors)
+                raise RefinerWeightsError(f"{path}: not a refiner checkpoint ({type(e).__name__}: {e})") from e
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._device = torch.device(device)
+        self.model = model.to(self._device).eval()
+        cfg = model.cfg
+        self.skeleton = cfg.skeleton
+        super().__init__(cfg.window, cfg.lookahead, cfg.joints)
+
+    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(poses).to(self._device)
+            p = torch.from_numpy(present).to(self._device)
+            return self.model.emit(x, p).cpu().numpy()

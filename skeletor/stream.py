@@ -1,0 +1,202 @@
+"""The streaming cleaner: 2D keypoints -> uplift -> refiner, one frame at a time.
+
+This is the one code path that both ``skeletor clean`` (offline, as fast as possible) and
+the live tool (``skeletor-live``) run, so offline results are what a live user gets.
+
+Latency: the output lags the input by ``lookahead`` frames = the uplift's lookahead plus
+the refiner's (0 + 0 for live use).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from skeletor.keypoints import KeypointSequence, PoseSequence
+from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, backfill_start
+
+__all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "clean_sequence", "default_weights_path"]
+
+log = logging.getLogger(__name__)
+
+
+def default_weights_path() -> Path:
+    """The shipped refiner: ``weights/skeletor_refiner.onnx`` beside the package."""
+    return Path(__file__).resolve().parents[1] / "weights" / "skeletor_refiner.onnx"
+
+
+class FrameRefiner(Protocol):
+    """What the cleaner needs of a refiner (``skeletor.runtime.OnnxRefiner`` is one)."""
+
+    @property
+    def lookahead(self) -> int:
+        """Frames between the newest input and the emitted output."""
+        ...
+
+    def push(self, pose: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Add a (75, 3) pose with its (75,) present mask; return (pose, confidence) of the frame ``lookahead`` behind."""
+        ...
+
+    def flush(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Emit the frames held back by the lookahead."""
+        ...
+
+    def reset(self) -> None:
+        """Forget all state."""
+        ...
+
+
+@dataclass(frozen=True)
+class CleanerConfig:
+    """Settings of the streaming cleaner.
+
+    Attributes:
+        uplift: the uplift's settings (its ``lookahead`` is set from ``lookahead`` below).
+        lookahead: total frames of delay (uplift + refiner); 0 = causal.
+        refine: run the refiner after the uplift.
+        weights: refiner ONNX file; None = the shipped weights.
+        threads: ONNX Runtime intra-op threads (0 = library default).
+    """
+
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
+    lookahead: int = 0
+    refine: bool = True
+    weights: Path | None = None
+    threads: int = 0
+
+
+@dataclass
+class CleanFrame:
+    """One cleaned frame.
+
+    Attributes:
+        index: the input frame it belongs to (count of pushes, from 0).
+        pose: (75, 3) float32 cleaned pose, camera frame (x right, y down, z forward), metres.
+        confidence: (75,) float32, 0 = never seen (pose NaN there).
+        raw_pose: (75, 3) float32 the uplift's pose before the refiner.
+        timestamp: as given with the input.
+    """
+
+    index: int
+    pose: np.ndarray
+    confidence: np.ndarray
+    raw_pose: np.ndarray
+    timestamp: float | None = None
+
+
+class StreamingCleaner:
+    """Uplift + refiner, frame by frame (see the module docstring)."""
+
+    def __init__(self, config: CleanerConfig = CleanerConfig(), refiner: FrameRefiner | None = None) -> None:
+        """Args:
+            config: settings.
+            refiner: a ready refiner; None loads ``config.weights`` (or the shipped weights)
+                when ``config.refine`` is set.
+
+        Raises:
+            ValueError: ``lookahead`` smaller than the refiner's own lookahead.
+            skeletor.runtime.RefinerWeightsError: weights missing or unreadable.
+        """
+        if config.lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0, got {config.lookahead}")
+        self.config = config
+        if refiner is None and config.refine:
+            from skeletor.runtime import OnnxRefiner, RuntimeConfig
+
+            refiner = OnnxRefiner(RuntimeConfig(weights=config.weights or default_weights_path(), threads=config.threads))
+        self.refiner = refiner if config.refine else None
+        k_ref = self.refiner.lookahead if self.refiner is not None else 0
+        if config.lookahead < k_ref:
+            raise ValueError(f"lookahead {config.lookahead} is smaller than the refiner's own lookahead {k_ref}")
+        from dataclasses import replace
+
+        self.uplifter = StreamingUplifter(replace(config.uplift, lookahead=config.lookahead - k_ref))
+        self._pending: deque[UpliftFrame] = deque()
+
+    @property
+    def lookahead(self) -> int:
+        """Frames between the newest input and the emitted output."""
+        return self.config.lookahead
+
+    def reset(self) -> None:
+        """Forget all state (a new person, a cut in the video)."""
+        self.uplifter.reset()
+        if self.refiner is not None:
+            self.refiner.reset()
+        self._pending.clear()
+
+    def push(
+        self,
+        keypoints: np.ndarray,
+        timestamp: float | None = None,
+        depth: np.ndarray | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> list[CleanFrame]:
+        """Add one frame of (75, 3) 2D keypoints (x px, y px, confidence; all 0 = dropped frame).
+
+        Returns:
+            The frames that became ready (usually one; none while the lookahead fills).
+        """
+        up = self.uplifter.push(keypoints, timestamp, depth, image_size)
+        return self._refine([up] if up is not None else [])
+
+    def flush(self) -> list[CleanFrame]:
+        """Emit everything still held back (end of a stream)."""
+        out = self._refine(self.uplifter.flush())
+        if self.refiner is not None:
+            out += [self._pair(p, c) for p, c in self.refiner.flush()]
+        return out
+
+    def _refine(self, frames: list[UpliftFrame]) -> list[CleanFrame]:
+        out = []
+        for f in frames:
+            if self.refiner is None:
+                out.append(CleanFrame(f.index, f.pose, f.confidence, f.pose, f.timestamp))
+                continue
+            self._pending.append(f)
+            present = f.confidence > 0
+            res = self.refiner.push(np.nan_to_num(f.pose), present)
+            if res is not None:
+                out.append(self._pair(*res))
+        return out
+
+    def _pair(self, pose: np.ndarray, _confidence: np.ndarray) -> CleanFrame:
+        """Attach a refined pose to the uplift frame it came from (the oldest pending one)."""
+        f = self._pending.popleft()
+        pose = np.asarray(pose, np.float32).copy()
+        pose[f.confidence <= 0] = np.nan  # never-seen joints stay missing
+        return CleanFrame(f.index, pose, f.confidence, f.pose, f.timestamp)
+
+
+def clean_sequence(seq: KeypointSequence, cleaner: StreamingCleaner, progress: bool = False) -> PoseSequence:
+    """Run ``cleaner`` over a whole keypoint sequence, frame by frame, and collect the output.
+
+    Args:
+        seq: holistic75 keypoints.
+        cleaner: a fresh (or reset) cleaner.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        Poses for every input frame (dropped frames filled), with the 2D keypoints attached.
+    """
+    n = len(seq)
+    poses = np.full((n, 75, 3), np.nan, dtype=np.float32)
+    conf = np.zeros((n, 75), dtype=np.float32)
+    frames = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        frames = tqdm(frames, desc=seq.name or "clean", unit="frame", leave=False)
+    for i in frames:
+        depth = None if seq.depth is None else seq.depth[i]
+        for f in cleaner.push(seq.keypoints[i], i / seq.fps, depth, seq.image_size):
+            poses[f.index], conf[f.index] = f.pose, f.confidence
+    for f in cleaner.flush():
+        poses[f.index], conf[f.index] = f.pose, f.confidence
+    backfill_start(poses)
+    return PoseSequence(poses, conf, seq.fps, seq.skeleton, seq.keypoints)

@@ -1,0 +1,831 @@
+"""2D -> 3D uplift with constant bone lengths (after Zelinka & Kanis, WACV 2020).
+
+Model
+-----
+Weak perspective: a joint at camera-frame position ``(X, Y, Z_t + z)`` appears at pixel
+``c + sigma_t * (X, Y)``, where ``sigma_t = f / Z_t`` is the subject's scale in pixels per
+metre at frame t and ``c`` the image centre. So each joint's X, Y come straight from its
+2D position; what the uplift solves is the depth ``z`` of every joint relative to a root.
+
+Along a bone of 3D length L whose 2D projection has length l (in metres, i.e. pixels /
+sigma_t), the depth step is ``dz = +-sqrt(L^2 - l^2)``. The magnitude is known; the sign is
+the classic ambiguity. It is resolved per bone by a two-state filter (Viterbi forward
+recursion) whose transition cost is temporal continuity of dz and whose emission cost
+comes from the detector's depth hint (MediaPipe z) where given, and from weak anatomical
+priors: the feet and the nose point the way the body faces, the shoulder line turns with
+it, and knees bend backwards.
+
+Bone lengths are not known in advance. They are estimated online as a high quantile of
+each bone's observed 2D length (a bone is at its full length when parallel to the image),
+blended with an anthropometric prior while few frames have been seen, shared between left
+and right twins, and anchored so that the body has an average adult size: **units are
+metres under that assumption** (the true scale of a monocular view is unknown; all our
+scores are scale-invariant).
+
+The tree is ``holistic75`` plus one virtual joint, the neck (mid-shoulders), which is the
+root and the parent of the nose and both shoulders.
+
+Two entry points:
+    :class:`StreamingUplifter` -- frame by frame, O(1) per frame (< 1 ms), lookahead k
+        (0 = causal; k > 0 emits the frame k behind the newest, with k frames of sign
+        back-tracking and smoothing).
+    :func:`uplift_sequence` -- the whole-sequence uplift: global bone lengths, Viterbi over
+        the whole sequence, then gradient descent on confidence-weighted reprojection
+        error + bone-length term + temporal smoothness (left/right share lengths).
+
+Output coordinates: camera frame, x right, y down, z forward, metres (see above).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from skeletor.keypoints import KeypointSequence, PoseSequence
+from skeletor.skeleton import HOLISTIC75, Skeleton
+
+__all__ = ["UpliftConfig", "StreamingUplifter", "UpliftFrame", "uplift_streaming", "uplift_sequence", "flat_uplift", "backfill_start", "UpliftTree"]
+
+log = logging.getLogger(__name__)
+
+NECK = 75  # index of the virtual root joint in the uplift tree
+
+# Anthropometric prior (metres) of an average adult, by holistic75 bone (parent, child) names.
+_PRIOR_BODY = {
+    ("neck", "nose"): 0.24, ("neck", "left_shoulder"): 0.19,
+    ("nose", "left_eye_inner"): 0.035, ("left_eye_inner", "left_eye"): 0.015, ("left_eye", "left_eye_outer"): 0.015,
+    ("left_eye_outer", "left_ear"): 0.07, ("nose", "mouth_left"): 0.045,
+    ("left_shoulder", "left_elbow"): 0.29, ("left_elbow", "left_wrist"): 0.26,
+    ("left_wrist", "left_pinky"): 0.085, ("left_wrist", "left_index"): 0.095, ("left_wrist", "left_thumb"): 0.06,
+    ("left_shoulder", "left_hip"): 0.50, ("left_hip", "left_knee"): 0.43, ("left_knee", "left_ankle"): 0.42,
+    ("left_ankle", "left_heel"): 0.07, ("left_ankle", "left_foot_index"): 0.15,
+    ("left_wrist", "left_hand_wrist"): 0.0,
+}  # fmt: skip
+_PRIOR_HAND = {
+    "thumb_cmc": 0.035, "thumb_mcp": 0.04, "thumb_ip": 0.032, "thumb_tip": 0.026,
+    "index_mcp": 0.095, "index_pip": 0.045, "index_dip": 0.026, "index_tip": 0.022,
+    "middle_mcp": 0.09, "middle_pip": 0.05, "middle_dip": 0.03, "middle_tip": 0.023,
+    "ring_mcp": 0.085, "ring_pip": 0.046, "ring_dip": 0.029, "ring_tip": 0.022,
+    "pinky_mcp": 0.08, "pinky_pip": 0.035, "pinky_dip": 0.021, "pinky_tip": 0.02,
+}  # fmt: skip
+# Bones used to fix the absolute scale (they are long, rarely missing in either use case).
+_REFERENCE_BONES = (("neck", "left_shoulder"), ("neck", "right_shoulder"), ("neck", "nose"),
+                    ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
+                    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"))  # fmt: skip
+
+
+def _left(name: str) -> str:
+    return name.replace("right_", "left_").replace("_right", "_left")
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """Settings of the uplift (streaming and whole-sequence).
+
+    Attributes:
+        focal_px: focal length in pixels, used only to place the subject at a plausible
+            distance (z of the root); None = the larger image side (a ~55 deg webcam).
+        min_confidence: joints below this confidence are treated as missing.
+        length_quantile: quantile of observed 2D bone lengths taken as the 3D length.
+        length_history: frames of history for the online bone-length estimate.
+        prior_frames: weight (in frames) of the anthropometric prior in the length estimate.
+        scale_quantile: quantile of per-bone (2D length / 3D length) ratios giving the scale.
+        scale_smoothing: exponential smoothing of the per-frame scale (0 = none).
+        continuity_std: std (metres per frame, plus 15 % of the bone length) of depth steps.
+        hint_std: std (metres) trusted in a detector's depth hint; inf ignores hints.
+        prior_weight: weight of the anatomical sign priors (facing, knees).
+        outlier_ratio: a joint whose 2D bone exceeds this times its 3D length, and which
+            jumped, is treated as missing for the frame.
+        max_jump_m: a joint moving more than this (metres) in one frame is an outlier.
+        carry_half_life: frames over which a missing joint's output confidence halves.
+        lookahead: frames of delay (0 = causal). k > 0 back-tracks depth signs k frames.
+        soft_signs: causal output uses the posterior mean of each bone's depth sign (the
+            minimum-mean-square-error choice) instead of the single most likely sign; an
+            uncertain bone is drawn shorter in depth rather than confidently wrong.
+        perspective: place each joint on its pixel's viewing ray at its bone's length from
+            its parent (full pinhole model, needs a focal length) instead of weak perspective.
+    """
+
+    focal_px: float | None = None
+    min_confidence: float = 0.3
+    length_quantile: float = 0.85
+    length_history: int = 300
+    prior_frames: float = 10.0
+    scale_quantile: float = 0.8
+    scale_smoothing: float = 0.8
+    continuity_std: float = 0.03
+    hint_std: float = 0.15
+    prior_weight: float = 1.0
+    outlier_ratio: float = 1.3
+    max_jump_m: float = 0.6
+    carry_half_life: float = 15.0
+    lookahead: int = 0
+    perspective: bool = True
+    soft_signs: bool = True
+
+
+class UpliftTree:
+    """The uplift's bone tree: a skeleton plus a virtual neck root (index J)."""
+
+    def __init__(self, skeleton: Skeleton = HOLISTIC75) -> None:
+        if skeleton.name != "holistic75":
+            raise ValueError(f"the uplift works on holistic75, got {skeleton.name}")
+        self.skeleton = skeleton
+        j = skeleton.num_joints
+        parents = list(skeleton.parents) + [-1]
+        for k in (0, 11, 12):  # nose and both shoulders hang off the virtual neck
+            parents[k] = NECK
+        self.parents = np.array(parents, dtype=np.int64)
+        self.num_joints = j + 1
+        names = list(skeleton.joints) + ["neck"]
+        self.names = names
+        # Bones = every joint but the root, grouped into levels (depth in the tree).
+        depth = np.zeros(j + 1, dtype=np.int64)
+        order = self._order()
+        for c in order:
+            if parents[c] >= 0:
+                depth[c] = depth[parents[c]] + 1
+        self.children = np.array([c for c in order if parents[c] >= 0], dtype=np.int64)  # (B,)
+        self.bone_parent = self.parents[self.children]
+        self.bone_of_child = np.full(j + 1, -1, dtype=np.int64)
+        self.bone_of_child[self.children] = np.arange(len(self.children))
+        self.levels = [np.nonzero(depth[self.children] == d)[0] for d in range(1, int(depth.max()) + 1)]
+        # Left/right twins share a length: map each bone to a canonical "left" bone id.
+        key = {}
+        share = np.zeros(len(self.children), dtype=np.int64)
+        for b, (p, c) in enumerate(zip(self.bone_parent, self.children)):
+            k2 = (_left(names[p]), _left(names[c]))
+            share[b] = key.setdefault(k2, len(key))
+        self.share = share
+        self.num_shared = len(key)
+        self.prior = np.array([self._prior(names[p], names[c]) for p, c in zip(self.bone_parent, self.children)])
+        self.reference = np.array(
+            [b for b, (p, c) in enumerate(zip(self.bone_parent, self.children)) if (names[p], names[c]) in _REFERENCE_BONES]
+        )
+        idx = {n: i for i, n in enumerate(names)}
+        b = lambda p, c: int(self.bone_of_child[idx[c]])  # noqa: E731 (bone id by joint names)
+        self.b_shoulder = (b("neck", "left_shoulder"), b("neck", "right_shoulder"))
+        self.b_nose = b("neck", "nose")
+        self.b_feet = (b("left_ankle", "left_foot_index"), b("right_ankle", "right_foot_index"))
+        # Limb chains whose depth signs are chosen jointly (anatomy couples them).
+        self.legs = np.array([[b(f"{s}_hip", f"{s}_knee"), b(f"{s}_knee", f"{s}_ankle"), b(f"{s}_ankle", f"{s}_foot_index")]
+                              for s in ("left", "right")])  # (2, 3): thigh, shank, foot
+        self.arms = np.array([[b(f"{s}_shoulder", f"{s}_elbow"), b(f"{s}_elbow", f"{s}_wrist")]
+                              for s in ("left", "right")])  # (2, 2): upper arm, forearm
+        self.torso = np.array([[b("neck", "left_shoulder"), b("neck", "right_shoulder"),
+                                b("left_shoulder", "left_hip"), b("right_shoulder", "right_hip")]])  # (1, 4)
+        grouped = set(self.legs.ravel()) | set(self.arms.ravel()) | set(self.torso.ravel())
+        self.singles = np.array([k for k in range(len(self.children)) if k not in grouped])[:, None]  # (S, 1)
+        self.hips = (idx["left_hip"], idx["right_hip"])
+
+    def _order(self) -> list[int]:
+        order, frontier = [], [i for i, p in enumerate(self.parents) if p < 0]
+        while frontier:
+            order += frontier
+            frontier = [c for c in range(len(self.parents)) if self.parents[c] in set(frontier)]
+        return order
+
+    @staticmethod
+    def _prior(p: str, c: str) -> float:
+        lp, lc = _left(p), _left(c)
+        if (lp, lc) in _PRIOR_BODY:
+            return _PRIOR_BODY[(lp, lc)]
+        if lc.startswith("left_hand_"):
+            return _PRIOR_HAND.get(lc[len("left_hand_") :], 0.03)
+        if lp == "nose" and lc == "mouth_left":
+            return 0.045
+        return 0.05
+
+    def bone_lengths_of(self, poses: np.ndarray) -> np.ndarray:
+        """(B,) mean bone lengths of ``(T, 75, 3)`` 3D poses (NaN for bones never seen), in tree order."""
+        p = np.asarray(poses, np.float64)
+        if p.ndim != 3 or p.shape[1:] != (75, 3):
+            raise ValueError(f"expected (T, 75, 3) poses, got {p.shape}")
+        p = np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # (T, 76, 3) with the neck
+        ln = np.linalg.norm(p[:, self.children] - p[:, self.bone_parent], axis=-1)  # (T, B)
+        with np.errstate(all="ignore"):
+            return np.nanmean(np.where(np.isfinite(ln), ln, np.nan), axis=0) if np.isfinite(ln).any() else ln[0]
+
+    @cached_property
+    def ancestors(self) -> np.ndarray:
+        """(J+1, B) 0/1 matrix: entry (j, b) = 1 when bone b lies on the path root -> j."""
+        a = np.zeros((self.num_joints, len(self.children)), dtype=np.float64)
+        for j in range(self.num_joints):
+            k = j
+            while self.parents[k] >= 0:
+                a[j, self.bone_of_child[k]] = 1.0
+                k = self.parents[k]
+        return a
+
+
+_TREE: UpliftTree | None = None
+
+
+def _tree() -> UpliftTree:
+    global _TREE
+    if _TREE is None:
+        _TREE = UpliftTree()
+    return _TREE
+
+
+def _with_neck(kp: np.ndarray, min_conf: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split (..., 75, 3) keypoints into (..., 76, 2) positions and (..., 76) confidences with the neck added."""
+    xy = kp[..., :2].astype(np.float64)
+    c = kp[..., 2].astype(np.float64)
+    c = np.where(np.isfinite(xy).all(-1) & np.isfinite(c) & (c >= min_conf), c, 0.0)
+    neck_xy = 0.5 * (xy[..., 11, :] + xy[..., 12, :])
+    neck_c = np.minimum(c[..., 11], c[..., 12])
+    xy = np.concatenate([xy, neck_xy[..., None, :]], axis=-2)
+    c = np.concatenate([c, neck_c[..., None]], axis=-1)
+    xy = np.where(c[..., None] > 0, xy, np.nan)
+    return xy, c
+
+
+@dataclass
+class UpliftFrame:
+    """One uplifted frame.
+
+    Attributes:
+        index: the input frame this output belongs to (0-based count of pushes).
+        pose: (75, 3) float32, camera frame (x right, y down, z forward), metres.
+        confidence: (75,) float32: the joint's detection confidence, decaying while it is
+            carried through a gap; 0 for a joint never seen (its pose is NaN).
+        timestamp: the timestamp given with the input frame.
+    """
+
+    index: int
+    pose: np.ndarray
+    confidence: np.ndarray
+    timestamp: float | None = None
+
+
+@dataclass
+class _Solved:
+    """Per-frame state kept for back-tracking (lookahead)."""
+
+    index: int
+    timestamp: float | None
+    d: np.ndarray  # (B, 2) bone 2D vectors, metres
+    m: np.ndarray  # (B,) depth magnitude of each bone
+    sign: np.ndarray  # (B,) +-1 chosen
+    back: dict[str, np.ndarray]  # per sign group (G, K): best previous state for each current state
+    root: np.ndarray  # (3,) neck position, camera frame metres
+    conf: np.ndarray  # (76,) output confidence
+    soft: np.ndarray  # (B,) posterior mean sign in [-1, 1]
+    rays: np.ndarray  # (76, 3) viewing ray of every joint (x/z, y/z, 1), carried joints included
+    lengths: np.ndarray  # (B,) bone lengths used
+
+
+class StreamingUplifter:
+    """Streaming sliding-window uplift: one 2D frame in, one 3D frame out.
+
+    Receptive field: all past frames (bone lengths use the last ``length_history``);
+    lookahead: ``config.lookahead`` frames (the output lags the input by that many).
+    """
+
+    def __init__(
+        self, config: UpliftConfig = UpliftConfig(), skeleton: Skeleton = HOLISTIC75, bone_lengths: np.ndarray | None = None
+    ) -> None:
+        """Args:
+            config: settings.
+            skeleton: must be holistic75.
+            bone_lengths: optional known rig, (B,) metres in ``UpliftTree`` bone order (see
+                :meth:`UpliftTree.bone_lengths_of`); NaN entries are estimated online.
+        """
+        self.config = config
+        self.tree = _tree() if skeleton is HOLISTIC75 else UpliftTree(skeleton)
+        if bone_lengths is not None and np.shape(bone_lengths) != self.tree.prior.shape:
+            raise ValueError(f"bone_lengths: expected shape {self.tree.prior.shape}, got {np.shape(bone_lengths)}")
+        self._known = None if bone_lengths is None else np.asarray(bone_lengths, np.float64)
+        self.reset()
+
+    def _groups(self) -> dict[str, np.ndarray]:
+        t = self.tree
+        return {"singles": t.singles, "torso": t.torso, "arms": t.arms, "legs": t.legs}
+
+    @property
+    def lookahead(self) -> int:
+        """Frames between the newest input and the emitted output."""
+        return self.config.lookahead
+
+    def reset(self) -> None:
+        """Forget everything (a new person or a cut in the video)."""
+        t = self.tree
+        b = len(t.children)
+        self._hist = np.full((self.config.length_history, b), np.nan)
+        self._hist_n = 0
+        self._lengths = t.prior.copy() if self._known is None else np.where(np.isfinite(self._known), self._known, t.prior)
+        self._sigma: float | None = None
+        self._prev_xy: np.ndarray | None = None  # (76, 2) metres, last solved 2D (incl. carried)
+        self._prev_px: np.ndarray | None = None  # (76, 2) pixels of the last observed positions
+        self._prev_d: np.ndarray | None = None
+        self._prev_z: np.ndarray = np.zeros((b, 2))  # candidate dz values (state -, state +) last frame
+        # Filter costs per sign group: single bones (2 states), arms (4), legs (8).
+        self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in self._groups().items()}
+        self._seen = np.zeros(t.num_joints, dtype=bool)
+        self._last_conf = np.zeros(t.num_joints)
+        self._missing_for = np.zeros(t.num_joints)
+        self._centre: np.ndarray | None = None
+        self._focal: float | None = None
+        self._buffer: deque[_Solved] = deque()
+        self._count = 0
+        self._emitted = 0
+
+    # ----------------------------------------------------------------------------------
+    def push(
+        self,
+        keypoints: np.ndarray,
+        timestamp: float | None = None,
+        depth: np.ndarray | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> UpliftFrame | None:
+        """Add one 2D frame; return the frame ``lookahead`` behind it (None while filling).
+
+        Args:
+            keypoints: (75, 3) x px, y px, confidence (0 = missing). A dropped frame is all
+                confidence 0: every joint is then carried from the previous frame.
+            timestamp: passed through to the output.
+            depth: optional (75,) relative depth hint in pixels (smaller = nearer), NaN unknown.
+            image_size: (width, height); sets the image centre and the default focal length.
+
+        Raises:
+            ValueError: keypoints (or depth) of the wrong shape.
+        """
+        kp = np.asarray(keypoints)
+        if kp.shape != (75, 3):
+            raise ValueError(f"expected keypoints of shape (75, 3), got {kp.shape}")
+        if depth is not None and np.shape(depth) != (75,):
+            raise ValueError(f"expected depth of shape (75,), got {np.shape(depth)}")
+        if self._centre is None or image_size is not None:
+            self._set_camera(image_size, kp)
+        solved = self._solve(kp, depth, timestamp)
+        self._buffer.append(solved)
+        self._count += 1
+        if len(self._buffer) > self.lookahead:
+            return self._emit()
+        return None
+
+    def flush(self) -> list[UpliftFrame]:
+        """Emit the frames still held back by the lookahead (end of a stream)."""
+        states = self._backtrack() if (self._buffer and self.lookahead > 0) else [None] * len(self._buffer)
+        return [self._emit(st) for st in states]
+
+    # ----------------------------------------------------------------------------------
+    def _set_camera(self, image_size: tuple[int, int] | None, kp: np.ndarray) -> None:
+        if image_size is None:
+            finite = kp[kp[:, 2] > 0, :2]
+            w = float(np.nanmax(finite[:, 0]) * 1.2) if len(finite) else 1280.0
+            h = float(np.nanmax(finite[:, 1]) * 1.2) if len(finite) else 720.0
+            image_size = (int(max(w, 64)), int(max(h, 64)))
+        self._centre = np.array([image_size[0] / 2.0, image_size[1] / 2.0])
+        self._focal = float(self.config.focal_px or max(image_size))
+
+    def _estimate_scale(self, xy_px: np.ndarray, c: np.ndarray) -> float | None:
+        """Pixels per metre of this frame from bones seen at full length."""
+        t = self.tree
+        ok = (c[t.children] > 0) & (c[t.bone_parent] > 0) & (t.prior > 0.02)
+        if ok.sum() < 2:
+            return None
+        l2d = np.linalg.norm(xy_px[t.children[ok]] - xy_px[t.bone_parent[ok]], axis=-1)
+        ratio = l2d / np.maximum(self._lengths[ok], 1e-6)
+        # Weighted towards long bones: weight by length so fingers do not dominate.
+        order = np.argsort(ratio)
+        w = self._lengths[ok][order]
+        cw = np.cumsum(w) / w.sum()
+        return float(ratio[order][np.searchsorted(cw, self.config.scale_quantile)])
+
+    def _update_lengths(self, d: np.ndarray, valid: np.ndarray) -> None:
+        """Online bone lengths from observed 2D lengths (metres)."""
+        t, cfg = self.tree, self.config
+        row = np.where(valid, np.linalg.norm(d, axis=-1), np.nan)
+        self._hist[self._hist_n % cfg.length_history] = row
+        self._hist_n += 1
+        hist = self._hist[: min(self._hist_n, cfg.length_history)]
+        # Left/right twins pool their observations.
+        n_obs = np.zeros(t.num_shared)
+        q = np.full(t.num_shared, np.nan)
+        for s in range(t.num_shared):  # tiny loop over ~45 shared bones, vectorised inside
+            vals = hist[:, t.share == s].ravel()
+            vals = vals[np.isfinite(vals)]
+            n_obs[s] = len(vals) / max((t.share == s).sum(), 1)
+            if len(vals):
+                q[s] = np.quantile(vals, cfg.length_quantile)
+        prior_s = np.zeros(t.num_shared)
+        prior_s[t.share] = t.prior
+        est = np.where(np.isfinite(q), (n_obs * np.nan_to_num(q) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
+        lengths = est[t.share]
+        ref = t.reference
+        seen_ref = n_obs[t.share[ref]] > 0
+        if seen_ref.any():  # anchor the absolute size on the reference bones
+            lengths *= t.prior[ref][seen_ref].sum() / max(lengths[ref][seen_ref].sum(), 1e-9)
+        if self._known is not None:
+            lengths = np.where(np.isfinite(self._known), self._known, lengths)
+        self._lengths = lengths
+
+    def _solve(self, kp: np.ndarray, depth: np.ndarray | None, timestamp: float | None) -> _Solved:
+        t, cfg = self.tree, self.config
+        xy_px, c = _with_neck(kp[None], cfg.min_confidence)
+        xy_px, c = xy_px[0], c[0]
+
+        sigma = self._estimate_scale(xy_px, c)
+        if sigma is not None:
+            self._sigma = sigma if self._sigma is None else cfg.scale_smoothing * self._sigma + (1 - cfg.scale_smoothing) * sigma
+        s = self._sigma or 300.0
+        xy = (xy_px - self._centre) / s  # (76, 2) metres at the subject's depth
+
+        # Outliers: a joint that jumped far, or jumped and now makes one of its bones too long.
+        if self._prev_xy is not None:
+            jump = np.linalg.norm(xy - self._prev_xy, axis=-1)
+            bone_len = np.linalg.norm(xy[t.children] - xy[t.bone_parent], axis=-1)
+            long = (bone_len > cfg.outlier_ratio * self._lengths + 0.02) & (c[t.children] > 0) & (c[t.bone_parent] > 0)
+            too_long = np.zeros(t.num_joints, dtype=bool)
+            # Blame the end of an over-long bone that moved more since the last frame.
+            pj, cj = t.bone_parent[long], t.children[long]
+            blame = np.where(np.nan_to_num(jump[cj]) >= np.nan_to_num(jump[pj]), cj, pj)
+            too_long[blame] = True
+            outlier = (c > 0) & ((jump > cfg.max_jump_m) | (too_long & (jump > 0.05)))
+            outlier[NECK] = False
+            if outlier.any():
+                c = np.where(outlier, 0.0, c)
+                if outlier[11] or outlier[12]:
+                    c[NECK] = 0.0
+        observed = c > 0
+
+        # Bone 2D vectors, level by level so missing joints inherit carried bones.
+        b = len(t.children)
+        prev_d = self._prev_d if self._prev_d is not None else np.zeros((b, 2))
+        pos = np.full((t.num_joints, 2), np.nan)
+        root_ok = observed[NECK]
+        pos[NECK] = xy[NECK] if root_ok or self._prev_xy is None else self._prev_xy[NECK]
+        if not np.isfinite(pos[NECK]).all():
+            pos[NECK] = 0.0
+        d = np.zeros((b, 2))
+        for lvl in t.levels:
+            ch, pa = t.children[lvl], t.bone_parent[lvl]
+            obs = observed[ch]
+            d_lvl = np.where(obs[:, None], xy[ch] - pos[pa], prev_d[lvl])
+            d[lvl] = d_lvl
+            pos[ch] = pos[pa] + d_lvl
+        valid = observed[t.children] & observed[t.bone_parent]
+        if valid.any():
+            self._update_lengths(d, valid)
+        lengths = self._lengths
+        l2d = np.linalg.norm(d, axis=-1)
+        over = l2d > lengths
+        # Clip 2D bones that exceed their 3D length (noise): keep direction, shorten.
+        d = np.where(over[:, None], d * (lengths / np.maximum(l2d, 1e-9))[:, None], d)
+        m = np.sqrt(np.maximum(lengths**2 - np.minimum(l2d, lengths) ** 2, 0.0))
+
+        sign, back = self._choose_signs(d, m, depth, s, observed)
+        self._prev_d = d
+
+        # Confidence of the output: observation, decaying while carried.
+        self._seen |= observed
+        self._missing_for = np.where(observed, 0.0, self._missing_for + 1)
+        self._last_conf = np.where(observed, c, self._last_conf)
+        conf = np.where(self._seen, self._last_conf * 0.5 ** (self._missing_for / cfg.carry_half_life), 0.0)
+
+        depth_root = self._focal / s
+        root = np.array([pos[NECK, 0], pos[NECK, 1], depth_root])
+        rays = np.concatenate([pos * (s / self._focal), np.ones((t.num_joints, 1))], axis=-1)  # (76, 3)
+        self._prev_xy = pos + 0.0  # carried 2D positions for the next frame's jump test
+        for lvl in t.levels:  # recompute positions from the (clipped) bones
+            self._prev_xy[t.children[lvl]] = self._prev_xy[t.bone_parent[lvl]] + d[lvl]
+        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy())
+
+    def _choose_signs(
+        self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Forward recursion (Viterbi filtering) per sign group; returns signs and back-pointers.
+
+        Single bones have two states (child nearer / farther than its parent). Each leg
+        (thigh, shank, foot) and arm (upper arm, forearm) is one group whose 2^n states are
+        the sign combinations, so anatomical priors can judge the limb as a whole.
+        """
+        t, cfg = self.tree, self.config
+        cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
+        tau = cfg.continuity_std + 0.15 * self._lengths
+        single_e = self._emission(cand, d, depth, s, observed)  # (B, 2)
+        sign = np.zeros(len(m))
+        self._soft = np.zeros(len(m))
+        back: dict[str, np.ndarray] = {}
+        # Singles first: the shoulders fix the body's facing, which the limb priors need.
+        for name in ("singles", "torso", "arms", "legs"):
+            bones = self._groups()[name]  # (G, n)
+            n = bones.shape[1]
+            bits = _BITS[n]  # (K, n)
+            zc = cand[bones[:, :, None], bits.T[None]]  # (G, n, K) candidate dz of each bone in each state
+            zp = self._prev_z[bones[:, :, None], bits.T[None]]  # (G, n, K) last frame's
+            trans = ((zc[:, :, None, :] - zp[:, :, :, None]) ** 2 / (2 * tau[bones][:, :, None, None] ** 2)).sum(1)  # (G, K', K)
+            # emission: hints on each bone (sum over the group's bones), plus limb priors
+            emit = single_e[bones[:, :, None], bits.T[None]].sum(1)  # (G, K)
+            if name != "singles":
+                emit = emit + self._limb_prior(name, bones, d, zc, sign, observed)
+            total = self._alpha[name][:, :, None] + trans
+            back[name] = np.argmin(total, axis=1)  # (G, K)
+            alpha = np.min(total, axis=1) + emit
+            alpha -= alpha.min(axis=1, keepdims=True)
+            np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
+            self._alpha[name] = alpha
+            best = np.argmin(alpha, axis=1)  # (G,)
+            sign[bones] = np.where(bits[best] == 1, 1.0, -1.0)
+            post = np.exp(-alpha)
+            post /= post.sum(1, keepdims=True)  # (G, K) posterior over the group's states
+            self._soft[bones] = post @ (2.0 * bits - 1.0)  # (G, n) expected sign of each bone
+        self._prev_z = cand
+        return sign, back
+
+    def _limb_prior(
+        self, name: str, bones: np.ndarray, d: np.ndarray, zc: np.ndarray, sign: np.ndarray, observed: np.ndarray
+    ) -> np.ndarray:
+        """(G, K) anatomical cost of each sign combination of the arms or legs.
+
+        The body frame comes from the shoulders (already decided): r = right->left shoulder,
+        up = mid-hip -> neck (image plane), forward f = r x up. Knees bend backwards
+        ((thigh x shank) . r > 0), feet point forward (foot . f > 0), elbows bend forwards
+        ((upper x forearm) . r < 0), hands are rarely far behind the body.
+        """
+        t, w = self.tree, self.config.prior_weight
+        vec = np.concatenate([np.broadcast_to(d[bones][:, :, None, :], zc.shape + (2,)), zc[..., None]], axis=-1)  # (G, n, K, 3)
+        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (G, n)
+        up = np.array([0.0, -1.0, 0.0])
+        if name == "torso":  # bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip
+            r = vec[:, 0] - vec[:, 1]  # (G, K, 3) right -> left shoulder
+            f = np.cross(r, up)
+            f /= np.linalg.norm(f, axis=-1, keepdims=True) + 1e-9
+            hip_l, hip_r = vec[:, 0] + vec[:, 2], vec[:, 1] + vec[:, 3]  # from the neck
+            mid_hip = 0.5 * (hip_l + hip_r)
+            lean = (mid_hip * f).sum(-1) / (np.linalg.norm(mid_hip, axis=-1) + 1e-9)  # > 0: hips in front of the neck
+            h = hip_l - hip_r
+            twist = (h * r).sum(-1) / (np.linalg.norm(h, axis=-1) * np.linalg.norm(r, axis=-1) + 1e-9)
+            both = (ok[:, 2] & ok[:, 3])[:, None]
+            cost = both * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
+            return w * cost
+        ls, rs = t.b_shoulder
+        r = np.array([d[ls, 0] - d[rs, 0], d[ls, 1] - d[rs, 1], 0.0])
+        r[2] = sign[ls] * np.sqrt(max(self._lengths[ls] ** 2 - d[ls] @ d[ls], 0.0)) - sign[rs] * np.sqrt(
+            max(self._lengths[rs] ** 2 - d[rs] @ d[rs], 0.0)
+        )
+        nr = np.linalg.norm(r)
+        if nr < 1e-6 or w <= 0:
+            return np.zeros(zc.shape[::2])
+        r /= nr
+        f = np.cross(r, up)
+        f /= max(np.linalg.norm(f), 1e-9)
+        norms = np.linalg.norm(vec, axis=-1) + 1e-9  # (G, n, K)
+        if name == "legs":
+            knee = np.cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])  # (G, K) = sin(flexion)
+            foot = vec[:, 2] @ f / norms[:, 2]
+            cost = 6.0 * np.maximum(-knee, 0) * (ok[:, 0] & ok[:, 1])[:, None]
+            cost += 3.0 * np.maximum(-foot, 0) * ok[:, 2][:, None]
+            hip_flex = vec[:, 0] @ f / norms[:, 0]  # thighs rarely point far backwards
+            cost += 2.0 * np.maximum(-hip_flex - 0.35, 0) * ok[:, 0][:, None]
+        else:
+            elbow = np.cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])
+            reach = (vec[:, 0] + vec[:, 1]) @ f  # wrist relative to shoulder along forward, metres
+            cost = 1.5 * np.maximum(elbow, 0) * (ok[:, 0] & ok[:, 1])[:, None]
+            cost += 1.0 * np.maximum(-reach - 0.1, 0) / 0.2
+        return w * cost
+
+    def _emission(
+        self, cand: np.ndarray, d: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray
+    ) -> np.ndarray:
+        """(B, 2) cost of each sign candidate from the depth hint and anatomical priors."""
+        t, cfg = self.tree, self.config
+        e = np.zeros_like(cand)
+        if depth is not None and np.isfinite(cfg.hint_std):
+            hz = np.concatenate([np.asarray(depth, np.float64), [np.nan]]) / s  # metres, smaller = nearer
+            hz[NECK] = 0.5 * (hz[11] + hz[12])
+            dz_hint = hz[t.children] - hz[t.bone_parent]
+            ok = np.isfinite(dz_hint) & observed[t.children] & observed[t.bone_parent]
+            e[ok] += (cand[ok] - dz_hint[ok, None]) ** 2 / (2 * cfg.hint_std**2)
+        w = cfg.prior_weight
+        if w <= 0:
+            return e
+        # Facing: r = right->left shoulder vector. Its image x tells whether the body faces
+        # the camera (r_x > 0): then the toes and the nose are nearer than ankles / neck.
+        r_x = d[t.b_shoulder[0], 0] - d[t.b_shoulder[1], 0]
+        width = 2 * self._lengths[t.b_shoulder[0]] + 1e-6
+        facing = float(np.clip(r_x / width, -1, 1))  # +1 facing the camera, -1 facing away
+        for bone in (t.b_nose,):
+            # state 0 (child nearer) preferred when facing the camera
+            e[bone, 0] += w * max(-facing, 0) * 2.0 * (cand[bone, 1] ** 2) / (0.1 * self._lengths[bone] + 1e-3) ** 2 * 0.02
+            e[bone, 1] += w * max(facing, 0) * 2.0 * (cand[bone, 1] ** 2) / (0.1 * self._lengths[bone] + 1e-3) ** 2 * 0.02
+        # Shoulder line depth follows the sideways component of the facing direction, seen
+        # from the nose and feet: forward_x > 0 => the left shoulder is farther (dz > 0).
+        fwd_x = 0.0
+        for bone in (*t.b_feet, t.b_nose):
+            ch = t.children[bone]
+            if observed[ch]:
+                fwd_x += d[bone, 0] * (1.0 if bone != t.b_nose else 0.5)
+        if abs(fwd_x) > 0.02:
+            sgn = 1 if fwd_x > 0 else 0  # state index preferred for the left shoulder
+            for bone, pref in ((t.b_shoulder[0], sgn), (t.b_shoulder[1], 1 - sgn)):
+                e[bone, 1 - pref] += w * min(abs(fwd_x) / 0.05, 3.0)
+        return e
+
+    def _backtrack(self) -> list[np.ndarray]:
+        """Best sign (+-1 per bone) of every buffered frame, oldest first (Viterbi back-tracking)."""
+        groups = self._groups()
+        last = self._buffer[-1]
+        state = {}
+        for name, bones in groups.items():
+            bits = _BITS[bones.shape[1]]
+            # recover the newest frame's group states from its chosen signs
+            state[name] = ((last.sign[bones] > 0).astype(np.int64) * (1 << np.arange(bones.shape[1]))).sum(1)
+        signs = []
+        for k in range(len(self._buffer) - 1, -1, -1):
+            sign = np.zeros_like(last.sign)
+            for name, bones in groups.items():
+                sign[bones] = np.where(_BITS[bones.shape[1]][state[name]] == 1, 1.0, -1.0)
+            signs.append(sign)
+            if k > 0:
+                back = self._buffer[k].back
+                state = {name: back[name][np.arange(len(st)), st] for name, st in state.items()}
+        return signs[::-1]
+
+    def _perspective_positions(self, frame: _Solved, sign: np.ndarray) -> np.ndarray:
+        """(76, 3) joints on their viewing rays, each at its bone length from its parent.
+
+        For a parent at P and a child ray r, |lambda r - P| = L has two roots: the nearer
+        (sign -1) and the farther (sign +1) of the two depth solutions. When the ray passes
+        farther than L from P (noise), the child goes to the ray's closest point.
+        """
+        t = self.tree
+        pos = np.zeros((t.num_joints, 3))
+        pos[NECK] = frame.rays[NECK] * frame.root[2]
+        for lvl in t.levels:
+            ch, pa = t.children[lvl], t.bone_parent[lvl]
+            r, p = frame.rays[ch], pos[pa]
+            a = (r * r).sum(-1)
+            b = (r * p).sum(-1)
+            c = (p * p).sum(-1) - frame.lengths[lvl] ** 2
+            root = np.sqrt(np.maximum(b * b - a * c, 0.0))
+            lam = (b + sign[lvl] * root) / a
+            pos[ch] = lam[:, None] * r
+        return pos
+
+    def _emit(self, state: np.ndarray | None = None) -> UpliftFrame:
+        """Pop the oldest buffered frame; with lookahead its signs are back-tracked."""
+        if state is None and self.lookahead > 0:
+            state = self._backtrack()[0]
+        frame = self._buffer.popleft()
+        sign = frame.sign if state is None else state
+        if self.config.soft_signs and state is None:
+            sign = frame.soft
+        if self.config.perspective:
+            pos = self._perspective_positions(frame, sign)
+        else:
+            bones3 = np.concatenate([frame.d, (sign * frame.m)[:, None]], axis=-1)  # (B, 3)
+            pos = frame.root[None, :] + self.tree.ancestors @ bones3  # (76, 3)
+        pose = pos[:75].astype(np.float32)
+        conf = frame.conf[:75].astype(np.float32)
+        pose[conf <= 0] = np.nan
+        self._emitted += 1
+        return UpliftFrame(frame.index, pose, conf, frame.timestamp)
+
+
+# _BITS[n][k, i] = bit i of state k: the sign state of bone i in a group of n bones.
+_BITS = {n: (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1 for n in (1, 2, 3, 4)}
+
+
+def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:
+    poses = np.full((n, 75, 3), np.nan, dtype=np.float32)
+    conf = np.zeros((n, 75), dtype=np.float32)
+    for f in frames:
+        poses[f.index], conf[f.index] = f.pose, f.confidence
+    return poses, conf
+
+
+def backfill_start(poses: np.ndarray) -> None:
+    """Fill, in place, the frames before a joint's first estimate (a stream cannot know them).
+
+    The joint keeps its first estimated offset from the body's centre (mean of the joints
+    estimated in both frames), so every joint the input ever saw is finite in every frame.
+    """
+    finite = np.isfinite(poses).all(-1)  # (T, J)
+    for j in np.nonzero(finite.any(0) & ~finite.all(0))[0]:
+        f0 = int(np.argmax(finite[:, j]))
+        if f0 == 0:
+            continue
+        for t in range(f0):
+            common = finite[t] & finite[f0]
+            shift = poses[t, common].mean(0) - poses[f0, common].mean(0) if common.any() else 0.0
+            poses[t, j] = poses[f0, j] + shift
+    # joints lost at the end are carried by the streaming uplift already; frames before
+    # anything at all was seen take the first frame that has the joint (done above).
+
+
+def uplift_streaming(seq: KeypointSequence, config: UpliftConfig = UpliftConfig()) -> PoseSequence:
+    """Run :class:`StreamingUplifter` over a whole sequence (what ``skeletor clean --no-refine`` does)."""
+    up = StreamingUplifter(config)
+    frames = []
+    for i in range(len(seq)):
+        out = up.push(seq.keypoints[i], i / seq.fps, None if seq.depth is None else seq.depth[i], seq.image_size)
+        if out is not None:
+            frames.append(out)
+    frames += up.flush()
+    poses, conf = _stack(frames, len(seq))
+    backfill_start(poses)
+    return PoseSequence(poses, conf, seq.fps, "holistic75", seq.keypoints)
+
+
+def flat_uplift(seq: KeypointSequence, config: UpliftConfig = UpliftConfig()) -> PoseSequence:
+    """Baseline: the 2D keypoints at a constant depth (scaled like the streaming uplift)."""
+    ref = uplift_streaming(seq, config)
+    poses = ref.poses3d.copy()
+    with np.errstate(all="ignore"):
+        depth = np.nanmedian(np.where(np.isfinite(poses[..., 2]), poses[..., 2], np.nan), axis=1, keepdims=True)
+    poses[..., 2] = np.where(np.isfinite(poses[..., 2]), depth, np.nan)
+    return PoseSequence(poses, ref.confidence, seq.fps, "holistic75", seq.keypoints)
+
+
+def uplift_sequence(
+    seq: KeypointSequence,
+    config: UpliftConfig = UpliftConfig(),
+    *,
+    iterations: int = 200,
+    smooth_weight: float = 2.0,
+    length_weight: float = 4.0,
+    learning_rate: float = 0.002,
+) -> PoseSequence:
+    """Whole-sequence uplift: bone lengths from the whole clip, a streaming pass for the
+    initial depths, then gradient descent over all frames (Zelinka & Kanis' energy).
+
+    Energy (metres): sum_t,j c_tj |x_tj,xy - z_tj ray_tj,xy|^2 (perspective reprojection:
+    each joint stays on its pixel's viewing ray) + length_weight * sum_t,b (|bone_tb| - L_b)^2
+    + smooth_weight * sum_t,j |x_t+1,j - 2 x_tj + x_t-1,j|^2. L is shared by left/right twins
+    and optimised with the poses (Adam).
+
+    Args:
+        seq: holistic75 2D keypoints.
+        config: uplift settings; ``lookahead`` is ignored (the whole sequence is seen).
+        iterations, smooth_weight, length_weight, learning_rate: the descent.
+
+    Returns:
+        The poses, camera frame, metres (see the module docstring).
+    """
+    t = _tree()
+    n = len(seq)
+    depth = (lambda i: None) if seq.depth is None else (lambda i: seq.depth[i])
+    # 1. Bone lengths from the whole sequence, then a streaming pass that starts with them.
+    warm = StreamingUplifter(replace(config, lookahead=0))
+    for i in range(n):
+        warm.push(seq.keypoints[i], None, depth(i), seq.image_size)
+    up = StreamingUplifter(replace(config, lookahead=0), bone_lengths=warm._lengths.copy())
+    up._sigma = warm._sigma
+    frames = []
+    for i in range(n):
+        out = up.push(seq.keypoints[i], i / seq.fps, depth(i), seq.image_size)
+        frames.append(out)
+    init, conf = _stack(frames, n)
+    backfill_start(init)
+
+    # 2. Gradient descent on the energy, over all frames at once.
+    xy_px, c = _with_neck(seq.keypoints, config.min_confidence)  # (T, 76, 2), (T, 76)
+    rays = (xy_px - up._centre) / up._focal  # (T, 76, 2): x/z, y/z of each observed joint
+    w = np.where(np.isfinite(rays).all(-1), c, 0.0)
+    rays = np.nan_to_num(rays)
+    x = np.concatenate([init, np.nanmean(init[:, [11, 12]], axis=1, keepdims=True)], axis=1).astype(np.float64)
+    seen = np.isfinite(x).all(-1).all(0)  # joints estimated in every frame
+    x = np.where(np.isfinite(x), x, 0.0)
+    lengths_s = np.zeros(t.num_shared)
+    np.maximum.at(lengths_s, t.share, warm._lengths)
+    pc, cc = t.bone_parent, t.children
+    bone_ok = (seen[pc] & seen[cc]).astype(np.float64)
+    m1, v1 = np.zeros_like(x), np.zeros_like(x)
+    mL, vL = np.zeros_like(lengths_s), np.zeros_like(lengths_s)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for it in range(1, iterations + 1):
+        g = np.zeros_like(x)
+        res = x[..., :2] - x[..., 2:3] * rays  # (T, 76, 2) off-ray error, metres
+        g[..., :2] += 2 * w[..., None] * res
+        g[..., 2] -= 2 * (w[..., None] * res * rays).sum(-1)
+        vec = x[:, cc] - x[:, pc]  # (T, B, 3)
+        ln = np.linalg.norm(vec, axis=-1) + 1e-9
+        r = (ln - lengths_s[t.share]) * bone_ok  # (T, B)
+        gb = (2 * length_weight * r / ln)[..., None] * vec
+        np.add.at(g, (slice(None), cc), gb)
+        np.add.at(g, (slice(None), pc), -gb)
+        gL = np.zeros_like(lengths_s)
+        np.add.at(gL, t.share, -2 * length_weight * r.sum(0))
+        if n >= 3:
+            acc = x[2:] - 2 * x[1:-1] + x[:-2]
+            ga = 2 * smooth_weight * acc
+            g[2:] += ga
+            g[1:-1] -= 2 * ga
+            g[:-2] += ga
+        g[:, ~seen] = 0.0
+        m1 = b1 * m1 + (1 - b1) * g
+        v1 = b2 * v1 + (1 - b2) * g * g
+        x -= learning_rate * (m1 / (1 - b1**it)) / (np.sqrt(v1 / (1 - b2**it)) + eps)
+        mL = b1 * mL + (1 - b1) * gL
+        vL = b2 * vL + (1 - b2) * gL * gL
+        lengths_s = np.maximum(lengths_s - learning_rate * (mL / (1 - b1**it)) / (np.sqrt(vL / (1 - b2**it)) + eps), 0.0)
+    poses = x[:, :75].astype(np.float32)
+    poses[:, ~np.isfinite(init).all(-1).any(0)] = np.nan
+    return PoseSequence(poses, conf, seq.fps, "holistic75", seq.keypoints)

@@ -1,0 +1,308 @@
+"""Tests for skeletor.corrupt: the paper's masking / noise and the detector fault model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor import corrupt
+from skeletor.corrupt import Corrupted, DetectorFaults, PaperCorruption
+from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND, UPPER50
+
+
+def phoenix_sequences(data_dir: Path) -> list[np.ndarray]:
+    """Phoenix14T test skeletons as (T, 50, 3) float32 upper50 arrays (x3 to undo the /3)."""
+    lines = (data_dir / "ptslp_phoenix14t" / "test.skels").read_text().splitlines()
+    out = []
+    for line in lines:
+        v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # 50 joints x 3 + a counter
+        out.append(v[:, :150].reshape(-1, 50, 3) * np.float32(3.0))
+    return out
+
+
+def czech_keypoints(data_dir: Path) -> np.ndarray:
+    """Real OpenPose 2D keypoints (583, 50, 3) in upper50 order; missing = (NaN, NaN, 0)."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(data_dir / "gopeith_czech_sl" / "demo-sequence.h5", "r") as f:
+        kp = np.asarray(f["20161025_pocasi"], dtype=np.float32).reshape(-1, 50, 3)
+    missing = kp[..., 2] <= 0
+    kp[missing] = (np.nan, np.nan, 0.0)
+    return kp
+
+
+def _present(kp: np.ndarray) -> np.ndarray:
+    return (kp[..., 2] > 0) & np.isfinite(kp[..., :2]).all(-1)
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """Lengths of the True runs of each row of a (N, T) bool array."""
+    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    d = np.diff(padded, axis=1)
+    starts, ends = np.nonzero(d == 1), np.nonzero(d == -1)
+    return ends[1] - starts[1]
+
+
+# --------------------------------------------------------------------------------------
+# The paper's corruption, on real Phoenix 3D
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.data
+def test_corrupt_paper_on_phoenix_masks_flags_zeroes_and_noises(data_dir: Path, rng: np.random.Generator) -> None:
+    cfg = PaperCorruption(frame_mask=0.10, joint_mask=0.10, frame_noise=0.15, joint_noise=0.15, noise_std=0.3)
+    frame_fracs, entry_fracs, noised_fracs, diffs = [], [], [], []
+    for x in phoenix_sequences(data_dir):
+        before = x.copy()
+        c = corrupt.corrupt_paper(x, None, cfg, rng)
+        np.testing.assert_array_equal(x, before)  # input untouched
+        assert isinstance(c, Corrupted)
+        assert c.x.dtype == np.float32 and c.x.shape == x.shape
+        assert c.present.shape == c.masked.shape == c.noised.shape == x.shape[:2]
+        # Masked entries are flagged absent and zeroed; noise never lands on them.
+        np.testing.assert_array_equal(c.present, ~c.masked)
+        assert np.all(c.x[c.masked] == 0.0)
+        assert not np.any(c.noised & c.masked)
+        # Untouched entries are bit-identical.
+        keep = ~c.masked & ~c.noised
+        np.testing.assert_array_equal(c.x[keep], x[keep])
+        full = c.masked.all(axis=1)
+        frame_fracs.append(full.mean())
+        entry_fracs.append(c.masked[~full].mean())  # the joint mask, outside fully masked frames
+        noised_fracs.append(c.noised[c.present].mean())
+        diffs.append((c.x - x)[c.noised])
+    # ~10 % of frames, ~10 % of the remaining entries; noise on ~1 - 0.85^2 of what is left.
+    assert np.mean(frame_fracs) == pytest.approx(0.10, abs=0.015)
+    assert np.mean(entry_fracs) == pytest.approx(0.10, abs=0.01)
+    assert np.mean(noised_fracs) == pytest.approx(1 - 0.85**2, abs=0.02)
+    d = np.concatenate(diffs).ravel()
+    assert d.std() == pytest.approx(0.3, rel=0.03)  # measured noise std ~ s
+    assert abs(d.mean()) < 0.01
+
+
+@pytest.mark.data
+def test_mask_blocks_pick_exact_counts_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
+    x = phoenix_sequences(data_dir)[0]
+    t, j = x.shape[:2]
+    present = np.ones((t, j), dtype=bool)
+    present[:, 10:15] = False  # a few joints missing throughout
+    for ratio in (0.05, 0.10, 0.25):
+        mf = corrupt.mask_frames(present, ratio, rng)
+        n_frames = mf.any(axis=1).sum()
+        assert n_frames in (np.floor(ratio * t), np.ceil(ratio * t))
+        np.testing.assert_array_equal(mf[mf.any(axis=1)], present[mf.any(axis=1)])  # whole frames
+        mj = corrupt.mask_joints(present, ratio, rng)
+        n = present.sum()
+        assert mj.sum() in (np.floor(ratio * n), np.ceil(ratio * n))
+        assert not np.any(mj & ~present) and not np.any(mf & ~present)
+
+
+def test_mask_ratio_is_unbiased_on_short_windows(rng: np.random.Generator) -> None:
+    # 16-frame windows at 10 %: 1.6 frames on average, not always 2 (stochastic rounding).
+    present = np.ones((4000, 16, 5), dtype=bool)
+    mf = corrupt.mask_frames(present, 0.10, rng)
+    counts = mf.any(axis=-1).sum(axis=-1)
+    assert set(np.unique(counts)) == {1, 2}
+    assert counts.mean() == pytest.approx(1.6, abs=0.03)
+
+
+@pytest.mark.data
+def test_frame_and_joint_noise_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
+    x = phoenix_sequences(data_dir)[1]
+    noisy, sel = corrupt.frame_noise(x, 0.2, 0.1, rng)
+    rows = sel.any(axis=1)
+    assert np.all(sel[rows])  # whole skeletons
+    assert rows.mean() == pytest.approx(0.2, abs=1.0 / len(x))
+    d = (noisy - x)[sel]
+    assert d.std() == pytest.approx(0.1, rel=0.05)
+    np.testing.assert_array_equal(noisy[~sel], x[~sel])
+
+    noisy, sel = corrupt.joint_noise(x, 0.15, 0.7, rng)
+    assert sel.mean() == pytest.approx(0.15, abs=1.0 / sel.size)
+    assert (noisy - x)[sel].std() == pytest.approx(0.7, rel=0.05)
+    np.testing.assert_array_equal(noisy[~sel], x[~sel])
+
+
+def test_corrupt_paper_leaves_missing_entries_alone(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((3, 40, 6, 3)).astype(np.float32)
+    x[0, 5, 2] = np.nan
+    present = np.ones(x.shape[:-1], dtype=bool)
+    present[1, :, 0] = False
+    cfg = PaperCorruption(frame_mask=0.2, joint_mask=0.2, frame_noise=0.3, joint_noise=0.3, noise_std=1.0)
+    c = corrupt.corrupt_paper(x, present, cfg, rng)
+    gone = ~present
+    gone[0, 5, 2] = True
+    assert not np.any(c.present[gone] | c.masked[gone] | c.noised[gone])
+    assert np.all(c.x[gone] == 0.0) and np.isfinite(c.x).all()
+    # Each sequence of the batch gets its own exact count of masked frames.
+    whole = np.all(c.masked == (present & np.isfinite(x).all(-1)), axis=-1) & c.masked.any(axis=-1)
+    per_seq = whole.sum(axis=-1)
+    assert np.all((per_seq >= 8) & (per_seq <= 9))  # 20 % of 40 (+1 if the joint mask fills a frame)
+
+
+def test_corrupt_paper_is_reproducible_from_the_generator() -> None:
+    x = np.random.default_rng(0).standard_normal((20, 5, 3)).astype(np.float32)
+    a = corrupt.corrupt_paper(x, None, PaperCorruption(), np.random.default_rng(7))
+    b = corrupt.corrupt_paper(x, None, PaperCorruption(), np.random.default_rng(7))
+    c = corrupt.corrupt_paper(x, None, PaperCorruption(), np.random.default_rng(8))
+    np.testing.assert_array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_zero_ratios_change_nothing(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((10, 4, 3)).astype(np.float32)
+    c = corrupt.corrupt_paper(x, None, PaperCorruption(0.0, 0.0, 0.0, 0.0, 0.5), rng)
+    np.testing.assert_array_equal(c.x, x)
+    assert c.present.all() and not c.masked.any() and not c.noised.any()
+
+
+def test_bad_configs_and_shapes_raise(rng: np.random.Generator) -> None:
+    with pytest.raises(ValueError, match="frame_mask"):
+        PaperCorruption(frame_mask=1.5)
+    with pytest.raises(ValueError, match="noise_std"):
+        PaperCorruption(noise_std=-0.1)
+    with pytest.raises(ValueError, match="outlier_min_px"):
+        DetectorFaults(outlier_min_px=90.0, outlier_max_px=80.0)
+    with pytest.raises(ValueError, match="drop_burst"):
+        DetectorFaults(drop_burst=0.5)
+    with pytest.raises(ValueError, match=r"\(\.\.\., T, J, 3\)"):
+        corrupt.corrupt_paper(np.zeros((10, 4, 2)), None, PaperCorruption(), rng)
+    with pytest.raises(ValueError, match="present"):
+        corrupt.corrupt_paper(np.zeros((10, 4, 3)), np.ones((10, 5), bool), PaperCorruption(), rng)
+    with pytest.raises(ValueError, match="ratio"):
+        corrupt.mask_joints(np.ones((4, 3), bool), 1.2, rng)
+
+
+# --------------------------------------------------------------------------------------
+# Detector faults, on real 2D keypoints (OpenPose, upper50 order)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.data
+def test_jitter_adds_pixel_noise_to_present_keypoints_only(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = czech_keypoints(data_dir)
+    before = kp.copy()
+    out = corrupt.jitter(kp, 2.5, rng)
+    np.testing.assert_array_equal(kp, before)
+    p = _present(kp)
+    assert np.isnan(kp[~p, :2]).all() and np.isnan(out[~p, :2]).all()
+    np.testing.assert_array_equal(out[..., 2], kp[..., 2])
+    d = (out - kp)[p][:, :2]
+    assert d.std() == pytest.approx(2.5, rel=0.02)
+
+
+@pytest.mark.data
+def test_drop_frame_bursts_fraction_and_burst_length(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = np.broadcast_to(czech_keypoints(data_dir), (60, 583, 50, 3))
+    out = corrupt.drop_frame_bursts(kp, 0.2, 4.0, rng)
+    gone = ~_present(out) & _present(kp)
+    dropped_frames = ~_present(out).any(axis=-1)
+    # Whole frames go: nothing that was present survives in a dropped frame.
+    assert not np.any(_present(out)[dropped_frames])
+    assert np.all(gone.any(-1) == dropped_frames)
+    assert dropped_frames.mean() == pytest.approx(0.2, abs=0.02)
+    mean_run = _runs(dropped_frames).mean()
+    assert 4.0 <= mean_run <= 6.0  # mean 4 per burst, a little more where bursts merge
+    assert np.isnan(out[dropped_frames][..., :2]).all() and np.all(out[dropped_frames][..., 2] == 0)
+
+
+@pytest.mark.data
+def test_drop_joints_only_touches_the_chosen_joints(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = czech_keypoints(data_dir)
+    out = corrupt.drop_joints(kp, 0.3, rng, joints=[3, 4, 6, 7])
+    lost = _present(kp) & ~_present(out)
+    assert set(np.nonzero(lost.any(axis=0))[0]) == {3, 4, 6, 7}
+    assert lost[:, [3, 4, 6, 7]].mean() == pytest.approx(0.3, abs=0.03)
+    kept = _present(out)
+    np.testing.assert_array_equal(out[kept], kp[kept])
+
+
+@pytest.mark.data
+def test_lose_hand_drops_whole_hands_for_a_while(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = np.broadcast_to(czech_keypoints(data_dir), (60, 583, 50, 3))
+    out = corrupt.lose_hand(kp, UPPER50, rng, probability=0.25, mean_frames=20.0)
+    left, right = np.arange(8, 29), np.arange(29, 50)
+    lost_left = ~_present(out[..., left, :]).all(axis=-1)  # no left-hand point left
+    lost_right = ~_present(out[..., right, :]).all(axis=-1)
+    # Where a hand is lost, all of its points are; elsewhere, nothing is dropped.
+    changed = _present(kp) & ~_present(out)
+    assert not changed[..., :8].any()
+    np.testing.assert_array_equal(changed[..., left].any(-1), lost_left & _present(kp[..., left, :]).any(-1))
+    assert lost_left.mean() == pytest.approx(0.25, abs=0.05)
+    assert lost_right.mean() == pytest.approx(0.25, abs=0.05)
+    assert _runs(lost_left.reshape(-1, 583)).mean() > 10  # episodes, not single frames
+
+
+@pytest.mark.data
+def test_outliers_jump_by_the_requested_distance(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = czech_keypoints(data_dir)
+    out = corrupt.outliers(kp, 0.05, 30.0, 80.0, rng)
+    dist = np.linalg.norm((out - kp)[..., :2], axis=-1)
+    moved = np.nan_to_num(dist) > 0
+    assert moved[_present(kp)].mean() == pytest.approx(0.05, abs=0.005)
+    assert dist[moved].min() >= 30.0 - 1e-3 and dist[moved].max() <= 80.0 + 1e-3
+    # Directions are spread all round: the mean jump is near zero.
+    jumps = (out - kp)[moved][:, :2]
+    assert np.linalg.norm(jumps.mean(axis=0)) < 5.0
+    np.testing.assert_array_equal(out[..., 2], kp[..., 2])
+
+
+@pytest.mark.data
+def test_swap_left_right_mirrors_whole_frames(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = np.broadcast_to(czech_keypoints(data_dir), (10, 583, 50, 3))
+    out = corrupt.swap_left_right(kp, UPPER50, 0.3, rng, mean_frames=3.0)
+    same = np.all((out == kp) | (np.isnan(out) & np.isnan(kp)), axis=(-2, -1))
+    mirrored = kp[..., UPPER50.mirror, :]
+    swapped = np.all((out == mirrored) | (np.isnan(out) & np.isnan(mirrored)), axis=(-2, -1))
+    assert np.all(same | swapped)
+    assert (~same).mean() == pytest.approx(0.3, abs=0.04)
+    np.testing.assert_array_equal(out[..., :2, :], kp[..., :2, :])  # nose and neck are central
+    np.testing.assert_array_equal(out[~same][:, 2], kp[~same][:, 5])  # right shoulder <- left
+
+
+@pytest.mark.data
+def test_detector_faults_defaults_on_real_keypoints(data_dir: Path, rng: np.random.Generator) -> None:
+    kp = np.broadcast_to(czech_keypoints(data_dir), (30, 583, 50, 3))
+    cfg = DetectorFaults()
+    out = corrupt.detector_faults(kp, UPPER50, cfg, rng)
+    p0, p1 = _present(kp), _present(out)
+    assert not np.any(p1 & ~p0)  # no swaps by default: nothing comes back
+    expected_kept = (1 - cfg.drop_frames) * (1 - cfg.drop_joints)
+    assert p1[p0].mean() == pytest.approx(expected_kept, abs=0.02)
+    d = np.linalg.norm((out - kp)[p1][:, :2], axis=-1)
+    assert np.median(d) == pytest.approx(2.5 * np.sqrt(2 * np.log(2)), rel=0.05)  # Rayleigh median
+    assert (d > 25).mean() == pytest.approx(cfg.outliers, abs=0.003)
+
+
+@pytest.mark.data
+def test_detector_faults_3d_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
+    x = phoenix_sequences(data_dir)[2]
+    cfg = DetectorFaults(lose_hand=0.1, lose_hand_frames=10.0, swaps=0.05, outliers=0.0)
+    batch = np.broadcast_to(x, (100,) + x.shape)
+    c = corrupt.detector_faults_3d(batch, None, UPPER50, cfg, rng, scale=0.004)
+    assert np.all(c.x[~c.present] == 0.0)
+    assert not np.any(c.masked & c.present)
+    # Phoenix is complete, so swaps move no gaps; hands are 42 of the 50 joints.
+    kept = (1 - cfg.drop_frames) * (1 - cfg.drop_joints) * (1 - cfg.lose_hand * 42 / 50)
+    assert c.masked.mean() == pytest.approx(1 - kept, abs=0.03)
+    assert np.all(c.noised <= c.present)
+    # Jitter only: the 3D noise std per coordinate is jitter_px * scale.
+    c = corrupt.detector_faults_3d(x, None, UPPER50, DetectorFaults(drop_frames=0, drop_joints=0, outliers=0), rng)
+    assert c.present.all() and c.noised.all()
+    assert (c.x - x).std() == pytest.approx(2.5 * 0.004, rel=0.03)
+
+
+def test_hand_joints_match_the_layouts() -> None:
+    left, right = corrupt.hand_joints(HOLISTIC75)
+    assert tuple(left) == LEFT_HAND and tuple(right) == RIGHT_HAND
+    left, right = corrupt.hand_joints(UPPER50)
+    assert tuple(left) == tuple(range(8, 29)) and tuple(right) == tuple(range(29, 50))
+
+
+def test_detector_faults_reject_a_wrong_joint_count(rng: np.random.Generator) -> None:
+    kp = np.ones((5, 50, 3), np.float32)
+    with pytest.raises(ValueError, match="holistic75"):
+        corrupt.detector_faults(kp, HOLISTIC75, DetectorFaults(), rng)
+    with pytest.raises(ValueError, match=r"\(\.\.\., T, J, 3\)"):
+        corrupt.jitter(np.ones((5, 50, 2)), 1.0, rng)
