@@ -75,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
     if config.refine and args.weights is None and not default_weights_path().is_file():
         log.warning("no shipped refiner weights at %s yet: running the uplift only", default_weights_path())
         config = replace(config, refine=False)
+    from skeletor.runtime import RefinerWeightsError
+
     try:
         cleaner = StreamingCleaner(config)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RefinerWeightsError) as e:
         print(f"skeletor clean: {e}", file=sys.stderr)
         return 2
     failed = 0

@@ -106,6 +106,8 @@ class UpliftConfig:
         soft_signs: causal output uses the posterior mean of each bone's depth sign (the
             minimum-mean-square-error choice) instead of the single most likely sign; an
             uncertain bone is drawn shorter in depth rather than confidently wrong.
+        sign_temperature: temperature of that posterior (< 1 sharpens it towards hard
+            signs: longer, steadier bones, larger errors when the sign is wrong).
         perspective: place each joint on its pixel's viewing ray at its bone's length from
             its parent (full pinhole model, needs a focal length) instead of weak perspective.
     """
@@ -126,6 +128,7 @@ class UpliftConfig:
     lookahead: int = 0
     perspective: bool = True
     soft_signs: bool = True
+    sign_temperature: float = 1.0
 
 
 class UpliftTree:
@@ -428,8 +431,9 @@ class StreamingUplifter:
 
     def _solve(self, kp: np.ndarray, depth: np.ndarray | None, timestamp: float | None) -> _Solved:
         t, cfg = self.tree, self.config
-        xy_px, c = _with_neck(kp[None], cfg.min_confidence)
-        xy_px, c = xy_px[0], c[0]
+        xy_px, c = _with_neck(kp[None], 0.0)
+        xy_px, c_raw = xy_px[0], c[0]
+        c = np.where(c_raw >= cfg.min_confidence, c_raw, 0.0)
 
         sigma = self._estimate_scale(xy_px, c)
         if sigma is not None:
@@ -454,6 +458,9 @@ class StreamingUplifter:
                 if outlier[11] or outlier[12]:
                     c[NECK] = 0.0
         observed = c > 0
+        # A joint never seen confidently is still placed from its weak detections (at its
+        # parent's depth), so every joint the input ever saw comes out finite.
+        weak = (c_raw > 0) & ~observed & ~self._seen & np.isfinite(xy).all(-1)
 
         # Bone 2D vectors, level by level so missing joints inherit carried bones.
         b = len(t.children)
@@ -466,8 +473,8 @@ class StreamingUplifter:
         d = np.zeros((b, 2))
         for lvl in t.levels:
             ch, pa = t.children[lvl], t.bone_parent[lvl]
-            obs = observed[ch]
-            d_lvl = np.where(obs[:, None], xy[ch] - pos[pa], prev_d[lvl])
+            obs = observed[ch] | weak[ch]
+            d_lvl = np.where(obs[:, None], np.nan_to_num(xy[ch] - pos[pa]), prev_d[lvl])
             d[lvl] = d_lvl
             pos[ch] = pos[pa] + d_lvl
         valid = observed[t.children] & observed[t.bone_parent]
@@ -480,13 +487,14 @@ class StreamingUplifter:
         d = np.where(over[:, None], d * (lengths / np.maximum(l2d, 1e-9))[:, None], d)
         m = np.sqrt(np.maximum(lengths**2 - np.minimum(l2d, lengths) ** 2, 0.0))
 
+        m = np.where(weak[t.children], 0.0, m)
         sign, back = self._choose_signs(d, m, depth, s, observed)
         self._prev_d = d
 
         # Confidence of the output: observation, decaying while carried.
-        self._seen |= observed
-        self._missing_for = np.where(observed, 0.0, self._missing_for + 1)
-        self._last_conf = np.where(observed, c, self._last_conf)
+        self._seen |= observed | weak
+        self._missing_for = np.where(observed | weak, 0.0, self._missing_for + 1)
+        self._last_conf = np.where(observed | weak, np.maximum(c, c_raw * weak), self._last_conf)
         conf = np.where(self._seen, self._last_conf * 0.5 ** (self._missing_for / cfg.carry_half_life), 0.0)
 
         depth_root = self._focal / s
@@ -533,7 +541,7 @@ class StreamingUplifter:
             self._alpha[name] = alpha
             best = np.argmin(alpha, axis=1)  # (G,)
             sign[bones] = np.where(bits[best] == 1, 1.0, -1.0)
-            post = np.exp(-alpha)
+            post = np.exp(-alpha / cfg.sign_temperature)
             post /= post.sum(1, keepdims=True)  # (G, K) posterior over the group's states
             self._soft[bones] = post @ (2.0 * bits - 1.0)  # (G, n) expected sign of each bone
         self._prev_z = cand
@@ -652,8 +660,9 @@ class StreamingUplifter:
         """(76, 3) joints on their viewing rays, each at its bone length from its parent.
 
         For a parent at P and a child ray r, |lambda r - P| = L has two roots: the nearer
-        (sign -1) and the farther (sign +1) of the two depth solutions. When the ray passes
-        farther than L from P (noise), the child goes to the ray's closest point.
+        (sign -1) and the farther (sign +1) of the two depth solutions; a soft sign in
+        between interpolates them. When the ray passes farther than L from P (noise), the
+        child goes towards the ray's closest point, at distance L.
         """
         t = self.tree
         pos = np.zeros((t.num_joints, 3))
@@ -664,9 +673,17 @@ class StreamingUplifter:
             a = (r * r).sum(-1)
             b = (r * p).sum(-1)
             c = (p * p).sum(-1) - frame.lengths[lvl] ** 2
-            root = np.sqrt(np.maximum(b * b - a * c, 0.0))
-            lam = (b + sign[lvl] * root) / a
-            pos[ch] = lam[:, None] * r
+            disc = b * b - a * c
+            lam = (b + sign[lvl] * np.sqrt(np.maximum(disc, 0.0))) / a
+            child = lam[:, None] * r
+            # Out of reach (the 2D bone is longer than L allows): keep the bone's length and
+            # point it at the ray's closest point, a small reprojection error instead of a
+            # shortened bone.
+            short = disc < 0
+            if short.any():
+                v = child[short] - p[short]
+                child[short] = p[short] + v * (frame.lengths[lvl][short] / np.maximum(np.linalg.norm(v, axis=-1), 1e-9))[:, None]
+            pos[ch] = child
         return pos
 
     def _emit(self, state: np.ndarray | None = None) -> UpliftFrame:

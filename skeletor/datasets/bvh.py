@@ -206,10 +206,17 @@ def read_bvh(path: str | os.PathLike[str], end_sites: bool = False) -> BvhMotion
 
     path = Path(path)
     require_file(path, "a BVH motion capture file")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    m = _FRAME_TIME_RE.search(text)
+    if not text.lstrip().startswith("HIERARCHY") or m is None:
+        # checked first: bvhio's reader loops forever on a file that ends inside the header
+        raise ValueError(f"{path}: not a valid BVH file (expected HIERARCHY ... MOTION, Frames:, Frame Time:)")
     try:
         container = bvhio.readAsBvh(str(path), loadKeyFrames=False)
     except (SyntaxError, ValueError, IndexError) as e:
         raise ValueError(f"{path}: not a valid BVH file ({e})") from None
+    if not container.FrameTime > 0:
+        raise ValueError(f"{path}: expected a positive Frame Time, got {container.FrameTime}")
     layout = container.Root.layout()
     nodes = [node for node, _, _ in layout]
     index = {id(node): i for i, node in enumerate(nodes)}
@@ -218,10 +225,6 @@ def read_bvh(path: str | os.PathLike[str], end_sites: bool = False) -> BvhMotion
         for child in node.Children:
             parents[index[id(child)]] = index[id(node)]
     n_channels = sum(len(node.Channels) for node in nodes)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    m = _FRAME_TIME_RE.search(text)
-    if m is None:
-        raise ValueError(f"{path}: no 'Frame Time:' line before the motion data")
     try:
         values = np.array(text[m.end() :].split(), dtype=np.float64)
     except ValueError as e:

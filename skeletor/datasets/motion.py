@@ -13,7 +13,6 @@ Conventions (see DEVELOPERS.md):
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +21,6 @@ import numpy as np
 from skeletor.skeleton import HOLISTIC75
 
 __all__ = ["Motion", "UNITS", "FRAMES"]
-
-log = logging.getLogger(__name__)
 
 UNITS: tuple[str, ...] = ("m", "relative")
 FRAMES: tuple[str, ...] = ("world_y_up", "camera_y_down")

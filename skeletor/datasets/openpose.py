@@ -13,10 +13,10 @@ clipped to 1. "Left" and "right" are the subject's, in OpenPose and in holistic7
 
     * image size: ``(1280, 720)``. Every detected point lies inside x < 856, y < 652, which
       rules out PAL SD (576 rows). 1280x720 is the smallest broadcast 16:9 size holding
-      them all, and in it the signer is framed as a sign-language shot usually is: centred
+      them all, and in it the signer is framed as a sign-language shot usually is: near the centre
       (nose at x ~ 572), head near the top (y ~ 198), arms reaching the bottom edge. At
-      1920x1080 the signer would sit in the upper-left 45 % of the picture. Pass
-      ``image_size`` if you know better.
+      1920x1080 every point would lie in the upper-left part (x < 45 %, y < 61 % of the
+      frame). Pass ``image_size`` if you know better.
     * frame rate: 25 fps (Czech Television broadcasts at 25 fps).
 
 ``how2sign_openpose_prompt2sign/json/<clip>/<clip>_<12-digit frame>_keypoints.json``
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skeletor.datasets import DataNotFoundError
 from skeletor.datasets._files import require_file, source_dir
 from skeletor.keypoints import KeypointSequence
 from skeletor.skeleton import HOLISTIC75, upper50_to_holistic75
@@ -250,8 +251,6 @@ def load_how2sign(
         DataNotFoundError: the folder is missing or holds no clip folders.
         ValueError: a JSON file is unreadable or not OpenPose BODY_25 + hands.
     """
-    from skeletor.datasets import DataNotFoundError
-
     folder = source_dir(root, "how2sign_openpose_prompt2sign")
     if (folder / "json").is_dir():
         folder = folder / "json"

@@ -139,8 +139,9 @@ def load_pose_file(path: str | os.PathLike[str]) -> KeypointSequence:
     if width <= 0 or height <= 0:
         raise KeypointFormatError(f"{path}: the header has no image size (width={width}, height={height})")
     data = np.asarray(body.data)
-    if data.ndim != 4 or data.shape[2] != sum(len(p) for p in comps.values()):
-        raise KeypointFormatError(f"{path}: expected body data (frames, people, {sum(len(p) for p in comps.values())}, dims), got {data.shape}")
+    n_points = sum(len(p) for p in comps.values())
+    if data.ndim != 4 or data.shape[2] != n_points:
+        raise KeypointFormatError(f"{path}: expected body data (frames, people, {n_points}, dims), got {data.shape}")
     if data.shape[1] > 1:
         log.info("%s: %d people; using the first", path.name, data.shape[1])
     xyz = np.ma.filled(np.ma.asarray(body.data)[:, 0].astype(np.float32), np.nan)  # (T, P, D)

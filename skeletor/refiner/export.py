@@ -118,6 +118,7 @@ def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_o
     try:
         with _no_fastpath(), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the static shape checks in forward
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose
             torch.onnx.export(
                 wrapper,
                 (poses, present),

@@ -86,9 +86,13 @@ def test_bad_bvh_files_say_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"short\.bvh: expected 3 frames x 9 channels = 27 numbers, got 18"):
         read_bvh(short)
     junk = tmp_path / "junk.bvh"
-    junk.write_text("HIERARCHY\nJOINT nope\n")
-    with pytest.raises(ValueError, match=r"junk\.bvh: not a valid BVH file"):
+    junk.write_text(TOY_BVH.replace("ROOT A", "JOINT A"))
+    with pytest.raises(ValueError, match=r"junk\.bvh: not a valid BVH file \(.*ROOT"):
         read_bvh(junk)
+    cut = tmp_path / "cut.bvh"
+    cut.write_text(TOY_BVH[: TOY_BVH.index("End Site")])  # ends inside the hierarchy
+    with pytest.raises(ValueError, match=r"cut\.bvh: not a valid BVH file \(expected HIERARCHY"):
+        read_bvh(cut)
 
 
 @pytest.mark.data
@@ -133,7 +137,8 @@ def test_bandai_bone_lengths_are_constant_in_metres(bandai: dict[str, Motion], d
     assert parents[:2] == (-1, 0)  # joint_Root is a fixed dummy at the origin; Hips moves freely off it
     for m in bandai.values():
         assert _bone_length_range(m.meta["bvh_positions"], parents, skip_root=True) < 1e-3, m.name
-    thigh = np.linalg.norm(bandai["dataset-1_walk_normal_001"].positions[:, H("left_knee")] - bandai["dataset-1_walk_normal_001"].positions[:, H("left_hip")], axis=-1)
+    walk = bandai["dataset-1_walk_normal_001"].positions
+    thigh = np.linalg.norm(walk[:, H("left_knee")] - walk[:, H("left_hip")], axis=-1)
     assert 0.35 < thigh.mean() < 0.45  # metres (cm converted once)
 
 

@@ -13,9 +13,18 @@ from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 pytestmark = pytest.mark.data
 
 H = HOLISTIC75.index
-FULL = [f"hand_estimation/{h}.pose" for h in ("0ff215ef4f1f111e217e2cefee0adc77", "6fb01565da31c5500d1ef2cd2906b06b", "7731febd6afbbe90f806a4434c282016", "7bd6dd48722def3cf84258b96371cb1e", "84322c38ff23406f222641da30d0a49b")] + ["viewer_sample_example.pose"]  # fmt: skip
+HAND_ESTIMATION = (
+    "0ff215ef4f1f111e217e2cefee0adc77",
+    "6fb01565da31c5500d1ef2cd2906b06b",
+    "7731febd6afbbe90f806a4434c282016",
+    "7bd6dd48722def3cf84258b96371cb1e",
+    "84322c38ff23406f222641da30d0a49b",
+)
+FULL = [f"hand_estimation/{h}.pose" for h in HAND_ESTIMATION] + ["viewer_sample_example.pose"]
 REDUCED = ["mediapipe.pose", "mediapipe_long.pose"] + [f"sgg_lexicon/{w}.pose" for w in ("essen", "kinder", "kleine", "pizza")]
-REDUCED_POSE = [H(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip")]
+REDUCED_POSE = [
+    H(n) for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip")
+]
 
 
 @pytest.fixture(scope="module")

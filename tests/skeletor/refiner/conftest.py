@@ -1,4 +1,4 @@
-"""Fixtures for the refiner tests: real Phoenix14T 3D sequences on holistic75, and small models."""
+"""Fixtures for the refiner tests: real Phoenix14T 3D sequences on holistic75."""
 
 from __future__ import annotations
 
@@ -6,26 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from skeletor.skeleton import upper50_to_holistic75
-
-
-def read_phoenix(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Read a Progressive-Transformers ``.skels`` file onto holistic75.
-
-    One line per sequence, 151 floats per frame (50 joints x 3 + a counter), divided by
-    3 when the data was made (see SOURCES.md). Returns per sequence (poses (T, 75, 3)
-    float32 with NaN for the holistic joints upper50 lacks, present (T, 75) bool).
-    """
-    out = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # (T, 151)
-        upper = v[:, :150].reshape(-1, 50, 3) * 3.0  # (T, 50, 3)
-        poses = upper50_to_holistic75(upper)  # (T, 75, 3), NaN where upper50 has no joint
-        out.append((poses, np.isfinite(poses).all(-1)))
-    return out
+from refiner_helpers import read_phoenix
 
 
 @pytest.fixture(scope="session")

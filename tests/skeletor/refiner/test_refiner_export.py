@@ -1,0 +1,84 @@
+"""ONNX export: parity with torch on real data, metadata, batch and window outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from refiner_helpers import perturbed  # noqa: E402
+
+from skeletor.refiner.export import export_checkpoint, export_onnx  # noqa: E402
+from skeletor.refiner.model import NormalisedRefiner, RefinerConfig  # noqa: E402
+
+
+def _windows(phoenix: dict, T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Real Phoenix windows (every test sequence, several starts) with extra masking."""
+    xs, ps = [], []
+    for poses, present in phoenix["test"]:
+        for start in (0, 17, len(poses) - T):
+            xs.append(poses[start : start + T])
+            ps.append(present[start : start + T] & (rng.random((T, 75)) > 0.15))
+    x, p = np.stack(xs), np.stack(ps)
+    p[0, :5] = False  # the start of a stream: padded frames
+    p[1, :, 11] = False  # no left shoulder in the whole window: the fallback statistics
+    x[~p] = np.nan
+    return x.astype(np.float32), p
+
+
+@pytest.fixture(scope="module")
+def default_model() -> NormalisedRefiner:
+    torch.manual_seed(0)
+    return perturbed(NormalisedRefiner(RefinerConfig(lookahead=2)), seed=1)
+
+
+@pytest.mark.data
+def test_onnx_matches_torch_on_phoenix(default_model: NormalisedRefiner, phoenix: dict, tmp_path: Path, rng: np.random.Generator) -> None:
+    path = export_onnx(default_model, tmp_path / "refiner.onnx", window_output=True)
+    x, p = _windows(phoenix, 32, rng)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    refined, window = sess.run(None, {"poses": x, "present": p.astype(np.float32)})
+    with torch.no_grad():
+        want = default_model(torch.from_numpy(x), torch.from_numpy(p)).numpy()
+    assert refined.shape == (len(x), 75, 3) and window.shape == (len(x), 32, 75, 3)
+    np.testing.assert_allclose(window, want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(refined, want[:, 29], atol=1e-4, rtol=0)
+    assert np.abs(want[:, 29] - np.nan_to_num(x[:, 29]))[p[:, 29]].mean() > 1e-2  # not the identity
+    one = sess.run(["refined"], {"poses": x[3:4], "present": p[3:4].astype(np.float32)})[0]
+    np.testing.assert_allclose(one, refined[3:4], atol=1e-5)  # batch 1 == row of a batch
+    assert not default_model.training
+
+
+def test_metadata_says_window_lookahead_joints(default_model: NormalisedRefiner, tmp_path: Path) -> None:
+    path = export_onnx(default_model, tmp_path / "refiner.onnx")
+    proto = onnx.load(str(path))
+    meta = {m.key: m.value for m in proto.metadata_props}
+    assert meta["skeletor.format"] == "skeletor-refiner" and meta["skeletor.version"] == "1"
+    assert (meta["skeletor.window"], meta["skeletor.lookahead"], meta["skeletor.joints"]) == ("32", "2", "75")
+    assert meta["skeletor.skeleton"] == "holistic75"
+    assert RefinerConfig(**json.loads(meta["skeletor.config"])) == default_model.cfg
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 17
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["refined"]
+    assert [tuple(i.shape) for i in sess.get_inputs()] == [("batch", 32, 75, 3), ("batch", 32, 75)]
+
+
+def test_export_from_checkpoint(tmp_path: Path) -> None:
+    from skeletor.refiner.train import _optimizer, _save, TrainConfig
+
+    torch.manual_seed(0)
+    model = perturbed(NormalisedRefiner(RefinerConfig(window=8, d_model=32, n_layers=2, d_ff=64)))
+    cfg = TrainConfig()
+    _save(tmp_path / "ckpt.pt", model, _optimizer(model, cfg), 7, cfg, np.random.default_rng(0))
+    path = export_checkpoint(tmp_path / "ckpt.pt", tmp_path / "m.onnx")
+    x = np.random.default_rng(1).standard_normal((2, 8, 75, 3)).astype(np.float32)
+    p = np.ones((2, 8, 75), np.float32)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"poses": x, "present": p})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model.emit(torch.from_numpy(x), torch.from_numpy(p)).numpy(), atol=1e-4)

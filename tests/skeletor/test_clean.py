@@ -1,0 +1,83 @@
+"""``skeletor clean`` end to end on real MediaPipe detections, including its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.commands import main
+from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+from skeletor.keypoints import load_poses, save_keypoints
+from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.uplift import uplift_streaming
+
+
+@pytest.fixture(scope="module")
+def real_inputs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two real MediaPipe Holistic clips written as keypoint .npz inputs (in a temp dir)."""
+    out = tmp_path_factory.mktemp("inputs")
+    files = [p for p in list_pose_files(data_dir / "slp_pose_format") if "hand_estimation" in str(p)][:2]
+    paths = []
+    for p in files:
+        dst = out / (p.stem + ".npz")
+        save_keypoints(dst, load_pose_file(p))
+        paths.append(dst)
+    return paths
+
+
+def test_clean_writes_one_output_per_input(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["clean", *map(str, real_inputs), "-o", str(tmp_path / "out"), "--no-refine"])
+    assert rc == 0
+    for src in real_inputs:
+        out = load_poses(tmp_path / "out" / src.name)
+        kp = np.load(src)["keypoints"]
+        assert out.poses3d.shape == (len(kp), 75, 3) and out.skeleton == "holistic75"
+        seen = (kp[..., 2] > 0).any(0)
+        assert np.isfinite(out.poses3d[:, seen]).all()  # every frame, dropped ones included
+        np.testing.assert_array_equal(out.keypoints, kp)
+        # camera frame: the subject is in front of the camera, head above the shoulders (y down)
+        assert (out.poses3d[:, 11, 2] > 0).all()
+        assert np.nanmean(out.poses3d[:, 0, 1]) < np.nanmean(out.poses3d[:, 11, 1])
+    assert "2 of 2" in capsys.readouterr().err
+
+
+def test_clean_runs_the_streaming_code_frame_by_frame(real_inputs: list[Path], tmp_path: Path) -> None:
+    """The CLI's output is exactly the streaming uplift's, frame by frame."""
+    dst = tmp_path / "one.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--no-refine"]) == 0
+    from skeletor.keypoints import load_keypoints
+
+    ref = uplift_streaming(load_keypoints(real_inputs[0]))
+    np.testing.assert_allclose(load_poses(dst).poses3d, ref.poses3d, atol=1e-6)
+    seq = load_keypoints(real_inputs[0])
+    lagged = clean_sequence(seq, StreamingCleaner(CleanerConfig(lookahead=4, refine=False)))
+    assert lagged.poses3d.shape == ref.poses3d.shape and np.isfinite(lagged.poses3d[:, 11]).all()
+
+
+def test_bad_inputs_get_one_line_errors_and_the_rest_is_processed(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = tmp_path / "wrong_shape.npz"
+    np.savez(wrong, keypoints=np.zeros((4, 33, 3), np.float32), fps=30.0, image_size=[640, 480], skeleton="holistic75")
+    unknown = tmp_path / "unknown.npz"
+    np.savez(unknown, keypoints=np.zeros((4, 75, 3), np.float32), fps=30.0, image_size=[640, 480], skeleton="coco17")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"\x00garbage")
+    missing = tmp_path / "missing.npz"
+    out = tmp_path / "out"
+    rc = main(["clean", str(wrong), str(real_inputs[0]), str(unknown), str(junk), str(missing), "-o", str(out), "--no-refine"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if "error:" in line]
+    assert len(errors) == 4
+    assert any("wrong_shape.npz" in e and "(T, 75, 3)" in e for e in errors)
+    assert any("unknown.npz" in e and "coco17" in e for e in errors)
+    assert any("junk.npz" in e for e in errors) and any("missing.npz" in e for e in errors)
+    assert (out / real_inputs[0].name).is_file()  # the good input was still written
+    assert not (out / "wrong_shape.npz").exists()
+
+
+def test_missing_explicit_weights_is_a_clear_error(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "o.npz"), "--weights", str(tmp_path / "nope.onnx")])
+    assert rc == 2
+    assert "nope.onnx" in capsys.readouterr().err

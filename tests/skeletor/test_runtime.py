@@ -1,0 +1,170 @@
+"""The ONNX Runtime refiner: streaming window, flush, offline batches, providers, weight errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor.runtime import FORMAT, LAYOUT_VERSION, OnnxRefiner, RefinerWeightsError, RuntimeConfig, TorchRefiner, choose_providers
+from skeletor.skeleton import upper50_to_holistic75
+
+T, K = 16, 2
+
+
+def _phoenix_sequence(data_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One real Phoenix14T test sequence on holistic75 (Phoenix units, shoulder width ~1)."""
+    path = data_dir / "ptslp_phoenix14t" / "test.skels"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    line = path.read_text().splitlines()[index]
+    v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # (T, 151): 50 joints x 3 + counter
+    poses = upper50_to_holistic75(v[:, :150].reshape(-1, 50, 3) * 3.0)  # (T, 75, 3)
+    return poses, np.isfinite(poses).all(-1)
+
+
+@pytest.fixture(scope="module")
+def model_and_weights(tmp_path_factory: pytest.TempPathFactory):  # -> (NormalisedRefiner, Path)
+    torch = pytest.importorskip("torch")
+    from skeletor.refiner.export import export_onnx
+    from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+
+    torch.manual_seed(0)
+    model = NormalisedRefiner(RefinerConfig(window=T, d_model=32, n_layers=2, d_ff=64, lookahead=K)).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # a random output layer: the output depends on the input
+        for p in model.core.head.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return model, export_onnx(model, tmp_path_factory.mktemp("weights") / "refiner.onnx")
+
+
+@pytest.fixture
+def refiner(model_and_weights) -> OnnxRefiner:
+    return OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",)))
+
+
+def _stream(r, poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    outs, nones = [], []
+    for i, (x, p) in enumerate(zip(poses, present)):
+        out = r.push(x, p)
+        if out is None:
+            nones.append(i)
+        else:
+            outs.append(out)
+    outs += r.flush()
+    return np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs]), nones
+
+
+@pytest.mark.data
+def test_streaming_equals_one_shot_windows(refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator) -> None:
+    import torch
+
+    model = model_and_weights[0]
+    poses, present = _phoenix_sequence(data_dir)
+    present = present & (rng.random(present.shape) > 0.1)
+    n = len(poses)
+    assert (refiner.window, refiner.lookahead, refiner.joints) == (T, K, 75)
+    got, conf, nones = _stream(refiner, poses, present)
+    assert nones == [0, 1] and got.shape == (n, 75, 3) and refiner.frames_pushed == 0
+    # every push is the model on the window [e - (T-1-K), e + K], padded with absent frames
+    for e in (0, 5, 40, n - 2, n - 1):
+        win = np.zeros((T, 75, 3), np.float32)
+        pw = np.zeros((T, 75), bool)
+        for j, f in enumerate(range(e - (T - 1 - K), e + K + 1)):
+            if 0 <= f < n:
+                win[j], pw[j] = np.nan_to_num(poses[f]), present[f]
+        with torch.no_grad():
+            want = model.emit(torch.from_numpy(win[None]), torch.from_numpy(pw[None]))[0].numpy()
+        ok = conf[e] > 0
+        np.testing.assert_allclose(got[e][ok], want[ok], atol=1e-4)
+    # the offline batched path gives the same frames
+    off, off_conf = refiner.refine_sequence(poses, present)
+    np.testing.assert_allclose(off, got, atol=1e-5)
+    np.testing.assert_array_equal(off_conf, conf)
+
+
+@pytest.mark.data
+def test_confidence_and_missing_joints(refiner: OnnxRefiner, data_dir: Path) -> None:
+    poses, present = _phoenix_sequence(data_dir)
+    present[10, 15] = False  # the left wrist is missed in frame 10 only
+    pose, conf = refiner.refine_sequence(poses[:30], present[:30])
+    assert conf[10, 15] == 0.5 and np.isfinite(pose[10, 15]).all()  # filled in by the model
+    assert conf[11, 15] == 1.0
+    assert (conf[:, 23] == 0).all() and np.isnan(pose[:, 23]).all()  # Phoenix has no hips
+
+
+@pytest.mark.data
+def test_stream_output_ignores_frames_beyond_the_lookahead(refiner: OnnxRefiner, data_dir: Path, rng: np.random.Generator) -> None:
+    poses, present = _phoenix_sequence(data_dir, 1)
+    base, _, _ = _stream(refiner, poses[:60], present[:60])
+    e = 30
+    changed = poses[:60].copy()
+    changed[e + K + 1 :] += rng.standard_normal(changed[e + K + 1 :].shape).astype(np.float32)
+    other, _, _ = _stream(refiner, changed, present[:60])
+    np.testing.assert_array_equal(other[: e + 1], base[: e + 1])
+    assert np.nanmax(np.abs(other[e + 1] - base[e + 1])) > 1e-3
+
+
+def test_push_checks_shapes_and_flush_of_a_short_stream(refiner: OnnxRefiner) -> None:
+    with pytest.raises(ValueError, match=r"\(75, 3\)"):
+        refiner.push(np.zeros((50, 3)))
+    assert refiner.push(np.zeros((75, 3)), np.ones(75)) is None
+    out = refiner.flush()  # one frame in, one frame out, although K = 2
+    assert len(out) == 1 and out[0][0].shape == (75, 3)
+    assert refiner.flush() == []
+
+
+def test_torch_and_onnx_back_ends_agree(refiner: OnnxRefiner, model_and_weights, rng: np.random.Generator) -> None:
+    t = TorchRefiner(model_and_weights[0])
+    x = rng.standard_normal((25, 75, 3)).astype(np.float32)
+    a, ca = refiner.refine_sequence(x)
+    b, cb = t.refine_sequence(x)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_array_equal(ca, cb)
+
+
+def test_bad_weights_name_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.onnx"
+    with pytest.raises(RefinerWeightsError, match="nope.onnx"):
+        OnnxRefiner(RuntimeConfig(weights=str(missing)))
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07 this is not a protobuf" * 10)
+    with pytest.raises(RefinerWeightsError, match="corrupt.onnx"):
+        OnnxRefiner(RuntimeConfig(weights=str(corrupt)))
+    with pytest.raises(RefinerWeightsError, match="ckpt.pt"):
+        TorchRefiner(tmp_path / "ckpt.pt")
+
+
+def test_an_onnx_file_that_is_not_a_refiner_is_refused(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["poses"], ["refined"])], "g",
+        [helper.make_tensor_value_info("poses", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("refined", TensorProto.FLOAT, [1, 3])],
+    )  # fmt: skip
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(RefinerWeightsError, match="other.onnx.*not a Skeletor refiner"):
+        OnnxRefiner(RuntimeConfig(weights=str(path)))
+
+
+def test_provider_choice_follows_preference() -> None:
+    avail = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(RuntimeConfig().providers, avail) == avail
+    assert choose_providers(("trt", "cuda", "cpu"), ["CPUExecutionProvider", "TensorrtExecutionProvider"]) == [
+        "TensorrtExecutionProvider", "CPUExecutionProvider"]  # fmt: skip
+    with pytest.raises(ValueError, match="available"):
+        choose_providers(("cuda",), ["CPUExecutionProvider"])
+
+
+def test_runtime_needs_no_torch_and_matches_the_exporter() -> None:
+    code = "import sys, skeletor.runtime; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    export = pytest.importorskip("skeletor.refiner.export")
+    assert (export.FORMAT, export.LAYOUT_VERSION) == (FORMAT, LAYOUT_VERSION)

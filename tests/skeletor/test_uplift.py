@@ -1,0 +1,140 @@
+"""The uplift on real mocap (Bandai-Namco) seen by a virtual camera, and on real MediaPipe output."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor import metrics
+from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
+from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftTree, flat_uplift, uplift_sequence, uplift_streaming
+from skeletor.views import ViewConfig, detector_depth_hint, random_view
+
+BODY = list(POSE_BODY_JOINTS)
+BODY_BONES = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in BODY and c in BODY]
+
+
+def nmpjpe_mm(pred: np.ndarray, gt: np.ndarray) -> float:
+    return 1000 * metrics.n_mpjpe(pred[:, BODY], gt[:, BODY], root=(7, 8))
+
+
+@pytest.fixture(scope="module")
+def bandai_views(data_dir: Path):
+    """Four test-split clips, each seen by a seeded random camera (clean 2D, 3D truth)."""
+    _, test = bandai_split(list_bandai(data_dir / "bandai_namco"))
+    picks = [p for p in test if any(k in p.name for k in ("bow", "walk_", "punch", "bye_"))][:4]
+    out = []
+    for i, p in enumerate(picks):
+        m = load_bandai(p)
+        out.append(random_view(m.positions, m.fps, ViewConfig(), np.random.default_rng(i), name=p.stem))
+    return out
+
+
+def test_true_bone_lengths_and_depth_cue_recover_3d_closely(bandai_views) -> None:
+    """mocap -> 2D -> uplift: with the rig's true bone lengths and the detector's depth cue
+    (noise-free here) the 3D comes back within a few centimetres; flat 2D is far off."""
+    tree = UpliftTree()
+    errs, flat = [], []
+    for v in bandai_views:
+        hint = detector_depth_hint(v.truth, v.keypoints.keypoints[..., 2] > 0, 1000.0, np.random.default_rng(0), 0.0, 0.0)
+        up = StreamingUplifter(UpliftConfig(focal_px=1000.0), bone_lengths=tree.bone_lengths_of(v.truth))
+        seq = replace(v.keypoints, depth=hint)
+        pred = np.stack([up.push(seq.keypoints[i], None, seq.depth[i], seq.image_size).pose for i in range(len(seq))])
+        errs.append(nmpjpe_mm(pred, v.truth))
+        flat.append(nmpjpe_mm(flat_uplift(v.keypoints).poses3d, v.truth))
+    assert np.mean(errs) < 45.0, errs
+    assert np.mean(errs) < 0.5 * np.mean(flat), (errs, flat)
+
+
+def test_streaming_is_close_to_whole_sequence_and_keeps_bones(bandai_views) -> None:
+    faults = DetectorFaults()
+    stream, whole, cv_whole = [], [], []
+    for i, v in enumerate(bandai_views):
+        kp = detector_faults(v.keypoints.keypoints, HOLISTIC75, faults, np.random.default_rng(100 + i))
+        seq = replace(v.keypoints, keypoints=kp)
+        s = uplift_streaming(seq).poses3d
+        w = uplift_sequence(seq).poses3d
+        stream.append(nmpjpe_mm(s, v.truth))
+        whole.append(nmpjpe_mm(w, v.truth))
+        cv_whole.append(metrics.bone_length_cv(w, HOLISTIC75, bones=BODY_BONES))
+    assert np.mean(stream) <= 1.3 * np.mean(whole), (stream, whole)
+    assert np.mean(cv_whole) <= 0.05
+
+
+@pytest.mark.xfail(strict=True, reason="open gap: streaming uplift without depth cue is ~1.05x flat on Bandai, target 0.8x")
+def test_streaming_beats_flat_by_a_fifth(bandai_views) -> None:
+    s, f = [], []
+    for v in bandai_views:
+        s.append(nmpjpe_mm(uplift_streaming(v.keypoints).poses3d, v.truth))
+        f.append(nmpjpe_mm(flat_uplift(v.keypoints).poses3d, v.truth))
+    assert np.mean(s) <= 0.8 * np.mean(f)
+
+
+def test_no_nan_out_for_any_corruption(bandai_views, data_dir: Path) -> None:
+    """Every joint the input ever saw is finite in every output frame, whatever the faults."""
+    rng = np.random.default_rng(7)
+    harsh = DetectorFaults(jitter_px=6.0, drop_frames=0.4, drop_burst=8.0, drop_joints=0.3, outliers=0.05,
+                           outlier_max_px=300.0, lose_hand=0.3, swaps=0.05)  # fmt: skip
+    seqs = [v.keypoints for v in bandai_views[:2]]
+    seqs += [load_pose_file(p) for p in list_pose_files(data_dir / "slp_pose_format")[:3]]
+    for seq in seqs:
+        kp = detector_faults(seq.keypoints, HOLISTIC75, harsh, rng)
+        kp[:5] = np.nan  # the first frames are all dropped
+        kp[:5, :, 2] = 0.0
+        seq2 = replace(seq, keypoints=kp)
+        seen = (kp[..., 2] > 0).any(0)
+        for fn in (uplift_streaming, uplift_sequence):
+            out = fn(seq2)
+            assert np.isfinite(out.poses3d[:, seen]).all(), (seq.name, fn.__name__)
+            assert np.isnan(out.poses3d[:, ~seen]).all()
+
+
+def test_real_mediapipe_output_gives_stable_bones(data_dir: Path) -> None:
+    """Real MediaPipe Holistic detections (.pose files) -> 3D with near-constant arm bones.
+
+    Measured 3.5-8 % per file (the online length estimate still converges during these
+    short clips); the issue's 5 % target is met by the whole-sequence uplift, not yet here.
+    """
+    files = [p for p in list_pose_files(data_dir / "slp_pose_format") if "hand_estimation" not in str(p)][:2]
+    arm = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if (p, c) in {(11, 13), (13, 15), (12, 14), (14, 16)}]
+    for p in files:
+        seq = load_pose_file(p)
+        out = uplift_streaming(seq)
+        ok = (seq.confidence[:, [11, 12, 13, 14, 15, 16]] > 0.5).all(1)
+        cv = metrics.bone_length_cv(out.poses3d[ok], HOLISTIC75, bones=arm)
+        assert cv < 0.10, (p.name, cv)
+
+
+def test_streaming_contract(bandai_views) -> None:
+    v = bandai_views[0]
+    up = StreamingUplifter(UpliftConfig(lookahead=3))
+    outs = [up.push(v.keypoints.keypoints[i], float(i)) for i in range(10)]
+    assert outs[:3] == [None, None, None]
+    assert [o.index for o in outs[3:]] == list(range(7))
+    rest = up.flush()
+    assert [o.index for o in rest] == [7, 8, 9]
+    with pytest.raises(ValueError, match=r"\(75, 3\)"):
+        up.push(np.zeros((33, 3)))
+    up.reset()
+    assert up.push(v.keypoints.keypoints[0]) is None  # lookahead refills after a reset
+
+
+def test_streaming_frame_costs_under_a_millisecond(bandai_views) -> None:
+    import time
+
+    seq = bandai_views[1].keypoints
+    up = StreamingUplifter()
+    for i in range(20):
+        up.push(seq.keypoints[i], None, None, seq.image_size)
+    t0 = time.perf_counter()
+    n = min(len(seq), 200)
+    for i in range(20, n):
+        up.push(seq.keypoints[i], None, None, seq.image_size)
+    ms = 1000 * (time.perf_counter() - t0) / (n - 20)
+    assert ms < 3.0, ms  # ~1 ms here; loose bound for a busy CI machine
