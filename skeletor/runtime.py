@@ -202,7 +202,9 @@ class _WindowedRefiner(ABC):
         self.reset()
         return outs
 
-    def refine_sequence(self, poses: np.ndarray, present: np.ndarray | None = None, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    def refine_sequence(
+        self, poses: np.ndarray, present: np.ndarray | None = None, batch: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Refine a whole sequence offline: the same frames ``push`` + ``flush`` give, in batches.
 
         The streaming state is left untouched.
@@ -286,7 +288,8 @@ class OnnxRefiner(_WindowedRefiner):
             raise RefinerWeightsError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {e})") from e
         meta = session.get_modelmeta().custom_metadata_map
         if meta.get("skeletor.format") != FORMAT:
-            raise RefinerWeightsError(f"{path}: not a Skeletor refiner (metadata skeletor.format={meta.get('skeletor.format')!r})")
+            found = meta.get("skeletor.format")
+            raise RefinerWeightsError(f"{path}: not a Skeletor refiner (metadata skeletor.format={found!r})")
         version = _metadata_int(meta, "skeletor.version", path)
         if version != LAYOUT_VERSION:
             raise RefinerWeightsError(f"{path}: refiner layout version {version}, this runtime reads {LAYOUT_VERSION}")
@@ -295,7 +298,8 @@ class OnnxRefiner(_WindowedRefiner):
         joints = _metadata_int(meta, "skeletor.joints", path)
         names = {i.name: i.shape for i in session.get_inputs()}
         if set(names) != {"poses", "present"} or list(names["poses"][1:]) != [window, joints, 3]:
-            raise RefinerWeightsError(f"{path}: inputs {names} do not match the metadata (window {window}, joints {joints})")
+            want = f"window {window}, joints {joints}"
+            raise RefinerWeightsError(f"{path}: inputs {names} do not match its metadata ({want})")
         self.skeleton = meta.get("skeletor.skeleton", "holistic75")
         self.metadata = dict(meta)
         if chosen[0] != "CPUExecutionProvider":
@@ -335,7 +339,9 @@ class OnnxRefiner(_WindowedRefiner):
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         return self._session.run(["refined"], {"poses": poses, "present": present})[0]
 
-    def refine_sequence(self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def refine_sequence(
+        self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``_WindowedRefiner.refine_sequence`` with batches of at most ``cfg.max_batch``."""
         return super().refine_sequence(poses, present, batch=min(batch or self.cfg.max_batch, self.cfg.max_batch))
 

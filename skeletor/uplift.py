@@ -39,6 +39,7 @@ Output coordinates: camera frame, x right, y down, z forward, metres (see above)
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import deque
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -165,6 +166,12 @@ class UpliftTree:
             share[b] = key.setdefault(k2, len(key))
         self.share = share
         self.num_shared = len(key)
+        first: dict[int, int] = {}
+        for b_, sh in enumerate(share):
+            first.setdefault(int(sh), b_)
+        self.share_first = np.array(sorted(first.values()))  # one bone per shared length
+        self.share_second = np.array([b_ for b_ in range(len(share)) if b_ not in first.values()])  # their twins
+        self.share_size = np.bincount(share, minlength=self.num_shared).astype(np.float64)
         self.prior = np.array([self._prior(names[p], names[c]) for p, c in zip(self.bone_parent, self.children)])
         self.reference = np.array(
             [b for b, (p, c) in enumerate(zip(self.bone_parent, self.children)) if (names[p], names[c]) in _REFERENCE_BONES]
@@ -407,16 +414,17 @@ class StreamingUplifter:
         row = np.where(valid, np.linalg.norm(d, axis=-1), np.nan)
         self._hist[self._hist_n % cfg.length_history] = row
         self._hist_n += 1
-        hist = self._hist[: min(self._hist_n, cfg.length_history)]
-        # Left/right twins pool their observations.
-        n_obs = np.zeros(t.num_shared)
-        q = np.full(t.num_shared, np.nan)
-        for s in range(t.num_shared):  # tiny loop over ~45 shared bones, vectorised inside
-            vals = hist[:, t.share == s].ravel()
-            vals = vals[np.isfinite(vals)]
-            n_obs[s] = len(vals) / max((t.share == s).sum(), 1)
-            if len(vals):
-                q[s] = np.quantile(vals, cfg.length_quantile)
+        hist = self._hist[: min(self._hist_n, cfg.length_history)]  # (H, B) observed 2D lengths
+        # Left/right twins pool their observations: (2H, S) columns per shared length.
+        pooled = np.full((2 * len(hist), t.num_shared), np.nan)
+        pooled[: len(hist), t.share[t.share_first]] = hist[:, t.share_first]
+        pooled[len(hist) :, t.share[t.share_second]] = hist[:, t.share_second]
+        counts = np.isfinite(pooled).sum(0)
+        n_obs = counts / t.share_size
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(pooled, cfg.length_quantile, axis=0)  # (S,)
+        q = np.where(counts > 0, q, np.nan)
         prior_s = np.zeros(t.num_shared)
         prior_s[t.share] = t.prior
         est = np.where(np.isfinite(q), (n_obs * np.nan_to_num(q) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)

@@ -118,9 +118,11 @@ class SequenceDataset:
             names, splits = z["names"].astype(str), z["split"].astype(str)
         n = len(names)
         if off.shape != (n + 1,) or off[0] != 0 or off[-1] != len(seq) or np.any(np.diff(off) < 0):
-            raise ValueError(f"{path}: offsets must be (S+1,) increasing from 0 to {len(seq)}, got {off[:5]}... ({off.shape})")
+            raise ValueError(f"{path}: offsets must be ({n + 1},), increasing from 0 to {len(seq)}")
         if pres.shape != seq.shape[:2] or splits.shape != (n,):
-            raise ValueError(f"{path}: present {pres.shape} / split {splits.shape} do not match {seq.shape} / {n} sequences")
+            raise ValueError(
+                f"{path}: present {pres.shape} / split {splits.shape} do not match {seq.shape} / {n} sequences"
+            )
         keep = [s for s in range(n) if split is None or splits[s] == split]
         log.info("%s: %d of %d sequences in split %s", path, len(keep), n, split)
         return cls(

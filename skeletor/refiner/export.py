@@ -142,7 +142,9 @@ def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_o
     return path
 
 
-def export_checkpoint(checkpoint: str | os.PathLike[str], path: str | os.PathLike[str], window_output: bool = False) -> Path:
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str], path: str | os.PathLike[str], window_output: bool = False
+) -> Path:
     """Export a training checkpoint (``train.py``'s ``ckpt.pt``) to ONNX.
 
     Args:

@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 __all__ = ["RefinerConfig", "SkeletorRefiner", "NormalisedRefiner", "masked_median", "window_stats"]
 
@@ -77,7 +76,8 @@ class RefinerConfig:
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.joints < 1 or self.n_layers < 1:
-            raise ValueError(f"window, joints and n_layers must be >= 1, got {self.window}, {self.joints}, {self.n_layers}")
+            got = f"{self.window}, {self.joints}, {self.n_layers}"
+            raise ValueError(f"window, joints and n_layers must be >= 1, got {got}")
         if not 0 <= self.lookahead < self.window:
             raise ValueError(f"lookahead must be in [0, window={self.window}), got {self.lookahead}")
         if self.d_model % self.n_heads:
@@ -156,9 +156,8 @@ class SkeletorRefiner(nn.Module):
         """Refine a (normalised) window.
 
         Args:
-            x: (B, t, J, 3) normalised coordinates; values of absent joints are ignored
-                (they may be anything but must not be NaN-poisoned arithmetic: they only
-                pass through ``torch.where``).
+            x: (B, t, J, 3) normalised coordinates; values of absent joints are never read
+                (they only pass through ``torch.where``, so even NaN is harmless).
             present: (B, t, J) bool or 0/1 float, True/1 where the joint is observed.
 
         Returns:
@@ -276,7 +275,8 @@ class NormalisedRefiner(nn.Module):
             ValueError: shapes as in ``SkeletorRefiner.forward``.
         """
         if poses.dim() != 4 or present.shape != poses.shape[:3]:
-            raise ValueError(f"expected poses (B, t, J, 3) and present (B, t, J), got {tuple(poses.shape)}, {tuple(present.shape)}")
+            got = f"{tuple(poses.shape)}, {tuple(present.shape)}"
+            raise ValueError(f"expected poses (B, t, J, 3) and present (B, t, J), got {got}")
         ok = (present > 0.5) if present.dtype != torch.bool else present
         ok = ok & torch.isfinite(poses).all(dim=-1)  # (B, t, J)
         x = torch.where(ok.unsqueeze(-1), poses, torch.zeros_like(poses))  # (B, t, J, 3) no NaN beyond here

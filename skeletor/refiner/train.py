@@ -221,7 +221,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def _optimizer(model: NormalisedRefiner, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on 2D weight matrices only (nanoGPT's rule)."""
-    decay = [p for p in model.parameters() if p.dim() >= 2 and p is not model.core.pos and p is not model.core.mask_value]
+    no_decay = {id(model.core.pos), id(model.core.mask_value)}  # embeddings-like: decay would pull them to 0
+    decay = [p for p in model.parameters() if p.dim() >= 2 and id(p) not in no_decay]
     ids = {id(p) for p in decay}
     rest = [p for p in model.parameters() if id(p) not in ids]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
@@ -268,7 +269,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[NormalisedRefiner, di
     return model.eval(), ckpt
 
 
-def _save(path: Path, model: NormalisedRefiner, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig, rng: np.random.Generator) -> None:
+def _save(
+    path: Path,
+    model: NormalisedRefiner,
+    opt: torch.optim.Optimizer,
+    step: int,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+) -> None:
+    """Write a resumable checkpoint atomically."""
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -330,13 +339,15 @@ def train(
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(LOG_FIELDS)
     mcfg = model.cfg
-    log.info("refiner: %.2fM parameters, window %d, lookahead %d", model.core.num_params() / 1e6, mcfg.window, mcfg.lookahead)
+    log.info("refiner: %.2fM parameters, window %d, lookahead %d",
+             model.core.num_params() / 1e6, mcfg.window, mcfg.lookahead)  # fmt: skip
     val_batches = [make_batch(val_data, mcfg, cfg, val_rng) for _ in range(cfg.eval_batches)]
     history: list[dict[str, float]] = []
 
     def record(step: int, loss: float, lr: float) -> None:
         val_loss, val_emit = evaluate(model, val_batches, cfg)
-        row = {"step": step, "loss": loss, "val_loss": val_loss, "val_emit_mse": val_emit, "lr": lr, "time_s": time.perf_counter() - t0}
+        elapsed = time.perf_counter() - t0
+        row = {"step": step, "loss": loss, "val_loss": val_loss, "val_emit_mse": val_emit, "lr": lr, "time_s": elapsed}
         history.append(row)
         with open(csv_path, "a", newline="") as f:
             csv.writer(f).writerow([row[k] for k in LOG_FIELDS])

@@ -9,21 +9,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor.runtime import FORMAT, LAYOUT_VERSION, OnnxRefiner, RefinerWeightsError, RuntimeConfig, TorchRefiner, choose_providers
-from skeletor.skeleton import upper50_to_holistic75
+from skeletor.datasets.phoenix import load_phoenix
+from skeletor.runtime import (
+    FORMAT,
+    LAYOUT_VERSION,
+    OnnxRefiner,
+    RefinerWeightsError,
+    RuntimeConfig,
+    TorchRefiner,
+    choose_providers,
+)
 
 T, K = 16, 2
 
 
 def _phoenix_sequence(data_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """One real Phoenix14T test sequence on holistic75 (Phoenix units, shoulder width ~1)."""
-    path = data_dir / "ptslp_phoenix14t" / "test.skels"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    line = path.read_text().splitlines()[index]
-    v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # (T, 151): 50 joints x 3 + counter
-    poses = upper50_to_holistic75(v[:, :150].reshape(-1, 50, 3) * 3.0)  # (T, 75, 3)
-    return poses, np.isfinite(poses).all(-1)
+    """One real Phoenix14T test sequence on holistic75 (relative units, shoulder width ~1)."""
+    root = data_dir / "ptslp_phoenix14t"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    m = load_phoenix("test", root)[index]
+    return m.positions, m.confidence > 0
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +65,9 @@ def _stream(r, poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @pytest.mark.data
-def test_streaming_equals_one_shot_windows(refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator) -> None:
+def test_streaming_equals_one_shot_windows(
+    refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
+) -> None:
     import torch
 
     model = model_and_weights[0]
@@ -97,7 +105,9 @@ def test_confidence_and_missing_joints(refiner: OnnxRefiner, data_dir: Path) -> 
 
 
 @pytest.mark.data
-def test_stream_output_ignores_frames_beyond_the_lookahead(refiner: OnnxRefiner, data_dir: Path, rng: np.random.Generator) -> None:
+def test_stream_output_ignores_frames_beyond_the_lookahead(
+    refiner: OnnxRefiner, data_dir: Path, rng: np.random.Generator
+) -> None:
     poses, present = _phoenix_sequence(data_dir, 1)
     base, _, _ = _stream(refiner, poses[:60], present[:60])
     e = 30

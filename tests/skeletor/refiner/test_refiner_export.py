@@ -39,7 +39,9 @@ def default_model() -> NormalisedRefiner:
 
 
 @pytest.mark.data
-def test_onnx_matches_torch_on_phoenix(default_model: NormalisedRefiner, phoenix: dict, tmp_path: Path, rng: np.random.Generator) -> None:
+def test_onnx_matches_torch_on_phoenix(
+    default_model: NormalisedRefiner, phoenix: dict, tmp_path: Path, rng: np.random.Generator
+) -> None:
     path = export_onnx(default_model, tmp_path / "refiner.onnx", window_output=True)
     x, p = _windows(phoenix, 32, rng)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -9,7 +9,13 @@ torch = pytest.importorskip("torch")
 
 from refiner_helpers import perturbed, phoenix_window  # noqa: E402
 
-from skeletor.refiner.model import NormalisedRefiner, RefinerConfig, SkeletorRefiner, masked_median, window_stats  # noqa: E402
+from skeletor.refiner.model import (  # noqa: E402
+    NormalisedRefiner,
+    RefinerConfig,
+    SkeletorRefiner,
+    masked_median,
+    window_stats,
+)
 
 SMALL = dict(window=16, d_model=32, n_heads=4, n_layers=3, d_ff=64, dropout=0.0)
 
