@@ -309,7 +309,8 @@ def run_subscribe(
     fields: Iterable[str] | None = None,
     token: str | None = None,
     max_rate_hz: float | None = None,
-    out: TextIO | None = sys.stdout,
+    out: TextIO | None = None,
+    quiet: bool = False,
 ) -> SubscribeStats:
     """Subscribe for ``seconds``, print a line per second and a summary, return the numbers.
 
@@ -320,7 +321,8 @@ def run_subscribe(
         fields: frame fields (default joints, confidence, latency_ms).
         token: the server's token.
         max_rate_hz: highest average frame rate wanted.
-        out: where to print (None = silent).
+        out: where to print (default ``sys.stdout``).
+        quiet: print nothing.
 
     Returns:
         The measured :class:`SubscribeStats`.
@@ -328,6 +330,8 @@ def run_subscribe(
     Raises:
         OSError, websockets.exceptions.InvalidStatus, ProtocolError: as :meth:`PoseStream.open`.
     """
+
+    out = None if quiet else (out or sys.stdout)
 
     async def main() -> SubscribeStats:
         async with PoseStream(url, format=format, fields=fields, token=token, max_rate_hz=max_rate_hz) as stream:

@@ -28,6 +28,7 @@ import hmac
 import http
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ class ServerConfig:
         ping_timeout_s: a client that does not answer a ping within this is dropped.
         close_timeout_s: how long a closing handshake may take before the TCP connection is cut.
         compression: permessage-deflate; off, since pose frames barely compress and it costs CPU per client.
+        unsent_limit_bytes: unsent bytes the kernel may queue per client (``TCP_NOTSENT_LOWAT``, where the
+            OS has it; None = OS default). Small, so a slow client's backlog (and so its latency) stays a few
+            frames and newest-frame-wins takes over; in-flight data is not limited by it.
         serve_viewer: serve the browser viewer on ``/``.
     """
 
@@ -107,6 +111,7 @@ class ServerConfig:
     ping_timeout_s: float | None = 20.0
     close_timeout_s: float = 2.0
     compression: bool = False
+    unsent_limit_bytes: int | None = 16 * 1024
     serve_viewer: bool = True
 
     def __post_init__(self) -> None:
@@ -453,6 +458,7 @@ class PoseServer:
         session.queue_control(self._hello)
         for text in self._last_status.values():
             session.queue_control(text)
+        self._limit_unsent(ws)
         client = _Client(ws, session, asyncio.Event(), peer)
         client.wake.set()
         key = id(ws)
@@ -481,6 +487,18 @@ class PoseServer:
             await asyncio.gather(sender, return_exceptions=True)
             code = ws.close_code
             log.info("client %s disconnected (code %s; %s)", peer, code, session.stats())
+
+    def _limit_unsent(self, ws: ServerConnection) -> None:
+        limit = self.config.unsent_limit_bytes
+        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+        sock = ws.transport.get_extra_info("socket")
+        if limit is None or option is None or sock is None:
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, option, limit)
+        except OSError as e:  # not TCP (a Unix socket) or not supported here
+            if self._debug:
+                log.debug("TCP_NOTSENT_LOWAT not set: %s", e)
 
     async def _send_loop(self, client: _Client) -> None:
         ws, session, wake = client.ws, client.session, client.wake

@@ -117,7 +117,7 @@ class UpliftConfig:
     min_confidence: float = 0.3
     length_quantile: float = 0.85
     length_history: int = 300
-    prior_frames: float = 10.0
+    prior_frames: float = 1.0
     scale_quantile: float = 0.8
     scale_smoothing: float = 0.8
     continuity_std: float = 0.03
@@ -217,8 +217,8 @@ class UpliftTree:
             raise ValueError(f"expected (T, 75, 3) poses, got {p.shape}")
         p = np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # (T, 76, 3) with the neck
         ln = np.linalg.norm(p[:, self.children] - p[:, self.bone_parent], axis=-1)  # (T, B)
-        with np.errstate(all="ignore"):
-            return np.nanmean(np.where(np.isfinite(ln), ln, np.nan), axis=0) if np.isfinite(ln).any() else ln[0]
+        ok = np.isfinite(ln)
+        return np.where(ok.any(0), np.where(ok, ln, 0.0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
 
     @cached_property
     def ancestors(self) -> np.ndarray:
@@ -815,7 +815,7 @@ def uplift_sequence(
     rays = (xy_px - up._centre) / up._focal  # (T, 76, 2): x/z, y/z of each observed joint
     w = np.where(np.isfinite(rays).all(-1), c, 0.0)
     rays = np.nan_to_num(rays)
-    x = np.concatenate([init, np.nanmean(init[:, [11, 12]], axis=1, keepdims=True)], axis=1).astype(np.float64)
+    x = np.concatenate([init, 0.5 * (init[:, 11:12] + init[:, 12:13])], axis=1).astype(np.float64)
     seen = np.isfinite(x).all(-1).all(0)  # joints estimated in every frame
     x = np.where(np.isfinite(x), x, 0.0)
     lengths_s = np.zeros(t.num_shared)
