@@ -173,10 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     test = test[: args.max_files] if args.max_files else test
     tune = train[:: max(1, len(train) // args.tune_files)][: args.tune_files]
     t0 = time.time()
-    result = run_benchmark(make_cases(test, args.seed), make_cases(tune, args.seed + 1), progress=not args.no_progress)
+    cases = make_cases(test, args.seed)
+    result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress)
     result["meta"] = {
         "test_files": [p.name for p in test],
-        "frames": None,
+        "frames": int(sum(len(c.truth) for c in cases)),
         "seed": args.seed,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

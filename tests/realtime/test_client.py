@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
+import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +176,46 @@ def test_threaded_server_publish_is_safe_under_load() -> None:
         assert len(seqs) > 20
         stats = st.call(lambda: (st.server.frames_published, st.server.frames_coalesced))
         assert stats[0] > 0
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "clients.md"
+
+
+def test_python_examples_in_docs_run() -> None:
+    """docs/clients.md's Python examples, run as written against a live server (only the URL changes)."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 2
+    with ServerThread(ServerConfig(port=0)) as st:
+        stop = threading.Event()
+
+        def pipeline() -> None:
+            seq = 0
+            while not stop.wait(1 / 50):
+                st.publish(synthetic_frame(seq))
+                seq += 1
+
+        feeder = threading.Thread(target=pipeline)
+        feeder.start()
+        try:
+            for code in blocks:
+                assert "ws://127.0.0.1:8765/ws" in code
+                out = io.StringIO()
+                errors: list[BaseException] = []
+
+                def example(code: str = code, out: io.StringIO = out) -> None:
+                    try:
+                        with contextlib.redirect_stdout(out):
+                            exec(compile(code.replace("ws://127.0.0.1:8765/ws", st.url), str(DOCS), "exec"), {"__name__": "__main__"})
+                    except BaseException as e:  # noqa: BLE001 - reported below
+                        errors.append(e)
+
+                runner = threading.Thread(target=example, daemon=True)
+                runner.start()
+                runner.join(10)
+                assert not runner.is_alive(), "the example did not finish"
+                assert not errors, errors
+                text = out.getvalue()
+                assert re.search(r"^\d+ (nose at|left wrist|nose) ", text, flags=re.M), text
+        finally:
+            stop.set()
+            feeder.join(5)
