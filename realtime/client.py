@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -187,14 +187,34 @@ class PoseStream:
                     log.info("server status: %s %s", msg.get("event"), msg.get("message", ""))
                 elif kind == MessageType.ERROR:
                     code = msg.get("code")
-                    known = code in ErrorCode.__members__.values()
-                    raise ProtocolError(ErrorCode(code) if known else ErrorCode.INVALID_MESSAGE, f"server error {code}: {msg.get('message')}")
+                    error = ErrorCode(code) if code in set(ErrorCode) else ErrorCode.INVALID_MESSAGE
+                    raise ProtocolError(error, f"server error {code}: {msg.get('message')}")
         except ConnectionClosed as e:
             if e.rcvd is not None and e.rcvd.code not in (1000, 1001):
                 raise
             log.info("server closed the stream (%s)", e.rcvd)
 
 
+@overload
+def frames(
+    url: str,
+    *,
+    format: Format | str = ...,
+    fields: Iterable[str] | None = ...,
+    token: str | None = ...,
+    max_rate_hz: float | None = ...,
+    as_pose_frames: Literal[False] = ...,
+) -> AsyncIterator[FrameMessage]: ...
+@overload
+def frames(
+    url: str,
+    *,
+    format: Format | str = ...,
+    fields: Iterable[str] | None = ...,
+    token: str | None = ...,
+    max_rate_hz: float | None = ...,
+    as_pose_frames: Literal[True],
+) -> AsyncIterator[PoseFrame]: ...
 async def frames(
     url: str,
     *,

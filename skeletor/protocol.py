@@ -558,8 +558,9 @@ def binary_layout_table() -> str:
     """
     names = {"S": "bytes", "u": "uint", "i": "int"}
     lines = ["| offset | size | field | type | meaning |", "|---:|---:|---|---|---|"]
-    for name in BINARY_HEADER.names:
-        dt, offset = BINARY_HEADER.fields[name][:2]
+    fields = BINARY_HEADER.fields
+    assert fields is not None  # a structured dtype
+    for name, (dt, offset, *_) in fields.items():
         kind = f"bytes[{dt.itemsize}]" if dt.kind == "S" else f"{names[dt.kind]}{8 * dt.itemsize}"
         lines.append(f"| {offset} | {dt.itemsize} | `{name}` | {kind} | {_HEADER_DOC[name]} |")
     return "\n".join(lines)

@@ -79,7 +79,9 @@
     }
     sock.binaryType = "arraybuffer";
     ws = sock;
+    let opened = false;
     sock.onopen = () => {
+      opened = true;
       retryMs = 500;
       stats.connected = true;
       stats.closeCode = null;
@@ -94,7 +96,8 @@
       stats.closeCode = ev.code;
       const delay = retryMs;
       retryMs = Math.min(retryMs * 2, 5000);
-      const why = ev.code === 1006 ? "no connection" : "code " + ev.code + (ev.reason ? ": " + ev.reason : "");
+      // A browser does not see why a handshake failed (HTTP 401/403/503 all read as 1006).
+      const why = !opened ? "server down, or token / origin refused" : ev.code === 1006 ? "connection lost" : "code " + ev.code + (ev.reason ? ": " + ev.reason : "");
       setConn("disconnected", "disconnected (" + why + "), retrying in " + (delay / 1000).toFixed(1) + " s");
       setTimeout(connect, delay);
     };
@@ -257,13 +260,16 @@
     const cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
     const t = view.target || [0, 0, 0];
     const focal = 1.2 * Math.min(W, H);
+    // Centre the drawing in the space right of the HUD when there is room for it.
+    const hudRight = $("hud").getBoundingClientRect().right * (window.devicePixelRatio || 1);
+    const cx = W - hudRight > 0.55 * W ? (hudRight + W) / 2 : W / 2;
     return function (x, y, z, out) {
       x -= t[0]; y -= t[1]; z -= t[2];
       const x1 = cy * x - sy * z, z1 = sy * x + cy * z;
       const y2 = cp * y - sp * z1, z2 = sp * y + cp * z1;
       const zc = z2 + view.dist;
       if (!(zc > 0.05)) return false;
-      out[0] = W / 2 + (focal * x1) / zc;
+      out[0] = cx + (focal * x1) / zc;
       out[1] = H / 2 + (focal * y2) / zc;
       out[2] = zc;
       return true;

@@ -46,6 +46,7 @@ def test_frames_yields_decoded_frames(fmt: str) -> None:
             f = got[-1]
             assert set(f) == {"type", "seq", "t_capture_ns", "t_send_ns", "joints", "raw_joints"}
             expected = synthetic_frame(f["seq"], f["t_capture_ns"])
+            assert expected.raw_joints is not None
             tol = 0 if fmt == "binary" else 6e-6  # JSON rounds to 10 um
             np.testing.assert_allclose(f["joints"], expected.joints, atol=tol, rtol=0)
             np.testing.assert_allclose(f["raw_joints"], expected.raw_joints, atol=tol, rtol=0)
@@ -131,7 +132,11 @@ def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         assert "HTTP 401" in capsys.readouterr().err
         st.publish(synthetic_frame(0))
         args = _args(f"127.0.0.1:{st.port}", "--seconds", "0.6", "--token", "tok", "--format", "binary")
-        publisher = threading.Timer(0.3, lambda: [st.publish(synthetic_frame(i)) for i in range(1, 4)])
+        def burst() -> None:
+            for i in range(1, 4):
+                st.publish(synthetic_frame(i))
+
+        publisher = threading.Timer(0.3, burst)
         publisher.start()
         assert client.run(args) == 0
         publisher.join()

@@ -60,8 +60,8 @@ def t_pose() -> np.ndarray:
             if s in name and part in body:
                 x, y, z = body[part]
                 p[i] = (side[s] * x, y, z)
-    for start, wrist, s in ((33, 15, 1.0), (54, 16, -1.0)):
-        p[start : start + 21] = p[wrist] + np.stack([s * _HAND_X, _HAND_Y, np.zeros(21)], axis=1)
+    for start, wrist, sign in ((33, 15, 1.0), (54, 16, -1.0)):
+        p[start : start + 21] = p[wrist] + np.stack([sign * _HAND_X, _HAND_Y, np.zeros(21)], axis=1)
     return p
 
 
@@ -276,6 +276,7 @@ def test_json_and_binary_frames_as_documented() -> None:
             assert d["confidence"] == [1.0] * 75 and d["latency_ms"] == {"detect": 9.5, "uplift": 0.4, "refine": 1.1}
             j = json.loads(await js.recv())
             assert list(j) == ["type", "seq", "t_capture_ns", "t_send_ns", "joints", "raw_joints"]
+            assert frame.raw_joints is not None
             np.testing.assert_allclose(j["raw_joints"], frame.raw_joints, atol=6e-6)
             b = await binary.recv()
             assert isinstance(b, bytes) and b[:4] == b"SKLT" and struct.unpack_from("<H", b, 6) == (15,)
@@ -423,8 +424,10 @@ def test_stalled_client_does_not_slow_the_others(capsys: pytest.CaptureFixture[s
               f"with one {fps1:.1f} frames/s, p50 {p50_1:.2f} p95 {p95_1:.2f} ms; stalled client: {stalled_stats}")  # fmt: skip
     assert fps1 >= 0.85 * fps0
     assert p50_1 <= p50_0 + 10.0 and p95_1 <= max(3 * p95_0, p95_0 + 25.0)
-    # The stalled client's kernel buffers filled, then it was only ever handed the newest frame.
-    assert stalled_stats["frames_dropped"] > 0
+    # The stalled client's (small) kernel buffer filled, then it was only ever handed the newest
+    # frame. Without TCP_NOTSENT_LOWAT the kernel would swallow the whole test's output instead.
+    if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        assert stalled_stats["frames_dropped"] > 0
     assert stalled_stats["frames_sent"] + stalled_stats["frames_dropped"] >= stalled_stats["frames_offered"] - 1
 
 
@@ -477,15 +480,16 @@ def test_malformed_messages_get_errors_or_close_codes_and_others_keep_receiving(
 
             # Recoverable: an error message, and the connection stays usable.
             ws = await open_client(server)
-            for bad, code in [
+            bad_messages: list[tuple[str, int]] = [
                 ("this is not json", ErrorCode.INVALID_JSON),
                 ("[1, 2, 3]", ErrorCode.INVALID_JSON),
                 ('{"type": "teleport"}', ErrorCode.UNKNOWN_TYPE),
                 ('{"type": "subscribe", "fields": ["bones"]}', ErrorCode.INVALID_MESSAGE),
-            ]:
+            ]
+            for bad, expected in bad_messages:
                 await ws.send(bad)
                 err = await next_of_type(ws, "error")
-                assert err["code"] == code and isinstance(err["message"], str)
+                assert err["code"] == expected and isinstance(err["message"], str)
             await ws.send('{"type": "subscribe", "format": "binary"}')
             assert (await next_of_type(ws, "subscribed"))["format"] == "binary"
             # The fifth invalid message is one too many: policy violation.
@@ -527,9 +531,9 @@ def test_malformed_messages_get_errors_or_close_codes_and_others_keep_receiving(
 def test_token_is_required_when_set() -> None:
     async def main() -> None:
         async with PoseServer(test_config(token="s3cret")) as server:
-            for kw in ({}, {"additional_headers": {"Authorization": "Bearer wrong"}}):
+            for headers in (None, {"Authorization": "Bearer wrong"}):
                 with pytest.raises(InvalidStatus) as e:
-                    await connect(server.url, **kw)
+                    await connect(server.url, additional_headers=headers)
                 assert e.value.response.status_code == 401
                 assert e.value.response.headers["WWW-Authenticate"].startswith("Bearer")
             with pytest.raises(InvalidStatus) as e:
@@ -554,8 +558,8 @@ def test_origins_are_checked() -> None:
                 with pytest.raises(InvalidStatus) as e:
                     await connect(server.url, origin=origin)  # type: ignore[arg-type]
                 assert e.value.response.status_code == 403, origin
-            for origin in (f"http://127.0.0.1:{port}", "http://localhost:3000", None):
-                ws = await open_client(server, origin=origin)
+            for good in (f"http://127.0.0.1:{port}", "http://localhost:3000", None):
+                ws = await open_client(server, origin=good)
                 await ws.close()
             # DNS rebinding: a page on a domain name that resolves here is not "same origin".
             status, *_ = await raw_http(port, handshake(port, Origin=f"http://rebind.example:{port}", Host=f"rebind.example:{port}"))

@@ -154,3 +154,23 @@ def test_viewer_json_mode_and_token(driver: Any) -> None:
         driver.get(st.http_url + "?token=wrong")
         stats = wait_for(driver, STATS, lambda s: s and s["closeCode"] is not None)
         assert not stats["connected"] and stats["framesDrawn"] == 0
+
+
+def test_js_example_in_docs_runs(driver: Any) -> None:
+    """docs/clients.md's browser snippet, run as written in a page of the server's origin (only the URL changes)."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text(encoding="utf-8")
+    (script,) = re.findall(r"```html\n<script>\n(.*?)</script>\n```", docs, flags=re.S)
+    with ServerThread(ServerConfig(port=0), fps=30) as st, FeederThread(lambda: st):
+        driver.get(st.http_url + "?ws=ws://127.0.0.1:1/ws")  # a page of the right origin; its viewer stays idle
+        driver.get_log("browser")  # drop earlier messages
+        driver.execute_script(script.replace("ws://127.0.0.1:8765/ws", st.url))
+        logs: list[str] = []
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not any("nose" in m for m in logs):
+            logs += [e["message"] for e in driver.get_log("browser")]
+            time.sleep(0.2)
+    assert any('"holistic75" 75 "joints"' in m for m in logs), logs
+    assert any('"seq"' in m and "nose" in m and "latency" in m for m in logs), logs

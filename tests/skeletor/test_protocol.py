@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ T_SEND = 1_700_000_000_130_000_000
 
 
 def make_frame(rng: np.random.Generator, seq: int = 7, raw: bool = True, missing: int | None = 5) -> PoseFrame:
-    joints = rng.normal(0.0, 0.5, (75, 3)).astype(np.float32) + np.float32([0, 0, 2.5])
+    joints = rng.normal(0.0, 0.5, (75, 3)).astype(np.float32) + np.array([0, 0, 2.5], np.float32)
     conf = rng.uniform(0.2, 1.0, 75).astype(np.float32)
     if missing is not None:
         joints[missing] = np.nan
@@ -56,7 +57,8 @@ def make_frame(rng: np.random.Generator, seq: int = 7, raw: bool = True, missing
 def test_binary_header_layout_is_pinned() -> None:
     # Changing this layout breaks every client (viewer.js, Unity, Godot): bump the protocol version.
     assert BINARY_HEADER.itemsize == 40
-    offsets = {name: BINARY_HEADER.fields[name][1] for name in BINARY_HEADER.names}
+    assert BINARY_HEADER.fields is not None
+    offsets = {name: f[1] for name, f in BINARY_HEADER.fields.items()}
     assert offsets == {
         "magic": 0, "version": 4, "kind": 5, "flags": 6, "seq": 8, "t_capture_ns": 16,
         "t_send_ns": 24, "num_joints": 32, "latency_bytes": 34, "reserved": 36,
@@ -107,6 +109,7 @@ def test_binary_round_trip_is_exact(rng: np.random.Generator) -> None:
     assert (msg["seq"], msg["t_capture_ns"], msg["t_send_ns"]) == (7, T_CAPTURE, T_SEND)
     np.testing.assert_array_equal(msg["joints"], frame.joints)  # NaN rows compare equal here
     np.testing.assert_array_equal(msg["confidence"], frame.confidence)
+    assert frame.raw_joints is not None
     np.testing.assert_array_equal(msg["raw_joints"], frame.raw_joints)
     assert msg["latency_ms"] == {"detect": 12.346, "uplift": 0.5, "refine": 2.25}
     back = pose_frame_from_message(msg)
@@ -115,7 +118,7 @@ def test_binary_round_trip_is_exact(rng: np.random.Generator) -> None:
 
 def test_layout_table_is_in_docstring_and_docs() -> None:
     table = binary_layout_table()
-    assert table.count("\n") == 1 + len(BINARY_HEADER.names)
+    assert table.count("\n") == 1 + len(BINARY_HEADER.descr)
     assert protocol.__doc__ is not None and table in protocol.__doc__
     assert table in DOCS.read_text(encoding="utf-8"), "docs/protocol.md must carry binary_layout_table() unchanged"
 
@@ -166,6 +169,7 @@ def test_json_raw_joints_only_when_asked_and_present(rng: np.random.Generator) -
     no_raw = json.loads(encode_frame(make_frame(rng, raw=False), "json", ["raw_joints", "joints"], T_SEND))
     assert "raw_joints" not in no_raw and "joints" in no_raw
     binary = encode_frame(make_frame(rng, raw=False), "binary", ["raw_joints"], T_SEND)
+    assert isinstance(binary, bytes)
     assert struct.unpack_from("<H", binary, 6) == (0,) and len(binary) == 40
 
 
@@ -195,7 +199,8 @@ def test_status_and_error_messages() -> None:
 
 
 def test_pose_frame_checks_shapes_and_converts() -> None:
-    f = PoseFrame(np.int64(3), 10, np.zeros((75, 3), np.float64), np.ones(75, np.float64))
+    seq: Any = np.int64(3)  # numpy integers are accepted too
+    f = PoseFrame(seq, 10, np.zeros((75, 3), np.float64), np.ones(75, np.float64))
     assert f.joints.dtype == np.float32 and f.confidence.dtype == np.float32 and f.seq == 3 and type(f.seq) is int
     with pytest.raises(ValueError, match=r"\(75,\)"):
         PoseFrame(0, 0, np.zeros((75, 3)), np.ones(74))
