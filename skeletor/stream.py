@@ -10,6 +10,7 @@ the refiner's (0 + 0 for live use).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,7 @@ class StreamingCleaner:
 
         self.uplifter = StreamingUplifter(replace(config.uplift, lookahead=config.lookahead - k_ref))
         self._pending: deque[UpliftFrame] = deque()
+        self.last_timings_ms: dict[str, float] = {}  # the last push's stage durations: uplift, refine
 
     @property
     def lookahead(self) -> int:
@@ -142,8 +144,12 @@ class StreamingCleaner:
         Returns:
             The frames that became ready (usually one; none while the lookahead fills).
         """
+        t0 = time.perf_counter()
         up = self.uplifter.push(keypoints, timestamp, depth, image_size)
-        return self._refine([up] if up is not None else [])
+        t1 = time.perf_counter()
+        out = self._refine([up] if up is not None else [])
+        self.last_timings_ms = {"uplift": 1000 * (t1 - t0), "refine": 1000 * (time.perf_counter() - t1)}
+        return out
 
     def flush(self) -> list[CleanFrame]:
         """Emit everything still held back (end of a stream)."""

@@ -11,6 +11,10 @@ Cache file (``.npz``, written by ``save_cache``, read by ``SequenceDataset.from_
     offsets    int64   (S + 1,)           sequence s is frames offsets[s]:offsets[s + 1]
     names      str     (S,)               a label per sequence (source / clip)
     split      str     (S,)               "train", "val" or "test"
+    targets    float32 (N_frames, 75, 3)  optional: what the refiner should output for
+                                          these inputs (mocap truth aligned to the input);
+                                          NaN where there is none, and then the input
+                                          itself is the target (the paper's self-supervision)
 
 Windows follow the refiner's streaming semantics (see ``skeletor.refiner.model``): the
 window that emits frame ``e`` covers frames ``e - (T - 1 - k) ... e + k``; frames
@@ -34,6 +38,9 @@ __all__ = [
     "SequenceDataset",
     "save_cache",
     "sample_windows",
+    "sample_window_pairs",
+    "shoulder_frame",
+    "in_frame",
     "Augmentation",
     "augment",
     "to_shoulder_units",
@@ -52,6 +59,8 @@ class SequenceDataset:
         poses: per sequence, a (n_s, J, 3) array (any float; stored float32).
         present: per sequence, a (n_s, J) bool array, or None for "every finite joint".
         names: per sequence, a label (default ``seq0``, ``seq1``, ...).
+        targets: per sequence, a (n_s, J, 3) supervised target (NaN = none) or None; a
+            sequence without targets is its own target (self-supervised).
 
     Raises:
         ValueError: shapes that disagree, or sequences with different joint counts.
@@ -62,6 +71,7 @@ class SequenceDataset:
         poses: Sequence[np.ndarray],
         present: Sequence[np.ndarray | None] | None = None,
         names: Sequence[str] | None = None,
+        targets: Sequence[np.ndarray | None] | None = None,
     ) -> None:
         if present is None:
             present = [None] * len(poses)
@@ -87,6 +97,26 @@ class SequenceDataset:
         if len(self.names) != len(self.poses):
             raise ValueError(f"{len(self.poses)} sequences but {len(self.names)} names")
         self.lengths = np.array([len(x) for x in self.poses], dtype=np.int64)
+        # Targets: self-supervised sequences point at their own (clean) inputs.
+        self.targets: list[np.ndarray] = []
+        self.target_present: list[np.ndarray] = []
+        for i, x in enumerate(self.poses):
+            t = None if targets is None else targets[i]
+            if t is None or not np.isfinite(t).any():
+                self.targets.append(x)
+                self.target_present.append(self.present[i])
+                continue
+            t = np.asarray(t, dtype=np.float32)
+            if t.shape != x.shape:
+                raise ValueError(f"sequence {i}: target expected {x.shape}, got {t.shape}")
+            tp = np.isfinite(t).all(axis=-1)
+            self.targets.append(np.where(tp[..., None], t, np.float32(0.0)))
+            self.target_present.append(tp)
+
+    @property
+    def supervised(self) -> np.ndarray:
+        """(S,) bool: sequences with a target of their own (not self-supervised)."""
+        return np.array([t is not x for t, x in zip(self.targets, self.poses)], dtype=bool)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -116,6 +146,7 @@ class SequenceDataset:
                 raise ValueError(f"{path}: missing arrays {sorted(missing)} (has {sorted(z.files)})")
             seq, pres, off = z["sequences"], z["present"], z["offsets"].astype(np.int64)
             names, splits = z["names"].astype(str), z["split"].astype(str)
+            tgt = z["targets"] if "targets" in z.files else None
         n = len(names)
         if off.shape != (n + 1,) or off[0] != 0 or off[-1] != len(seq) or np.any(np.diff(off) < 0):
             raise ValueError(f"{path}: offsets must be ({n + 1},), increasing from 0 to {len(seq)}")
@@ -129,6 +160,7 @@ class SequenceDataset:
             [seq[off[s] : off[s + 1]] for s in keep],
             [pres[off[s] : off[s + 1]] for s in keep],
             [str(names[s]) for s in keep],
+            None if tgt is None else [tgt[off[s] : off[s + 1]] for s in keep],
         )
 
 
@@ -141,12 +173,14 @@ def save_cache(path: str | os.PathLike[str], datasets: dict[str, SequenceDataset
     bad = set(datasets) - set(SPLITS)
     if bad:
         raise ValueError(f"unknown splits {sorted(bad)}; expected some of {SPLITS}")
-    poses, present, names, splits = [], [], [], []
+    poses, present, names, splits, targets = [], [], [], [], []
     for split, ds in datasets.items():
         poses += ds.poses
         present += ds.present
         names += ds.names
         splits += [split] * len(ds)
+        for x, t, tp, sup in zip(ds.poses, ds.targets, ds.target_present, ds.supervised):
+            targets.append(np.where(tp[..., None], t, np.nan).astype(np.float32) if sup else np.full(x.shape, np.nan, np.float32))
     if not poses:
         raise ValueError("no sequences to save")
     offsets = np.concatenate([[0], np.cumsum([len(x) for x in poses])]).astype(np.int64)
@@ -157,13 +191,22 @@ def save_cache(path: str | os.PathLike[str], datasets: dict[str, SequenceDataset
         offsets=offsets,
         names=np.array(names, dtype=str),
         split=np.array(splits, dtype=str),
+        **({"targets": np.concatenate(targets)} if any(ds.supervised.any() for ds in datasets.values()) else {}),
     )
 
 
 def sample_windows(
     data: SequenceDataset, n: int, window: int, lookahead: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` windows, each emitting a frame drawn uniformly from all frames.
+    """Draw ``n`` input windows (see :func:`sample_window_pairs`; targets dropped)."""
+    poses, present, _, _ = sample_window_pairs(data, n, window, lookahead, rng)
+    return poses, present
+
+
+def sample_window_pairs(
+    data: SequenceDataset, n: int, window: int, lookahead: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw ``n`` windows with their targets, each emitting a frame drawn uniformly from all frames.
 
     The window emitting frame ``e`` covers ``e - (window - 1 - lookahead) ... e + lookahead``;
     frames outside the sequence are zeros with present False.
@@ -176,7 +219,8 @@ def sample_windows(
         rng: random generator.
 
     Returns:
-        (poses (n, T, J, 3) float32, present (n, T, J) bool).
+        (poses (n, T, J, 3) float32, present (n, T, J) bool, targets (n, T, J, 3) float32,
+        target_present (n, T, J) bool).
 
     Raises:
         ValueError: an empty dataset or a bad ``lookahead``.
@@ -189,13 +233,45 @@ def sample_windows(
     J = data.num_joints
     poses = np.zeros((n, window, J, 3), dtype=np.float32)
     present = np.zeros((n, window, J), dtype=bool)
+    targets = np.zeros((n, window, J, 3), dtype=np.float32)
+    target_present = np.zeros((n, window, J), dtype=bool)
     for b, s in enumerate(seq):
         length = int(data.lengths[s])
         start = int(rng.integers(length)) - (window - 1 - lookahead)  # emitted frame minus its past
         lo, hi = max(start, 0), min(start + window, length)
         poses[b, lo - start : hi - start] = data.poses[s][lo:hi]
         present[b, lo - start : hi - start] = data.present[s][lo:hi]
-    return poses, present
+        targets[b, lo - start : hi - start] = data.targets[s][lo:hi]
+        target_present[b, lo - start : hi - start] = data.target_present[s][lo:hi]
+    return poses, present, targets, target_present
+
+
+def shoulder_frame(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: the median mid-shoulder (B, 3) and median shoulder width (B,).
+
+    Windows with no frame showing both shoulders use the mean present joint and the RMS
+    radius; empty windows get (0, 1).
+    """
+    B = poses.shape[0]
+    root = np.zeros((B, 3), dtype=np.float64)
+    scale = np.ones(B, dtype=np.float64)
+    for b in range(B):
+        x, p = poses[b], present[b]
+        both = p[:, LEFT_SHOULDER] & p[:, RIGHT_SHOULDER]
+        if both.any():
+            ls, rs = x[both, LEFT_SHOULDER], x[both, RIGHT_SHOULDER]
+            root[b] = np.median(0.5 * (ls + rs), axis=0)
+            scale[b] = max(float(np.median(np.linalg.norm(ls - rs, axis=-1))), 1e-6)
+        elif p.any():
+            root[b] = x[p].mean(axis=0)
+            scale[b] = max(float(np.sqrt(((x[p] - root[b]) ** 2).sum(-1).mean())), 1e-6)
+    return root, scale
+
+
+def in_frame(poses: np.ndarray, present: np.ndarray, root: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(B, T, J, 3) float32 ``(poses - root) / scale`` per window, absent entries 0."""
+    out = (poses - root[:, None, None, :]) / scale[:, None, None, None]
+    return np.where(present[..., None], out, 0.0).astype(np.float32)
 
 
 def to_shoulder_units(poses: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -212,21 +288,8 @@ def to_shoulder_units(poses: np.ndarray, present: np.ndarray) -> np.ndarray:
     Returns:
         (B, T, J, 3) float32 in shoulder widths, absent entries 0.
     """
-    out = np.zeros_like(poses, dtype=np.float32)
-    for b in range(poses.shape[0]):
-        x, p = poses[b], present[b]
-        both = p[:, LEFT_SHOULDER] & p[:, RIGHT_SHOULDER]
-        if both.any():
-            ls, rs = x[both, LEFT_SHOULDER], x[both, RIGHT_SHOULDER]
-            root = np.median(0.5 * (ls + rs), axis=0)
-            scale = float(np.median(np.linalg.norm(ls - rs, axis=-1)))
-        elif p.any():
-            root = x[p].mean(axis=0)
-            scale = float(np.sqrt(((x[p] - root) ** 2).sum(-1).mean()))
-        else:
-            continue
-        out[b] = np.where(p[..., None], (x - root) / max(scale, 1e-6), 0.0)
-    return out
+    root, scale = shoulder_frame(poses, present)
+    return in_frame(poses, present, root, scale)
 
 
 @dataclass(frozen=True)

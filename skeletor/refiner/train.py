@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from skeletor.corrupt import DetectorFaults, PaperCorruption, corrupt_paper, detector_faults_3d
-from skeletor.refiner.data import Augmentation, SequenceDataset, augment, sample_windows, to_shoulder_units
+from skeletor.refiner.data import Augmentation, SequenceDataset, augment, in_frame, sample_window_pairs, shoulder_frame
 from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
 from skeletor.skeleton import get_skeleton
 
@@ -151,6 +151,10 @@ def make_batch(
 ) -> Batch:
     """Sample, normalise, augment and corrupt one batch.
 
+    Inputs and targets are brought into the input window's shoulder frame and get the same
+    augmentation; only inputs are corrupted. For self-supervised sequences the target is
+    the clean input (the paper's recipe); for supervised ones it is their own target.
+
     Args:
         data: clean sequences (any unit).
         model_cfg: gives the window, lookahead and skeleton.
@@ -161,9 +165,14 @@ def make_batch(
         The batch.
     """
     skeleton = get_skeleton(model_cfg.skeleton)
-    poses, present = sample_windows(data, cfg.batch_size, model_cfg.window, model_cfg.lookahead, rng)
-    target, target_present = augment(to_shoulder_units(poses, present), present, skeleton, cfg.augment, rng)
-    x, p = target, target_present
+    poses, present, tgt, tgt_present = sample_window_pairs(data, cfg.batch_size, model_cfg.window, model_cfg.lookahead, rng)
+    # Input and target share the INPUT's frame (as the model normalises by its input).
+    root, scale = shoulder_frame(poses, present)
+    state = rng.bit_generator.state  # the same random augmentation for input and target
+    clean, clean_present = augment(in_frame(poses, present, root, scale), present, skeleton, cfg.augment, rng)
+    rng.bit_generator.state = state
+    target, target_present = augment(in_frame(tgt, tgt_present, root, scale), tgt_present, skeleton, cfg.augment, rng)
+    x, p = clean, clean_present
     if cfg.faults is not None and cfg.faults_prob > 0.0:
         f = detector_faults_3d(x, p, skeleton, cfg.faults, rng, scale=cfg.faults_scale)
         pick = rng.random(cfg.batch_size) < cfg.faults_prob  # (B,)

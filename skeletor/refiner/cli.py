@@ -1,0 +1,117 @@
+"""``skeletor dataset build``, ``skeletor train`` and ``skeletor export``.
+
+torch is imported inside the commands that need it, so ``skeletor --help`` and
+``skeletor clean`` never load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+__all__ = ["add_parser", "run_dataset", "run_train", "run_export"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path("cache/dataset.npz")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``dataset``, ``train`` and ``export`` on the ``skeletor`` parser."""
+    d = sub.add_parser("dataset", help="build the refiner's training set from ../shared/data")
+    dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    b = dsub.add_parser("build", help="uplift every training source into one cache file", description=_doc("skeletor.refiner.dataset"))
+    b.add_argument("--out", type=Path, default=DEFAULT_CACHE, help=f"cache file to write (default {DEFAULT_CACHE})")
+    b.add_argument("--views", type=int, default=2, help="virtual cameras per Bandai training clip (default 2)")
+    b.add_argument("--max-files", type=int, default=None, help="files per source (quick runs)")
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(run=run_dataset)
+
+    t = sub.add_parser("train", help="train the Skeletor refiner (needs the [train] extra: torch)",
+                       description="Self-supervised (BERT-style) training of the refiner, plus supervised pairs where the cache has mocap targets. "
+                       "Writes OUT/ckpt.pt (resumable) and OUT/log.csv.")  # fmt: skip
+    t.add_argument("--data", type=Path, default=DEFAULT_CACHE, help=f"cache from `skeletor dataset build` (default {DEFAULT_CACHE})")
+    t.add_argument("--out", type=Path, required=True, help="run folder (checkpoint + CSV log)")
+    t.add_argument("--steps", type=int, default=6000)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--window", type=int, default=32, help="frames per window T")
+    t.add_argument("--lookahead", type=int, default=0, help="frames k the emitted frame lags the newest (0 = causal)")
+    t.add_argument("--rotate-deg", type=float, default=30.0, help="largest random turn about the vertical axis (augmentation)")
+    t.add_argument("--self-supervised-only", action="store_true", help="the paper's recipe: ignore the cache's supervised targets")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--resume", action="store_true", help="continue OUT/ckpt.pt")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(run=run_train)
+
+    e = sub.add_parser("export", help="export a checkpoint to ONNX (opset 17) for the runtime")
+    e.add_argument("checkpoint", type=Path, help="a ckpt.pt written by `skeletor train`")
+    e.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    e.set_defaults(run=run_export)
+
+
+def _doc(module: str) -> str:
+    import importlib
+
+    return importlib.import_module(module).__doc__ or ""
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """``skeletor dataset build``."""
+    from skeletor.datasets import DataNotFoundError
+    from skeletor.refiner.dataset import BuildConfig, build_dataset
+
+    try:
+        counts = build_dataset(args.out, BuildConfig(views=args.views, max_files=args.max_files, seed=args.seed), progress=sys.stderr.isatty())
+    except DataNotFoundError as e:
+        print(f"skeletor dataset build: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v} frames" for k, v in counts.items()))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``skeletor train``."""
+    try:
+        from skeletor.refiner.data import Augmentation, SequenceDataset
+        from skeletor.refiner.model import RefinerConfig
+        from skeletor.refiner.train import TrainConfig, train
+    except ImportError as e:
+        print(f"skeletor train: needs torch (pip install -e '.[train]'): {e}", file=sys.stderr)
+        return 2
+    if not args.data.is_file():
+        print(f"skeletor train: {args.data}: no such cache; run `skeletor dataset build` first", file=sys.stderr)
+        return 2
+    train_data = SequenceDataset.from_cache(args.data, "train")
+    val_data = SequenceDataset.from_cache(args.data, "val")
+    if args.self_supervised_only:
+        train_data = SequenceDataset(train_data.poses, train_data.present, train_data.names)
+        val_data = SequenceDataset(val_data.poses, val_data.present, val_data.names)
+    model_cfg = RefinerConfig(window=args.window, lookahead=args.lookahead)
+    cfg = replace(
+        TrainConfig(),
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, warmup_steps=min(300, args.steps // 10),
+        threads=args.threads, seed=args.seed, augment=replace(Augmentation(), rotate_deg=args.rotate_deg),
+        eval_every=max(args.steps // 30, 50), ckpt_every=max(args.steps // 10, 100), progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    result = train(model_cfg, cfg, train_data, val_data, args.out, resume=args.resume)
+    print(f"trained {result.step} steps; checkpoint {result.checkpoint}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``skeletor export``."""
+    try:
+        from skeletor.refiner.export import export_checkpoint
+    except ImportError as e:
+        print(f"skeletor export: needs torch and onnx (pip install -e '.[train]'): {e}", file=sys.stderr)
+        return 2
+    if not args.checkpoint.is_file():
+        print(f"skeletor export: {args.checkpoint}: no such checkpoint", file=sys.stderr)
+        return 2
+    path = export_checkpoint(args.checkpoint, args.output)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0

@@ -1,0 +1,155 @@
+"""``skeletor dataset build``: every training source, uplifted, in one cache file.
+
+The refiner cleans what the streaming uplift produces, so that is what it trains on:
+2D sources go through the live uplift (``uplift_streaming``); 3D sources are used as they
+are (camera frame, x right, y down, z forward). Sources and splits (fixed):
+
+=====================  =====================================================  ==========
+source                 what goes in                                           split
+=====================  =====================================================  ==========
+Phoenix14T             3D skeletons (already uplifted), train / dev           train / val
+gopeith (Czech SL)     2D OpenPose -> uplift                                  train
+How2Sign               2D OpenPose, 5 clips -> uplift                         4 train, 1 val
+MediaPipe .pose files  real Holistic detections (+ depth hint) -> uplift      train
+Bandai-Namco           TRAIN split of ``bandai_split`` only (the test split   train (+ 1 in
+                       is the public benchmark's and is never used), each     10 clips val)
+                       clip seen by ``views`` random virtual cameras with
+                       detector faults (half with a depth hint) -> uplift;
+                       target = the camera-frame mocap truth aligned to the
+                       uplift (supervised pairs)
+ManipNet hands         3D finger mocap, 120 -> 30 fps, turned y-down          train
+PyMO walk              3D, 120 -> 30 fps, turned y-down                       train
+=====================  =====================================================  ==========
+
+Supervised targets exist only for Bandai views: the truth is expressed in the uplift's
+frame (same per-frame mid-shoulder, one least-squares scale per clip), so a target says
+"where this joint really is, in the units the input is in".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.refiner.data import SequenceDataset, save_cache
+from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.uplift import uplift_streaming
+from skeletor.views import ViewConfig, detector_depth_hint, random_view
+
+__all__ = ["BuildConfig", "build_dataset", "align_truth"]
+
+log = logging.getLogger(__name__)
+
+# world (y up) -> camera-like frame (y down): a 180 degree turn about x (a rotation, not a mirror)
+_Y_DOWN = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What goes into the training set.
+
+    Attributes:
+        views: random virtual cameras per Bandai training clip.
+        hint_prob: fraction of those views given a simulated detector depth hint.
+        max_files: use only this many files per source (tests, quick runs); None = all.
+        seed: seeds the camera placements and faults.
+    """
+
+    views: int = 2
+    hint_prob: float = 0.5
+    max_files: int | None = None
+    seed: int = 0
+
+
+def align_truth(uplifted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Express ``truth`` in the frame of ``uplifted``: per-frame mid-shoulder, one scale.
+
+    Args:
+        uplifted: (T, 75, 3) the uplift's output.
+        truth: (T, 75, 3) camera-frame truth (NaN where absent).
+
+    Returns:
+        (T, 75, 3) float32 target; NaN where the truth is absent.
+    """
+    body = list(POSE_BODY_JOINTS)
+    ur = 0.5 * (uplifted[:, 11] + uplifted[:, 12])  # (T, 3)
+    gr = 0.5 * (truth[:, 11] + truth[:, 12])
+    u = uplifted[:, body] - ur[:, None]
+    g = truth[:, body] - gr[:, None]
+    ok = np.isfinite(u).all(-1) & np.isfinite(g).all(-1)
+    s = float((u[ok] * g[ok]).sum() / max((g[ok] ** 2).sum(), 1e-12))
+    return (ur[:, None] + s * (truth - gr[:, None])).astype(np.float32)
+
+
+def _take(paths: list, cfg: BuildConfig) -> list:
+    return paths[: cfg.max_files] if cfg.max_files else paths
+
+
+def _resample(x: np.ndarray, fps: float, target: float = 30.0) -> np.ndarray:
+    step = max(int(round(fps / target)), 1)
+    return x[::step]
+
+
+def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = True) -> dict[str, int]:
+    """Build the cache at ``out``; returns frames per source.
+
+    Raises:
+        skeletor.datasets.DataNotFoundError: a source folder is missing.
+    """
+    from tqdm import tqdm
+
+    from skeletor.datasets import data_root
+    from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai, load_manipnet, load_pymo_walk
+    from skeletor.datasets.openpose import load_gopeith, load_how2sign
+    from skeletor.datasets.phoenix import load_phoenix
+    from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+
+    root = data_root()
+    rng = np.random.default_rng(cfg.seed)
+    split: dict[str, list] = {"train": [], "val": []}  # (name, poses, present, target)
+    counts: dict[str, int] = {}
+
+    def add(where: str, source: str, name: str, poses: np.ndarray, target: np.ndarray | None = None) -> None:
+        present = np.isfinite(poses).all(-1)
+        split[where].append((f"{source}/{name}", poses.astype(np.float32), present, target))
+        counts[source] = counts.get(source, 0) + len(poses)
+
+    t0 = time.time()
+    for where, phoenix_split in (("train", "train"), ("val", "dev")):
+        for m in _take(load_phoenix(phoenix_split, root / "ptslp_phoenix14t"), cfg):
+            add(where, "phoenix", m.name, m.positions)
+    add("train", "gopeith", "demo", uplift_streaming(load_gopeith(root / "gopeith_czech_sl")).poses3d)
+    for i, seq in enumerate(_take(load_how2sign(root / "how2sign_openpose_prompt2sign"), cfg)):
+        add("val" if i == 0 else "train", "how2sign", seq.name, uplift_streaming(seq).poses3d)
+    for p in _take(list_pose_files(root / "slp_pose_format"), cfg):
+        add("train", "pose", p.stem, uplift_streaming(load_pose_file(p)).poses3d)
+    train_files, _test_never_used = bandai_split(list_bandai(root / "bandai_namco"))
+    faults = DetectorFaults()
+    for i, path in enumerate(tqdm(_take(train_files, cfg), desc="bandai views", disable=not progress, leave=False)):
+        motion = load_bandai(path)
+        for v in range(cfg.views):
+            view = random_view(motion.positions, motion.fps, ViewConfig(), rng, name=path.stem)
+            kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, faults, rng)
+            seq = replace(view.keypoints, keypoints=kp)
+            if rng.random() < cfg.hint_prob:
+                seq = replace(seq, depth=detector_depth_hint(view.truth, kp[..., 2] > 0, ViewConfig().focal_px, rng))
+            up = uplift_streaming(seq).poses3d
+            add("val" if i % 10 == 9 and v == 0 else "train", "bandai", f"{path.stem}/view{v}", up, align_truth(up, view.truth))
+    for m in _take(load_manipnet(root / "manipnet_hands"), cfg):
+        add("train", "manipnet", m.name, _resample(m.positions, m.fps) @ _Y_DOWN.T)
+    walk = load_pymo_walk(root / "pymo_walk")
+    add("train", "pymo", walk.name, _resample(walk.positions, walk.fps) @ _Y_DOWN.T)
+
+    datasets = {}
+    for where, items in split.items():
+        names, poses, present, targets = zip(*items)
+        datasets[where] = SequenceDataset(list(poses), list(present), list(names), list(targets))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_cache(out, datasets)
+    log.info("dataset %s: %s frames per source, %.0f s", out, counts, time.time() - t0)
+    return counts

@@ -1,0 +1,69 @@
+"""``skeletor dataset build`` / ``train`` / ``export`` on a tiny real-data cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.commands import main
+from skeletor.datasets.bvh import bandai_split, list_bandai
+from skeletor.refiner.data import SequenceDataset
+from skeletor.refiner.dataset import align_truth
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cache") / "tiny.npz"
+    assert main(["dataset", "build", "--out", str(out), "--max-files", "1", "--views", "2"]) == 0
+    return out
+
+
+def test_cache_holds_every_source_and_never_the_benchmark_test_split(tiny_cache: Path, data_dir: Path) -> None:
+    with np.load(tiny_cache) as z:
+        names = [str(n) for n in z["names"]]
+        assert {"sequences", "present", "offsets", "names", "split", "targets"} <= set(z.files)
+        assert z["sequences"].shape[1:] == (75, 3) and z["targets"].shape == z["sequences"].shape
+    sources = {n.split("/")[0] for n in names}
+    assert sources == {"phoenix", "gopeith", "how2sign", "pose", "bandai", "manipnet", "pymo"}
+    _, test = bandai_split(list_bandai(data_dir / "bandai_namco"))
+    assert not any(p.stem in n for p in test for n in names)
+    train = SequenceDataset.from_cache(tiny_cache, "train")
+    sup = train.supervised
+    assert sup.any() and not sup.all()  # Bandai views are supervised, the rest self-supervised
+    assert all(n.startswith("bandai/") for n, s in zip(train.names, sup) if s)
+
+
+def test_align_truth_matches_the_inputs_frame() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(10, 75, 3)).astype(np.float32)
+    uplifted = 0.5 * truth + np.array([1.0, 2.0, 3.0], np.float32)  # another scale and place
+    np.testing.assert_allclose(align_truth(uplifted, truth), uplifted, atol=1e-5)
+
+
+def test_train_and_export_commands(tiny_cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_cache), "--out", str(run), "--steps", "30", "--batch-size", "8"]) == 0
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    first, last = (float(r.split(",")[2]) for r in (rows[1], rows[-1]))
+    assert last < first  # the validation loss went down
+    onnx_path = tmp_path / "w.onnx"
+    assert main(["export", str(run / "ckpt.pt"), "-o", str(onnx_path)]) == 0
+    from skeletor.runtime import OnnxRefiner, RuntimeConfig
+
+    ref = OnnxRefiner(RuntimeConfig(weights=onnx_path))
+    assert ref.lookahead == 0
+
+
+def test_cli_help_does_not_import_torch() -> None:
+    code = "import sys; from realtime.commands import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_missing_cache_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r")]) == 2
+    assert "none.npz" in capsys.readouterr().err
