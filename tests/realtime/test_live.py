@@ -1,0 +1,116 @@
+"""``skeletor-live`` end to end: a real process, a real server on a free port, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import websockets
+
+from realtime.cli import main
+from skeletor.skeleton import HOLISTIC75
+
+BODY = [0, 11, 12, 13, 14, 15, 16, 23, 24]
+
+
+def _start(*args: str) -> tuple[subprocess.Popen, str]:
+    """Start skeletor-live on a free port; return the process and its ws:// URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from realtime.cli import main; sys.exit(main())", "--port", "0", "--no-status", *args],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.time() + 60
+    lines = []
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        m = re.search(r"stream (ws://\S+)", line)
+        if m:
+            return proc, m.group(1)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("skeletor-live did not start:\n" + "".join(lines))
+
+
+def test_missing_camera_exits_2_and_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--camera", "7", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "camera 7" in err and "--video" in err and "--demo" in err
+
+
+def test_demo_streams_hello_and_frames_and_shuts_down_cleanly(tmp_path: Path) -> None:
+    proc, url = _start("--demo")
+
+    async def client() -> tuple[dict, list[dict], int | None]:
+        async with websockets.connect(url) as ws:
+            hello = json.loads(await ws.recv())
+            frames = []
+            while len(frames) < 20:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if msg["type"] == "frame":
+                    frames.append(msg)
+            proc.send_signal(signal.SIGTERM)  # Ctrl-C / SIGTERM: clients get 1001
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as e:
+                return hello, frames, e.rcvd.code if e.rcvd else None
+
+    try:
+        hello, frames, code = asyncio.run(client())
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    assert hello["type"] == "hello" and hello["protocol"] == 1
+    assert hello["skeleton"]["name"] == "holistic75"
+    assert hello["skeleton"]["joints"] == list(HOLISTIC75.joints)
+    assert hello["skeleton"]["parents"] == list(HOLISTIC75.parents)
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    joints = np.array([[[np.nan if v is None else v for v in (j or [None] * 3)] for j in f["joints"]] for f in frames], dtype=float)
+    assert joints.shape == (20, 75, 3)
+    assert np.isfinite(joints[:, BODY]).all()
+    assert (joints[:, 11, 2] > 1.0).all()  # metres in front of the camera
+    assert all("pipeline" in f["latency_ms"] for f in frames)
+    assert code == 1001
+
+
+def test_demo_record_is_flushed_on_exit(tmp_path: Path) -> None:
+    pytest.importorskip("skeletor.recording")
+    out = tmp_path / "rec.jsonl"
+    assert main(["--demo", "--frames", "45", "--port", "0", "--no-status", "--record", str(out)]) == 0
+    lines = out.read_text().strip().splitlines()
+    assert len(lines) >= 40
+    assert len(json.loads(lines[-1])["joints"]) == 75
+
+
+def test_person_found_in_real_webcam_clip(data_dir: Path) -> None:
+    from realtime.holistic import read_video_keypoints
+
+    seq = read_video_keypoints(data_dir / "videos" / "slp_pose_test_video.mp4", progress=False)
+    found = (seq.keypoints[:, :33, 2] > 0).any(1)
+    assert found.mean() >= 0.9
+    # subject's left shoulder on the image right; left hand landmarks next to the left wrist
+    assert np.nanmean(seq.keypoints[:, 11, 0] > seq.keypoints[:, 12, 0]) > 0.9
+    assert np.isnan(seq.keypoints[seq.keypoints[..., 2] == 0][:, :2]).all()
+
+
+def test_clean_reads_videos(data_dir: Path, tmp_path: Path) -> None:
+    from realtime.commands import main as skeletor
+    from skeletor.keypoints import load_poses
+
+    video = data_dir / "videos" / "slp_pose_test_video.mp4"
+    assert skeletor(["clean", str(video), "-o", str(tmp_path / "v.npz"), "--no-refine"]) == 0
+    out = load_poses(tmp_path / "v.npz")
+    assert out.keypoints is not None and out.poses3d.shape == (len(out.keypoints), 75, 3)
+    assert np.isfinite(out.poses3d[:, 11:13]).all()
