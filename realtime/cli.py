@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     recorder = None
     if args.record is not None:
-        from skeletor.recording import Recorder
+        from skeletor.recorder import Recorder
 
         recorder = Recorder.open(args.record, fps=source.fps or 30.0)
     server = ServerThread(server_cfg, fps=source.fps)

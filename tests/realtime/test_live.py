@@ -86,7 +86,6 @@ def test_demo_streams_hello_and_frames_and_shuts_down_cleanly(tmp_path: Path) ->
 
 
 def test_demo_record_is_flushed_on_exit(tmp_path: Path) -> None:
-    pytest.importorskip("skeletor.recording")
     out = tmp_path / "rec.jsonl"
     assert main(["--demo", "--frames", "45", "--port", "0", "--no-status", "--record", str(out)]) == 0
     lines = out.read_text().strip().splitlines()
