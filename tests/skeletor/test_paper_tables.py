@@ -1,0 +1,75 @@
+"""``skeletor evaluate``: the paper's Tables 1-4 protocol on real held-out data, with a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor import metrics
+from skeletor.filters import hold_last
+from skeletor.paper_tables import METHODS, SETTINGS, _corrupt, evaluate, format_markdown, load_heldout
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch = pytest.importorskip("torch")
+    from skeletor.refiner.export import export_onnx
+    from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+
+    torch.manual_seed(0)
+    model = NormalisedRefiner(RefinerConfig(window=16, d_model=32, n_heads=2, n_layers=2, d_ff=64)).eval()
+    return export_onnx(model, tmp_path_factory.mktemp("m") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def heldout(data_dir: Path):
+    return load_heldout(data_dir, max_seqs=2)
+
+
+def test_heldout_data_is_in_phoenix_units(heldout) -> None:
+    for name, seqs in heldout.items():
+        assert len(seqs) == 2
+        for _, x, p in seqs:
+            both = p[:, 11] & p[:, 12]
+            width = np.median(np.linalg.norm(x[both, 11] - x[both, 12], axis=-1))
+            assert abs(width - 1 / 3) < 1e-4, name
+
+
+def test_masking_ratio_and_identity_row(heldout) -> None:
+    _, x, p = heldout["Phoenix14T test"][0]
+    y, q = _corrupt(x, p, "frame_mask", 0.2, np.random.default_rng(0))
+    frames_masked = (p.any(1) & ~q.any(1)).mean()
+    assert abs(frames_masked - 0.2) < 0.03
+    expected = metrics.paper_mse(hold_last(y, q), x, p)
+    assert expected > 0
+
+
+def test_tables_structure_and_refiner_row(heldout, tiny_onnx: Path, tmp_path: Path) -> None:
+    from skeletor.runtime import OnnxRefiner, RuntimeConfig
+
+    small = {k: v[:1] for k, v in heldout.items()}
+    result = evaluate(small, OnnxRefiner(RuntimeConfig(weights=tiny_onnx)), seed=0)
+    assert set(result) == set(SETTINGS)
+    for table, per in result.items():
+        for dataset, rows in per.items():
+            assert len(rows) == 5
+            for stats in rows.values():
+                assert set(stats) == set(METHODS)
+                for s in stats.values():
+                    assert s["min"] <= s["ave"] <= s["max"] and np.isfinite(s["ave"])
+    # noise on 15 % of frames with s = 0.9 hurts the identity more than s = 0.1
+    t3 = result["Table 3: frame noise (15 % of frames)"]["Phoenix14T test"]
+    assert t3["0.9"]["identity"]["ave"] > 10 * t3["0.1"]["identity"]["ave"]
+    md = format_markdown(result)
+    assert md.count("###") == 8 and "Skeletor refiner" in md
+    json.dumps(result)
+
+
+def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from realtime.commands import main
+
+    assert main(["evaluate", "--weights", str(tmp_path / "none.onnx"), "--max-seqs", "1"]) == 2
+    assert "none.onnx" in capsys.readouterr().err
