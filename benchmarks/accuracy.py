@@ -40,14 +40,14 @@ from skeletor import metrics
 from skeletor.corrupt import DetectorFaults, detector_faults
 from skeletor.datasets import data_root
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
-from skeletor.filters import one_euro, tune_one_euro
+from skeletor.filters import one_euro, savgol, tune_one_euro
 from skeletor.keypoints import KeypointSequence
 from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import UpliftConfig, flat_uplift, uplift_sequence
 from skeletor.views import ViewConfig, detector_depth_hint, random_view
 
-__all__ = ["Case", "make_cases", "score", "run_benchmark", "main"]
+__all__ = ["Case", "make_cases", "score", "run_benchmark", "main", "add_bench_parser"]
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,24 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     }
 
 
-def _streaming(seq: KeypointSequence, lookahead: int = 0) -> np.ndarray:
-    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=False))
+def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None) -> np.ndarray:
+    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, weights=refiner, threads=1))
     return clean_sequence(seq, cleaner).poses3d
 
 
-def run_benchmark(cases: list[Case], tune_cases: list[Case], progress: bool = True) -> dict:
-    """Score every method on ``cases``; ``tune_cases`` (training split) tune the One Euro filter."""
+def run_benchmark(
+    cases: list[Case], tune_cases: list[Case], progress: bool = True, weights: Path | None = None, lookaheads: tuple[int, ...] = ()
+) -> dict:
+    """Score every method on ``cases``; ``tune_cases`` (training split) tune the One Euro filter.
+
+    Args:
+        cases: the test views.
+        tune_cases: training-split views for tuning the One Euro baseline.
+        progress: tqdm bars.
+        weights: refiner ONNX; adds the "streaming + refiner" rows (None = no refiner rows).
+        lookaheads: extra frames of delay for the accuracy-vs-latency curve (uplift and
+            refiner; a centred Savitzky-Golay of window 2K+1 as the baseline at delay K).
+    """
     from tqdm import tqdm
 
     fps = cases[0].keypoints.fps
@@ -129,11 +140,23 @@ def run_benchmark(cases: list[Case], tune_cases: list[Case], progress: bool = Tr
         "streaming uplift": lambda c: _streaming(c.keypoints),
         "whole-sequence uplift": lambda c: uplift_sequence(c.keypoints).poses3d,
         "streaming + One Euro (tuned)": lambda c: euro(c.keypoints),
-        "streaming uplift, depth hint": lambda c: _streaming(c.with_hint()),
-        "whole-sequence uplift, depth hint": lambda c: uplift_sequence(c.with_hint()).poses3d,
     }
-    rows = {}
-    for name, fn in methods.items():
+    if weights is not None:
+        methods["streaming + refiner"] = lambda c: _streaming(c.keypoints, 0, weights)
+    methods["streaming uplift, depth hint"] = lambda c: _streaming(c.with_hint())
+    methods["whole-sequence uplift, depth hint"] = lambda c: uplift_sequence(c.with_hint()).poses3d
+    if weights is not None:
+        methods["streaming + refiner, depth hint"] = lambda c: _streaming(c.with_hint(), 0, weights)
+    curve: dict[str, dict[str, Callable[[Case], np.ndarray]]] = {}
+    for k in lookaheads:
+        row: dict[str, Callable[[Case], np.ndarray]] = {f"uplift, lookahead {k}": (lambda c, k=k: _streaming(c.keypoints, k))}
+        if weights is not None:
+            row[f"uplift + refiner, lookahead {k}"] = lambda c, k=k: _streaming(c.keypoints, k, weights)
+        if k > 0:
+            row[f"Savitzky-Golay window {2 * k + 1}"] = lambda c, k=k: savgol(_streaming(c.keypoints), 2 * k + 1, 2)
+        curve[str(k)] = row
+
+    def score_all(name: str, fn: Callable[[Case], np.ndarray]) -> dict[str, float]:
         scores, t0, frames = [], time.perf_counter(), 0
         for c in tqdm(cases, desc=name, disable=not progress, leave=False):
             pred = fn(c)
@@ -142,8 +165,14 @@ def run_benchmark(cases: list[Case], tune_cases: list[Case], progress: bool = Tr
             scores.append(score(pred, c.truth))
             frames += len(c.truth)
         ms = 1000 * (time.perf_counter() - t0) / frames
-        rows[name] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]} | {"ms_per_frame": ms}
-    return {"one_euro": {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff}, "methods": rows}
+        return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]} | {"ms_per_frame": ms}
+
+    rows = {name: score_all(name, fn) for name, fn in methods.items()}
+    curves = {k: {name: score_all(name, fn) for name, fn in row.items()} for k, row in curve.items()}
+    out = {"one_euro": {"min_cutoff": params.min_cutoff, "beta": params.beta, "d_cutoff": params.d_cutoff}, "methods": rows}
+    if curves:
+        out["lookahead_curve"] = curves
+    return out
 
 
 def format_table(result: dict) -> str:
@@ -163,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=RESULTS / "accuracy.json", help="where to write the results")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--weights", type=Path, default=None, help="refiner ONNX (default: the shipped weights, if present)")
+    ap.add_argument("--no-refiner", action="store_true", help="leave out the refiner rows")
+    ap.add_argument("--lookaheads", type=int, nargs="*", default=[], help="delays K for the accuracy-vs-latency curve, e.g. 0 2 4 8")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.data is not None:
@@ -174,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     tune = train[:: max(1, len(train) // args.tune_files)][: args.tune_files]
     t0 = time.time()
     cases = make_cases(test, args.seed)
-    result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress)
+    from skeletor.stream import default_weights_path
+
+    weights = None if args.no_refiner else (args.weights or (default_weights_path() if default_weights_path().is_file() else None))
+    result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress, weights=weights, lookaheads=tuple(args.lookaheads))
     result["meta"] = {
         "test_files": [p.name for p in test],
         "frames": int(sum(len(c.truth) for c in cases)),
@@ -184,9 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "seconds": round(time.time() - t0, 1),
-        "command": "python -m benchmarks.accuracy" + (f" --max-files {args.max_files}" if args.max_files else ""),
+        "command": "python -m benchmarks.accuracy" + " ".join([""] + (argv if argv is not None else sys.argv[1:])),
+        "weights": str(weights) if weights else None,
     }
     print(format_table(result))
+    for k, row in result.get("lookahead_curve", {}).items():
+        print(f"lookahead {k}: " + ", ".join(f"{name} {r['n_mpjpe_mm']:.1f} mm / accel {r['accel_mm']:.1f}" for name, r in row.items()))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
@@ -195,3 +233,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench accuracy`` (the same options as ``python -m benchmarks.accuracy``)."""
+    p = sub.add_parser("accuracy", help="public accuracy benchmark (Bandai test split); --lookaheads 0 2 4 8 for the curve",
+                       add_help=False)  # fmt: skip
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m benchmarks.accuracy (see its --help)")
+    p.set_defaults(run=lambda args: main(args.rest))

@@ -45,6 +45,7 @@ class Detection:
         t_capture_mono_ns: monotonic capture time (``time.monotonic_ns()``).
         detect_ms: time the detector took (0 for the demo source).
         image: the BGR image, when a preview wants it; else None.
+        decode_ms: time the capture took to read and decode the image.
     """
 
     seq: int
@@ -56,6 +57,7 @@ class Detection:
     t_capture_mono_ns: int
     detect_ms: float = 0.0
     image: np.ndarray | None = None
+    decode_ms: float = 0.0
 
 
 class DetectionSource(Protocol):
@@ -232,6 +234,7 @@ class LivePipeline:
                 continue
             now_mono = time.monotonic_ns()
             latency = {
+                "decode": det.decode_ms,
                 "detect": det.detect_ms,
                 "uplift": timings.get("uplift", 0.0),
                 "refine": timings.get("refine", 0.0),

@@ -54,6 +54,7 @@ class _Frame:
     image: np.ndarray
     t_wall_ns: int
     t_mono_ns: int
+    decode_ms: float
 
 
 class CaptureSource:
@@ -108,7 +109,9 @@ class CaptureSource:
         period = 1.0 / self.fps if (self.fps and not self.is_camera) else 0.0
         next_t = time.monotonic()
         while not self._closed:
+            t_read = time.perf_counter()
             ok, image = self._cap.read()
+            decode_ms = 1000 * (time.perf_counter() - t_read)
             if not ok:
                 if self.loop and not self.is_camera:
                     self._cap.set(1, 0)  # cv2.CAP_PROP_POS_FRAMES
@@ -120,7 +123,7 @@ class CaptureSource:
             if self.realtime and period:
                 next_t += period
                 time.sleep(max(0.0, next_t - time.monotonic()))
-            frame = _Frame(seq, image, time.time_ns(), time.monotonic_ns())
+            frame = _Frame(seq, image, time.time_ns(), time.monotonic_ns(), decode_ms)
             seq += 1
             with self._cond:
                 if self.realtime:
@@ -149,7 +152,8 @@ class CaptureSource:
         t0 = time.perf_counter()
         kp, depth, found = self._detector.detect(frame.image)
         h, w = frame.image.shape[:2]
-        return Detection(frame.seq, kp, depth, found, (w, h), frame.t_wall_ns, frame.t_mono_ns, 1000 * (time.perf_counter() - t0), frame.image)
+        return Detection(frame.seq, kp, depth, found, (w, h), frame.t_wall_ns, frame.t_mono_ns,
+                         1000 * (time.perf_counter() - t0), frame.image, frame.decode_ms)  # fmt: skip
 
     def close(self) -> None:
         """Stop capturing and free the camera / file and the detector (idempotent)."""

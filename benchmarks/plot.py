@@ -1,0 +1,98 @@
+"""``skeletor bench plot``: PNG figures from the JSON results (needs matplotlib: the ``plots`` extra).
+
+* ``latency_stages.png``: p50 (bar) and p95 (whisker) per pipeline stage.
+* ``fanout.png``: delivery latency p50/p99 against the number of clients, per rate.
+* ``accuracy_lookahead.png``: N-MPJPE and acceleration error against lookahead (delay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.common import RESULTS
+
+__all__ = ["plot_all", "add_bench_parser"]
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def plot_all(results: Path = RESULTS) -> list[Path]:
+    """Draw every figure whose input JSON exists; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    lat = _load(results / "latency.json")
+    if lat:
+        stages = lat["stages_ms"]
+        names = list(stages)
+        p50 = [stages[n]["p50"] for n in names]
+        p95 = [stages[n]["p95"] for n in names]
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.bar(names, p50, color="#4c8bf5")
+        ax.errorbar(names, p50, yerr=[[0] * len(names), [b - a for a, b in zip(p50, p95)]], fmt="none", ecolor="k", capsize=4)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (p50 bar, p95 whisker)")
+        ax.set_title(f"Live pipeline per stage ({lat['mode']}); overhead ratio {lat['overhead_ratio']:.3f}")
+        fig.tight_layout()
+        fig.savefig(results / "latency_stages.png", dpi=110)
+        written.append(results / "latency_stages.png")
+    fan = _load(results / "fanout.json")
+    if fan:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for rate in sorted({r["rate_hz"] for r in fan["runs"]}):
+            runs = [r for r in fan["runs"] if r["rate_hz"] == rate]
+            n = [r["clients"] for r in runs]
+            ax.plot(n, [r["latency_ms"]["p99"] for r in runs], "o-", label=f"{rate:.0f} Hz p99")
+            ax.plot(n, [r["latency_ms"]["p50"] for r in runs], "o--", label=f"{rate:.0f} Hz p50")
+        ax.axhline(5.0, color="grey", lw=0.8, ls=":", label="goal: p99 5 ms at 100 clients, 30 Hz")
+        ax.set_xscale("log")
+        ax.set_xlabel("websocket clients")
+        ax.set_ylabel("delivery latency, ms")
+        ax.legend(fontsize=7)
+        ax.set_title("Fan-out on loopback")
+        fig.tight_layout()
+        fig.savefig(results / "fanout.png", dpi=110)
+        written.append(results / "fanout.png")
+    acc = _load(results / "accuracy.json")
+    if acc and acc.get("lookahead_curve"):
+        curve = acc["lookahead_curve"]
+        ks = sorted(int(k) for k in curve)
+        series: dict[str, list[tuple[int, float, float]]] = {}
+        for k in ks:
+            for name, r in curve[str(k)].items():
+                base = name.split(",")[0].split(" window")[0]
+                series.setdefault(base, []).append((k, r["n_mpjpe_mm"], r["accel_mm"]))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+        for name, pts in series.items():
+            a1.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
+            a2.plot([p[0] for p in pts], [p[2] for p in pts], "o-", label=name)
+        for name in ("flat", "streaming + One Euro (tuned)"):
+            if name in acc["methods"]:
+                a1.axhline(acc["methods"][name]["n_mpjpe_mm"], ls=":", lw=0.8, color="grey")
+                a1.text(ks[-1], acc["methods"][name]["n_mpjpe_mm"], name, fontsize=7, ha="right", va="bottom")
+        a1.set_xlabel("lookahead (frames of delay at 30 fps)")
+        a1.set_ylabel("N-MPJPE, mm")
+        a2.set_xlabel("lookahead (frames)")
+        a2.set_ylabel("acceleration error, mm/frame^2")
+        a2.set_yscale("log")
+        a1.legend(fontsize=7)
+        fig.suptitle("Accuracy vs latency (Bandai test split)")
+        fig.tight_layout()
+        fig.savefig(results / "accuracy_lookahead.png", dpi=110)
+        written.append(results / "accuracy_lookahead.png")
+    return written
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench plot``."""
+    p = sub.add_parser("plot", help="draw PNG figures from benchmarks/results/*.json", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.set_defaults(run=lambda args: (print("\n".join(f"wrote {p}" for p in plot_all(args.results)) or "nothing to plot"), 0)[1])

@@ -1,0 +1,72 @@
+"""``skeletor bench throughput``: frames per second of ``skeletor clean``.
+
+On keypoint files (uplift + refiner, the part that is ours) and on a video (MediaPipe
+detection + the same; bound by the detector).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from benchmarks.common import RESULTS, write_result
+
+__all__ = ["run_throughput", "add_bench_parser"]
+
+
+def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
+    """Frames/s for keypoints (uplift only, and uplift + refiner when weights exist) and video."""
+    from skeletor.datasets import data_root
+    from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+
+    seqs = [load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")]
+    frames = sum(len(s) for s in seqs)
+    out: dict = {"keypoint_frames": frames}
+    configs = {"uplift only": CleanerConfig(refine=False)}
+    if default_weights_path().is_file():
+        configs["uplift + refiner"] = CleanerConfig(refine=True, threads=1)
+    for name, cfg in configs.items():
+        cleaner = StreamingCleaner(cfg)
+        t0 = time.perf_counter()
+        for s in seqs:
+            cleaner.reset()
+            clean_sequence(s, cleaner)
+        out[f"keypoints fps, {name}"] = frames / (time.perf_counter() - t0)
+    if video is not None:
+        import cv2
+
+        from realtime.holistic import HolisticDetector
+
+        cap = cv2.VideoCapture(str(video))
+        cleaner = StreamingCleaner(list(configs.values())[-1])
+        n, t0 = 0, time.perf_counter()
+        with HolisticDetector() as det:
+            while n < max_video_frames:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                kp, depth, _ = det.detect(img)
+                cleaner.push(kp, None, depth, (img.shape[1], img.shape[0]))
+                n += 1
+        out["video"] = str(video)
+        out["video fps (decode + MediaPipe + clean)"] = n / (time.perf_counter() - t0)
+    return out
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench throughput``."""
+    p = sub.add_parser("throughput", help="frames/s of skeletor clean on keypoints and on video", description=__doc__)
+    p.add_argument("--video", type=Path, default=None, help="a video to time too (detector-bound)")
+    p.add_argument("--json", type=Path, default=RESULTS / "throughput.json")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    res = run_throughput(args.video)
+    write_result(args.json, res)
+    for k, v in res.items():
+        print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}")
+    print(f"wrote {args.json}")
+    return 0

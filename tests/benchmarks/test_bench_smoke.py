@@ -1,0 +1,69 @@
+"""Short forms of every ``skeletor bench`` benchmark (the full runs are in BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.common import percentiles, write_result
+
+
+def test_percentiles() -> None:
+    p = percentiles(list(range(101)) + [float("nan")])
+    assert p["p50"] == 50 and p["p99"] == 99 and p["n"] == 101
+    assert np.isnan(percentiles([])["p50"])
+
+
+def test_latency_smoke(data_dir: Path, tmp_path: Path) -> None:
+    from benchmarks.latency import run_latency
+
+    res = run_latency(data_dir / "videos" / "slp_pose_test_video.mp4", frames=20, refine=False)
+    st = res["stages_ms"]
+    assert st["detect"]["p50"] > st["uplift"]["p50"] > 0
+    assert res["frames"] > 0 and st["end_to_end"]["p50"] >= st["detect"]["p50"]
+    assert 0 < res["overhead_ratio"] < 1
+    write_result(tmp_path / "latency.json", res)
+
+
+def test_refiner_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from benchmarks.refiner_bench import run_refiner_bench
+
+    res = run_refiner_bench((16,), n=5)
+    measured = [r for r in res["rows"] if r["ms"] is not None]
+    assert {r["backend"] for r in measured} >= {"ONNX Runtime CPU, 1 thread(s)", "torch eager CPU, 1 thread(s)"}
+    assert all("not measured" in r["note"] for r in res["rows"] if r["ms"] is None)
+
+
+def test_fanout_smoke(tmp_path: Path) -> None:
+    from benchmarks.fanout import run_fanout
+
+    res = run_fanout(clients=(1, 3), rates=(30.0,), seconds=1.0, healthy=3)
+    for r in res["runs"]:
+        assert r["connected"] == r["clients"]
+        assert r["frames_per_client"] > 10 and r["latency_ms"]["p50"] < 100
+    assert res["stalled"]["with"]["connected"] == 3
+    write_result(tmp_path / "fanout.json", res)
+
+
+def test_throughput_smoke(tmp_path: Path) -> None:
+    from benchmarks.throughput import run_throughput
+
+    res = run_throughput(None)
+    assert res["keypoints fps, uplift only"] > 100
+
+
+def test_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks.plot import plot_all
+
+    write_result(tmp_path / "latency.json", {"mode": "test", "overhead_ratio": 0.05,
+                 "stages_ms": {k: percentiles([1.0, 2.0, 3.0]) for k in ("decode", "detect", "uplift")}})  # fmt: skip
+    write_result(tmp_path / "fanout.json", {"runs": [{"rate_hz": 30.0, "clients": n, "latency_ms": percentiles([1.0, 2.0])} for n in (1, 10)]})
+    write_result(tmp_path / "accuracy.json", {"methods": {"flat": {"n_mpjpe_mm": 120.0}},
+                 "lookahead_curve": {str(k): {f"uplift, lookahead {k}": {"n_mpjpe_mm": 100.0 - k, "accel_mm": 50.0}} for k in (0, 2)}})  # fmt: skip
+    written = plot_all(tmp_path)
+    assert {p.name for p in written} == {"latency_stages.png", "fanout.png", "accuracy_lookahead.png"}
+    assert all(p.stat().st_size > 5000 for p in written)
