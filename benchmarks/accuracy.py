@@ -44,7 +44,7 @@ from skeletor.filters import one_euro, savgol, tune_one_euro
 from skeletor.keypoints import KeypointSequence
 from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
-from skeletor.uplift import UpliftConfig, flat_uplift, uplift_sequence
+from skeletor.uplift import flat_uplift, uplift_sequence
 from skeletor.views import ViewConfig, detector_depth_hint, random_view
 
 __all__ = ["Case", "make_cases", "score", "run_benchmark", "main", "add_bench_parser"]

@@ -62,6 +62,8 @@ class CleanerConfig:
         refine: run the refiner after the uplift.
         weights: refiner ONNX file; None = the shipped weights.
         threads: ONNX Runtime intra-op threads (0 = library default).
+        keep_bone_lengths: after the refiner, put every bone back to the uplift's length
+            (directions from the refiner), so the cleaned skeleton stays rigid.
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -69,6 +71,7 @@ class CleanerConfig:
     refine: bool = True
     weights: Path | None = None
     threads: int = 0
+    keep_bone_lengths: bool = True
 
 
 @dataclass
@@ -176,6 +179,8 @@ class StreamingCleaner:
         f = self._pending.popleft()
         pose = np.asarray(pose, np.float32).copy()
         pose[f.confidence <= 0] = np.nan  # never-seen joints stay missing
+        if self.config.keep_bone_lengths:
+            pose = self.uplifter.tree.impose_lengths(pose, self.uplifter.bone_lengths)
         return CleanFrame(f.index, pose, f.confidence, f.pose, f.timestamp)
 
 

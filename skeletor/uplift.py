@@ -220,6 +220,22 @@ class UpliftTree:
         ok = np.isfinite(ln)
         return np.where(ok.any(0), np.where(ok, ln, 0.0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
 
+    def impose_lengths(self, pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(75, 3) ``pose`` with every tree bone set to ``lengths`` (B,), directions kept.
+
+        Walks from the root (the mid-shoulder neck) outwards, so each joint moves along its
+        bone only. Joints that are NaN stay NaN, and their subtrees keep their own offsets.
+        """
+        p = np.concatenate([np.asarray(pose, np.float64), 0.5 * (pose[11:12] + pose[12:13])], axis=0)  # (76, 3)
+        out = p.copy()
+        for lvl in self.levels:
+            ch, pa = self.children[lvl], self.bone_parent[lvl]
+            v = p[ch] - p[pa]  # the refined bone
+            n = np.linalg.norm(v, axis=-1, keepdims=True)
+            ok = np.isfinite(n[:, 0]) & (n[:, 0] > 1e-9) & np.isfinite(out[pa]).all(-1)
+            out[ch[ok]] = out[pa[ok]] + v[ok] / n[ok] * lengths[lvl][ok, None]
+        return out[:75].astype(np.float32)
+
     @cached_property
     def ancestors(self) -> np.ndarray:
         """(J+1, B) 0/1 matrix: entry (j, b) = 1 when bone b lies on the path root -> j."""
@@ -321,6 +337,11 @@ class StreamingUplifter:
     def lookahead(self) -> int:
         """Frames between the newest input and the emitted output."""
         return self.config.lookahead
+
+    @property
+    def bone_lengths(self) -> np.ndarray:
+        """(B,) the current bone-length estimate, metres, in ``UpliftTree`` bone order."""
+        return self._lengths.copy()
 
     def reset(self) -> None:
         """Forget everything (a new person or a cut in the video)."""
@@ -522,7 +543,7 @@ class StreamingUplifter:
         (thigh, shank, foot) and arm (upper arm, forearm) is one group whose 2^n states are
         the sign combinations, so anatomical priors can judge the limb as a whole.
         """
-        t, cfg = self.tree, self.config
+        cfg = self.config
         cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
         tau = cfg.continuity_std + 0.15 * self._lengths
         single_e = self._emission(cand, d, depth, s, observed)  # (B, 2)
@@ -650,7 +671,6 @@ class StreamingUplifter:
         last = self._buffer[-1]
         state = {}
         for name, bones in groups.items():
-            bits = _BITS[bones.shape[1]]
             # recover the newest frame's group states from its chosen signs
             state[name] = ((last.sign[bones] > 0).astype(np.int64) * (1 << np.arange(bones.shape[1]))).sum(1)
         signs = []

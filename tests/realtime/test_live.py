@@ -113,3 +113,20 @@ def test_clean_reads_videos(data_dir: Path, tmp_path: Path) -> None:
     out = load_poses(tmp_path / "v.npz")
     assert out.keypoints is not None and out.poses3d.shape == (len(out.keypoints), 75, 3)
     assert np.isfinite(out.poses3d[:, 11:13]).all()
+
+
+@pytest.mark.parametrize("video", ["slp_pose_test_video.mp4", "mediapipe_pose_segmentation_dance.mp4"])
+def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: str) -> None:
+    """The shipped refiner lowers jitter and bone-length variation on real MediaPipe output."""
+    from realtime.holistic import read_video_keypoints
+    from skeletor import metrics
+    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+
+    assert default_weights_path().is_file(), "the shipped refiner weights are missing"
+    seq = read_video_keypoints(data_dir / "videos" / video, progress=False)
+    raw = clean_sequence(seq, StreamingCleaner(CleanerConfig(refine=False))).poses3d
+    ref = clean_sequence(seq, StreamingCleaner(CleanerConfig(refine=True))).poses3d
+    upper = [0, 11, 12, 13, 14, 15, 16]
+    arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if (p, c) in {(11, 13), (13, 15), (12, 14), (14, 16), (11, 12)}]
+    assert metrics.jitter(ref[:, upper]) < metrics.jitter(raw[:, upper])
+    assert metrics.bone_length_cv(ref, HOLISTIC75, bones=arms) < metrics.bone_length_cv(raw, HOLISTIC75, bones=arms)

@@ -53,8 +53,8 @@ def test_tables_structure_and_refiner_row(heldout, tiny_onnx: Path, tmp_path: Pa
     small = {k: v[:1] for k, v in heldout.items()}
     result = evaluate(small, OnnxRefiner(RuntimeConfig(weights=tiny_onnx)), seed=0)
     assert set(result) == set(SETTINGS)
-    for table, per in result.items():
-        for dataset, rows in per.items():
+    for per in result.values():
+        for rows in per.values():
             assert len(rows) == 5
             for stats in rows.values():
                 assert set(stats) == set(METHODS)
