@@ -2,7 +2,9 @@
 
 * ``latency_stages.png``: p50 (bar) and p95 (whisker) per pipeline stage.
 * ``fanout.png``: delivery latency p50/p99 against the number of clients, per rate.
-* ``accuracy_lookahead.png``: N-MPJPE and acceleration error against lookahead (delay).
+* ``accuracy_lookahead.png``: N-MPJPE and acceleration error against lookahead (delay),
+  from ``accuracy_curve.json`` (``skeletor bench accuracy --lookaheads 0 2 4 8 --json ...``)
+  or else ``accuracy.json``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def plot_all(results: Path = RESULTS) -> list[Path]:
         fig.tight_layout()
         fig.savefig(results / "fanout.png", dpi=110)
         written.append(results / "fanout.png")
-    acc = _load(results / "accuracy.json")
+    acc = _load(results / "accuracy_curve.json") or _load(results / "accuracy.json")
     if acc and acc.get("lookahead_curve"):
         curve = acc["lookahead_curve"]
         ks = sorted(int(k) for k in curve)

@@ -114,9 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
     recorder = None
     if args.record is not None:
-        from skeletor.recorder import Recorder
+        from skeletor.recording import Recorder
 
-        recorder = Recorder.open(args.record, fps=source.fps or 30.0)
+        try:
+            recorder = Recorder.open(args.record, fps=source.fps or 30.0)
+        except (ValueError, OSError) as e:
+            source.close()
+            print(f"skeletor-live: --record {args.record}: {e}", file=sys.stderr)
+            return 2
     server = ServerThread(server_cfg, fps=source.fps)
     try:
         server.start()

@@ -130,3 +130,32 @@ def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: 
     arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if (p, c) in {(11, 13), (13, 15), (12, 14), (14, 16), (11, 12)}]
     assert metrics.jitter(ref[:, upper]) < metrics.jitter(raw[:, upper])
     assert metrics.bone_length_cv(ref, HOLISTIC75, bones=arms) < metrics.bone_length_cv(raw, HOLISTIC75, bones=arms)
+
+
+def test_real_video_feeds_the_server(data_dir: Path) -> None:
+    """skeletor-live --video: a client gets frames of a real person, then 'source_ended'."""
+    proc, url = _start("--video", str(data_dir / "videos" / "slp_pose_test_video.mp4"), "--no-refine")
+
+    async def client() -> tuple[list[dict], list[str]]:
+        frames, events = [], []
+        try:
+            async with websockets.connect(url) as ws:
+                while True:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if msg["type"] == "frame":
+                        frames.append(msg)
+                    elif msg["type"] == "status":
+                        events.append(msg["event"])
+        except websockets.ConnectionClosed:
+            pass
+        return frames, events
+
+    try:
+        frames, events = asyncio.run(client())
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+    assert len(frames) >= 40  # the clip has 58 frames; a late-connecting client may miss the first
+    assert "source_ended" in events
+    shoulders = np.array([[f["joints"][11], f["joints"][12]] for f in frames if f["joints"][11] and f["joints"][12]], dtype=float)
+    assert len(shoulders) >= 40 and np.isfinite(shoulders).all()

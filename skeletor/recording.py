@@ -1,0 +1,494 @@
+"""Recording the live pose stream to disk as it runs (``skeletor-live --record PATH``).
+
+The suffix picks the format:
+
+``.jsonl``: a transcript of protocol v1 (``skeletor.protocol``)
+    The first line is the ``hello`` message (skeleton, units ``"m"``, axes x right, y down,
+    z forward, fps); every further line is one JSON ``frame`` message, exactly what a
+    websocket JSON subscriber receives: ``seq``, ``t_capture_ns``, ``t_send_ns`` (here:
+    when the frame was recorded), ``joints`` (null for a missing joint), ``confidence``,
+    ``latency_ms``. So ``skeletor.protocol.decode_message`` reads every line, and
+    :func:`read_jsonl` turns the file into a :class:`~skeletor.keypoints.PoseSequence`.
+    Lines go to the operating system every ``flush_every`` frames, or with the first frame
+    after ``flush_interval_s`` seconds, whichever comes first: a killed process
+    (``kill -9``) loses at most that much, and only the last line can be cut short (the
+    reader skips it). ``close()`` flushes and fsyncs.
+
+``.npz``: the output pose format (``skeletor.keypoints``, ``load_poses`` reads it)
+    Frames are appended, as they come, to a spool file next to the target
+    (``PATH.spool``: one JSON header line, then fixed-size little-endian records
+    ``seq`` u8, ``t_capture_ns`` i8, ``joints`` f4 (J, 3), ``confidence`` f4 (J,)).
+    ``close()`` writes the ``.npz`` (atomically) and deletes the spool. A process killed
+    before ``close()`` leaves the spool; :func:`recover_npz` finishes it.
+
+Skipped source frames
+    The pipeline drops camera frames when it runs slower than the camera (newest frame
+    wins), which shows as gaps in ``seq``. Both readers put each frame at index
+    ``seq - first seq`` so the sequence keeps the source's frame rate, and fill skipped
+    frames as the pose format does for gaps: confidence 0 and an estimated position,
+    linearly interpolated across gaps up to ``max_gap_s``, the last pose held across
+    longer ones. If ``seq`` ever goes backwards (a restarted source), frames are kept in
+    recorded order instead.
+
+Threads, signals, exit
+    ``write`` is called from the pipeline thread and is cheap (one encoded line or one
+    packed record into a buffered file). ``close`` is idempotent and may be called from
+    another thread, a signal handler (also while this thread is inside ``write``: the
+    close then happens as soon as that write returns) or ``atexit`` (every open recorder
+    registers itself, so a normal interpreter exit finishes the file).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import math
+import os
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Self, TextIO
+
+import numpy as np
+
+from skeletor.keypoints import KeypointFormatError, PoseSequence, save_poses
+from skeletor.protocol import (
+    FIELDS,
+    MessageType,
+    PoseFrame,
+    ProtocolError,
+    decode_message,
+    encode_frame,
+    encode_hello,
+    pose_frame_from_message,
+)
+from skeletor.skeleton import HOLISTIC75, Skeleton, get_skeleton
+
+__all__ = ["SUFFIXES", "Recorder", "RecorderConfig", "iter_jsonl", "read_jsonl", "recover_npz", "spool_path"]
+
+log = logging.getLogger(__name__)
+
+SUFFIXES: tuple[str, ...] = (".jsonl", ".npz")
+_SPOOL_FORMAT = "skeletor-pose-spool"
+_SPOOL_VERSION = 1
+_RECORD_HEAD = struct.Struct("<Qq")  # seq, t_capture_ns
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """How a :class:`Recorder` writes.
+
+    Attributes:
+        flush_every: hand buffered data to the OS at least every this many frames.
+        flush_interval_s: ... and with the first frame this many seconds after the last flush.
+        fields: frame fields in ``.jsonl`` lines (protocol names: ``joints``,
+            ``confidence``, ``raw_joints``, ``latency_ms``); ``.npz`` keeps joints and confidence.
+        fill_gaps: when finishing an ``.npz``, put frames at their ``seq`` and fill skipped ones.
+        max_gap_s: longest gap filled by interpolation; longer gaps hold the last pose.
+    """
+
+    flush_every: int = 30
+    flush_interval_s: float = 0.5
+    fields: tuple[str, ...] = ("joints", "confidence", "latency_ms")
+    fill_gaps: bool = True
+    max_gap_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.flush_every < 1:
+            raise ValueError(f"flush_every must be >= 1, got {self.flush_every}")
+        if not (math.isfinite(self.flush_interval_s) and self.flush_interval_s >= 0):
+            raise ValueError(f"flush_interval_s must be >= 0, got {self.flush_interval_s}")
+        unknown = [f for f in self.fields if f not in FIELDS]
+        if unknown or "joints" not in self.fields:
+            raise ValueError(f"fields must include 'joints' and be a subset of {list(FIELDS)}, got {list(self.fields)}")
+        if not (math.isfinite(self.max_gap_s) and self.max_gap_s >= 0):
+            raise ValueError(f"max_gap_s must be >= 0, got {self.max_gap_s}")
+
+
+def spool_path(path: str | os.PathLike[str]) -> Path:
+    """The spool file an ``.npz`` recording to ``path`` appends to (``PATH.spool``)."""
+    p = Path(path)
+    return p.with_name(p.name + ".spool")
+
+
+class Recorder:
+    """Writes :class:`~skeletor.protocol.PoseFrame` s to a ``.jsonl`` or ``.npz`` file while a stream runs.
+
+    Make one with :meth:`open`; use it as a context manager or call :meth:`close`.
+
+    Attributes:
+        path: the target file.
+        fps: the source's nominal frame rate.
+        skeleton: the joint layout of the frames.
+        config: flushing and gap settings.
+        frames_written: frames accepted so far.
+        frames_ignored: frames that came after ``close`` (the pipeline may still be stopping).
+    """
+
+    def __init__(self, path: Path, fps: float, skeleton: Skeleton, config: RecorderConfig) -> None:
+        """Use :meth:`open`."""
+        self.path = path
+        self.fps = float(fps)
+        self.skeleton = skeleton
+        self.config = config
+        self.frames_written = 0
+        self.frames_ignored = 0
+        self._lock = threading.RLock()
+        self._closed = False
+        self._busy: int | None = None  # thread id inside write/flush
+        self._close_pending = False
+        self._since_flush = 0
+        self._last_flush = time.monotonic()
+        self._file: TextIO | BinaryIO | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        fps: float,
+        skeleton: Skeleton | str = HOLISTIC75,
+        config: RecorderConfig | None = None,
+    ) -> Recorder:
+        """Start recording to ``path``; the suffix (``.jsonl`` or ``.npz``) picks the format.
+
+        Args:
+            path: the file to record to (its folder is created). An existing ``.jsonl``
+                or ``.npz`` there is replaced.
+            fps: the source's nominal frame rate (> 0).
+            skeleton: the frames' layout (default ``holistic75``).
+            config: flushing and gap settings.
+
+        Returns:
+            An open recorder.
+
+        Raises:
+            ValueError: another suffix, or a bad fps.
+            FileExistsError: an ``.npz`` target whose spool is left from an interrupted
+                recording (finish it with :func:`recover_npz`, or delete it).
+            OSError: the file cannot be created.
+        """
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ValueError(f"{p}: can only record to {' or '.join(SUFFIXES)} files, got {p.suffix or 'no suffix'!r}")
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
+        skel = get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton
+        impl = _JsonlRecorder if suffix == ".jsonl" else _NpzRecorder
+        rec = impl(p, fps, skel, config or RecorderConfig())
+        rec._start()
+        atexit.register(rec.close)
+        log.info("recording to %s", p)
+        return rec
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._closed
+
+    def write(self, frame: PoseFrame) -> None:
+        """Append one frame (cheap; flushes to the OS every ``flush_every`` frames or ``flush_interval_s``).
+
+        A frame that comes after :meth:`close` is counted in ``frames_ignored`` and dropped.
+
+        Raises:
+            ValueError: the frame has another joint count than the skeleton.
+        """
+        if frame.num_joints != self.skeleton.num_joints:
+            raise ValueError(f"frame has {frame.num_joints} joints; the recording's {self.skeleton.name} has {self.skeleton.num_joints}")
+        with self._lock:
+            if self._closed or self._file is None:
+                self.frames_ignored += 1
+                return
+            self._busy = threading.get_ident()
+            try:
+                self._file.write(self._encode(frame))  # type: ignore[arg-type]
+                self.frames_written += 1
+                self._since_flush += 1
+                if self._since_flush >= self.config.flush_every or time.monotonic() - self._last_flush >= self.config.flush_interval_s:
+                    self._flush_locked()
+            finally:
+                self._busy = None
+                if self._close_pending:  # close() was asked for (by a signal handler) during this write
+                    self.close()
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system."""
+        with self._lock:
+            if self._file is not None and not self._closed:
+                self._busy = threading.get_ident()
+                try:
+                    self._flush_locked()
+                finally:
+                    self._busy = None
+                    if self._close_pending:
+                        self.close()
+
+    def close(self) -> None:
+        """Flush and finish the file. Idempotent; safe from other threads, signal handlers and ``atexit``.
+
+        Raises:
+            OSError: the final file cannot be written (an ``.npz``'s spool is then kept).
+        """
+        if self._busy == threading.get_ident():  # a signal handler interrupted our own write
+            self._close_pending = True
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            atexit.unregister(self.close)
+            f, self._file = self._file, None
+            if f is not None:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+            self._finish()
+        log.info("recorded %d frames to %s", self.frames_written, self.path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _flush_locked(self) -> None:
+        assert self._file is not None
+        self._file.flush()
+        self._since_flush = 0
+        self._last_flush = time.monotonic()
+
+    # format-specific parts
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _encode(self, frame: PoseFrame) -> str | bytes:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        pass
+
+
+class _JsonlRecorder(Recorder):
+    def _start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", encoding="utf-8", newline="\n", buffering=1 << 16)  # noqa: SIM115 (open until close())
+        self._file.write(encode_hello(self.skeleton, self.fps) + "\n")
+        self._file.flush()
+
+    def _encode(self, frame: PoseFrame) -> str:
+        return str(encode_frame(frame, "json", self.config.fields, time.time_ns())) + "\n"
+
+
+class _NpzRecorder(Recorder):
+    def _start(self) -> None:
+        spool = spool_path(self.path)
+        if spool.exists():
+            raise FileExistsError(
+                f"{spool} is left from an interrupted recording; finish it with "
+                f"skeletor.recording.recover_npz({str(self.path)!r}) or delete it"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "format": _SPOOL_FORMAT,
+            "version": _SPOOL_VERSION,
+            "fps": self.fps,
+            "skeleton": self.skeleton.name,
+            "num_joints": self.skeleton.num_joints,
+            "fill_gaps": self.config.fill_gaps,
+            "max_gap_s": self.config.max_gap_s,
+        }
+        self._file = open(spool, "xb", buffering=1 << 16)  # noqa: SIM115 (open until close())
+        self._file.write((json.dumps(header) + "\n").encode())
+        self._file.flush()
+
+    def _encode(self, frame: PoseFrame) -> bytes:
+        return _RECORD_HEAD.pack(frame.seq, frame.t_capture_ns) + frame.joints.astype("<f4").tobytes() + frame.confidence.astype("<f4").tobytes()
+
+    def _finish(self) -> None:
+        recover_npz(self.path)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _record_dtype(num_joints: int) -> np.dtype:
+    return np.dtype([("seq", "<u8"), ("t_capture_ns", "<i8"), ("joints", "<f4", (num_joints, 3)), ("confidence", "<f4", (num_joints,))])
+
+
+def _assemble(
+    seqs: np.ndarray, joints: np.ndarray, conf: np.ndarray, fps: float, skeleton: str, fill_gaps: bool, max_gap_s: float, where: str
+) -> PoseSequence:
+    """Frames in recorded order -> a PoseSequence at the source's frame rate (see the module docstring)."""
+    n = len(seqs)
+    seen = np.isfinite(joints).all(-1)  # a joint with any non-finite coordinate is missing: NaN, confidence 0
+    joints = np.where(seen[..., None], joints, np.nan).astype(np.float32)
+    conf = np.where(seen & np.isfinite(conf), conf, 0.0).astype(np.float32)
+    if n == 0 or not fill_gaps:
+        return PoseSequence(joints, conf, fps, skeleton)
+    s = seqs.astype(np.int64)
+    if np.any(np.diff(s) <= 0):
+        log.warning("%s: frame numbers (seq) are not increasing; keeping the frames in recorded order", where)
+        return PoseSequence(joints, conf, fps, skeleton)
+    index = s - s[0]
+    total = int(index[-1]) + 1
+    if total > n:
+        log.info("%s: %d skipped source frames filled (confidence 0)", where, total - n)
+    out = np.empty((total,) + joints.shape[1:], np.float32)
+    out_conf = np.zeros((total,) + conf.shape[1:], np.float32)
+    out[index], out_conf[index] = joints, conf
+    missing = np.setdiff1d(np.arange(total), index)
+    if missing.size:
+        nxt = np.searchsorted(index, missing)  # index of the next recorded frame
+        a, b = index[nxt - 1], index[nxt]
+        w = ((missing - a) / (b - a)).astype(np.float32)
+        w = np.where(b - a - 1 <= max_gap_s * fps, w, 0.0)  # long gaps: hold the last pose
+        out[missing] = (1 - w)[:, None, None] * out[a] + w[:, None, None] * out[b]
+    return PoseSequence(out, out_conf, fps, skeleton)
+
+
+def recover_npz(path: str | os.PathLike[str]) -> PoseSequence:
+    """Turn the spool of an ``.npz`` recording into the ``.npz`` (what ``close()`` does).
+
+    Use it after a process was killed while recording. Complete records are kept (a
+    record cut short by the kill is dropped); the spool is deleted once the ``.npz`` is
+    written.
+
+    Args:
+        path: the ``.npz`` target (or its ``.spool`` file).
+
+    Returns:
+        The recorded sequence, as written.
+
+    Raises:
+        KeypointFormatError: no spool, or one that is not a pose spool.
+        OSError: the ``.npz`` cannot be written.
+    """
+    p = Path(path)
+    target = p.with_name(p.name[: -len(".spool")]) if p.name.endswith(".spool") else p
+    spool = spool_path(target)
+    try:
+        raw = spool.read_bytes()
+    except FileNotFoundError:
+        raise KeypointFormatError(f"{spool}: no recording spool to recover") from None
+    end = raw.find(b"\n")
+    try:
+        header = json.loads(raw[:end])
+        if header.get("format") != _SPOOL_FORMAT or header.get("version") != _SPOOL_VERSION:
+            raise ValueError(f"not a {_SPOOL_FORMAT} v{_SPOOL_VERSION} header")
+        num_joints, fps, skeleton = int(header["num_joints"]), float(header["fps"]), str(header["skeleton"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise KeypointFormatError(f"{spool}: unreadable spool header ({e})") from None
+    dtype = _record_dtype(num_joints)
+    body = raw[end + 1 :]
+    count = len(body) // dtype.itemsize
+    if len(body) % dtype.itemsize:
+        log.warning("%s: dropping a record cut short (%d bytes)", spool, len(body) % dtype.itemsize)
+    rec = np.frombuffer(body, dtype=dtype, count=count)
+    seq = _assemble(
+        rec["seq"], rec["joints"], rec["confidence"], fps, skeleton,
+        bool(header.get("fill_gaps", True)), float(header.get("max_gap_s", 0.5)), str(spool),
+    )  # fmt: skip
+    save_poses(target, seq)
+    spool.unlink()
+    log.info("wrote %s (%d frames from %d records)", target, len(seq.poses3d), count)
+    return seq
+
+
+def _read_lines(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(hello, frame messages) of a ``.jsonl`` recording; a damaged last line is skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [(i + 1, line) for i, line in enumerate(f) if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeypointFormatError(f"{path}: not a readable .jsonl file ({e})") from e
+    hello: dict[str, Any] | None = None
+    frames: list[dict[str, Any]] = []
+    for k, (lineno, line) in enumerate(lines):
+        try:
+            msg = decode_message(line)
+        except ProtocolError as e:
+            if k == len(lines) - 1:
+                log.warning("%s:%d: skipping a damaged last line (%s)", path, lineno, e.message)
+                break
+            raise KeypointFormatError(f"{path}:{lineno}: {e.message}") from None
+        if msg["type"] == MessageType.HELLO:
+            hello = msg
+        elif msg["type"] == MessageType.FRAME:
+            if "joints" not in msg:
+                raise KeypointFormatError(f"{path}:{lineno}: a frame without joints")
+            frames.append(msg)
+    return hello, frames
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[PoseFrame]:
+    """The frames of a ``.jsonl`` recording, as recorded.
+
+    Args:
+        path: the recording.
+
+    Yields:
+        One :class:`~skeletor.protocol.PoseFrame` per frame line.
+
+    Raises:
+        KeypointFormatError: unreadable file or a malformed line other than the last.
+    """
+    _, frames = _read_lines(Path(path))
+    for msg in frames:
+        yield pose_frame_from_message(msg)  # type: ignore[arg-type]
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    fps: float | None = None,
+    *,
+    fill_gaps: bool = True,
+    max_gap_s: float = 0.5,
+) -> PoseSequence:
+    """Read a ``.jsonl`` recording into a pose sequence (the ``.npz`` output format's arrays).
+
+    Args:
+        path: the recording.
+        fps: frame rate; default the one in its ``hello`` line (required when it has none).
+        fill_gaps: put frames at their ``seq`` and fill skipped source frames (confidence 0).
+        max_gap_s: longest gap filled by interpolation; longer ones hold the last pose.
+
+    Returns:
+        ``poses3d`` (T, J, 3) metres in the camera frame (NaN for missing joints),
+        ``confidence`` (T, J), the fps and the skeleton name.
+
+    Raises:
+        KeypointFormatError: unreadable file, a malformed line other than the last, an
+            unknown skeleton, frames with another joint count, or no fps.
+    """
+    p = Path(path)
+    hello, frames = _read_lines(p)
+    skeleton = "holistic75"
+    if hello is not None:
+        skel = hello.get("skeleton")
+        name = skel.get("name") if isinstance(skel, dict) else None
+        if not isinstance(name, str):
+            raise KeypointFormatError(f"{p}: the hello line names no skeleton")
+        skeleton = name
+        if fps is None and isinstance(hello.get("fps"), (int, float)):
+            fps = float(hello["fps"])
+    try:
+        num_joints = get_skeleton(skeleton).num_joints
+    except KeyError as e:
+        raise KeypointFormatError(f"{p}: {e.args[0]}") from None
+    if fps is None:
+        raise KeypointFormatError(f"{p}: no fps in the file; pass fps=")
+    joints = np.full((len(frames), num_joints, 3), np.nan, np.float32)
+    conf = np.zeros((len(frames), num_joints), np.float32)
+    for i, msg in enumerate(frames):
+        if msg["joints"].shape[0] != num_joints:
+            raise KeypointFormatError(f"{p}: frame seq {msg['seq']} has {msg['joints'].shape[0]} joints; {skeleton} has {num_joints}")
+        joints[i] = msg["joints"]
+        c = msg.get("confidence")
+        conf[i] = c if c is not None else np.isfinite(msg["joints"]).all(-1)
+    seqs = np.array([m["seq"] for m in frames], dtype=np.uint64)
+    return _assemble(seqs, joints, conf, fps, skeleton, fill_gaps, max_gap_s, str(p))
