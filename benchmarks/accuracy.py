@@ -183,9 +183,8 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table and write ``benchmarks/results/accuracy.json``."""
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_options(ap: argparse.ArgumentParser) -> None:
+    """The benchmark's options, shared by ``python -m benchmarks.accuracy`` and ``skeletor bench accuracy``."""
     ap.add_argument("--data", type=Path, default=None, help="shared data folder (default: $SKELETOR_DATA or ../shared/data)")
     ap.add_argument("--max-files", type=int, default=None, help="use only the first N test files (smoke runs)")
     ap.add_argument("--tune-files", type=int, default=12, help="training files used to tune the One Euro filter")
@@ -195,7 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", type=Path, default=None, help="refiner ONNX (default: the shipped weights, if present)")
     ap.add_argument("--no-refiner", action="store_true", help="leave out the refiner rows")
     ap.add_argument("--lookaheads", type=int, nargs="*", default=[], help="delays K for the accuracy-vs-latency curve, e.g. 0 2 4 8")
-    args = ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and write ``benchmarks/results/accuracy.json``."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_options(ap)
+    return run(ap.parse_args(argv), argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """Run the benchmark with parsed options (``argv`` only goes into the results' ``command``)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.data is not None:
         import os
@@ -219,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "seconds": round(time.time() - t0, 1),
-        "command": "python -m benchmarks.accuracy" + " ".join([""] + (argv if argv is not None else sys.argv[1:])),
+        "command": " ".join(["python -m benchmarks.accuracy", *argv] if argv is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]),
         "weights": str(weights) if weights else None,
     }
     print(format_table(result))
@@ -238,6 +247,6 @@ if __name__ == "__main__":
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``bench accuracy`` (the same options as ``python -m benchmarks.accuracy``)."""
     p = sub.add_parser("accuracy", help="public accuracy benchmark (Bandai test split); --lookaheads 0 2 4 8 for the curve",
-                       add_help=False)  # fmt: skip
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m benchmarks.accuracy (see its --help)")
-    p.set_defaults(run=lambda args: main(args.rest))
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    _add_options(p)
+    p.set_defaults(run=run)

@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lookahead", type=int, default=0, help="frames k the emitted frame lags the newest (0 = causal)")
     t.add_argument("--rotate-deg", type=float, default=30.0, help="largest random turn about the vertical axis (augmentation)")
     t.add_argument("--self-supervised-only", action="store_true", help="the paper's recipe: ignore the cache's supervised targets")
+    t.add_argument("--smooth-weight", type=float, default=None,
+                   help="weight of a velocity MSE beside the paper's MSE (default 1.0 for the final recipe, "
+                   "0 with --self-supervised-only, the paper's plain MSE)")  # fmt: skip
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--resume", action="store_true", help="continue OUT/ckpt.pt")
     t.add_argument("--seed", type=int, default=0)
@@ -91,10 +94,11 @@ def run_train(args: argparse.Namespace) -> int:
         train_data = SequenceDataset(train_data.poses, train_data.present, train_data.names)
         val_data = SequenceDataset(val_data.poses, val_data.present, val_data.names)
     model_cfg = RefinerConfig(window=args.window, lookahead=args.lookahead)
+    smooth_weight = args.smooth_weight if args.smooth_weight is not None else (0.0 if args.self_supervised_only else 1.0)
     cfg = replace(
         TrainConfig(),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, warmup_steps=min(300, args.steps // 10),
-        threads=args.threads, seed=args.seed, augment=replace(Augmentation(), rotate_deg=args.rotate_deg),
+        threads=args.threads, seed=args.seed, smooth_weight=smooth_weight, augment=replace(Augmentation(), rotate_deg=args.rotate_deg),
         eval_every=max(args.steps // 30, 50), ckpt_every=max(args.steps // 10, 100), progress=sys.stderr.isatty(),
     )  # fmt: skip
     result = train(model_cfg, cfg, train_data, val_data, args.out, resume=args.resume)

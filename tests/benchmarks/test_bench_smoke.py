@@ -67,3 +67,14 @@ def test_plot(tmp_path: Path) -> None:
     written = plot_all(tmp_path)
     assert {p.name for p in written} == {"latency_stages.png", "fanout.png", "accuracy_lookahead.png"}
     assert all(p.stat().st_size > 5000 for p in written)
+
+
+@pytest.mark.parametrize("name", ["latency", "refiner", "fanout", "throughput", "accuracy", "plot"])
+def test_every_bench_command_explains_itself(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from realtime.commands import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["bench", name, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"skeletor bench {name}" in out and "--json" in out or name == "plot"
