@@ -54,7 +54,7 @@ def test_true_bone_lengths_and_depth_cue_recover_3d_closely(bandai_views) -> Non
 
 def test_streaming_is_close_to_whole_sequence_and_keeps_bones(bandai_views) -> None:
     faults = DetectorFaults()
-    stream, whole, cv_whole = [], [], []
+    stream, whole, cv_stream, cv_whole = [], [], [], []
     for i, v in enumerate(bandai_views):
         kp = detector_faults(v.keypoints.keypoints, HOLISTIC75, faults, np.random.default_rng(100 + i))
         seq = replace(v.keypoints, keypoints=kp)
@@ -62,8 +62,10 @@ def test_streaming_is_close_to_whole_sequence_and_keeps_bones(bandai_views) -> N
         w = uplift_sequence(seq).poses3d
         stream.append(nmpjpe_mm(s, v.truth))
         whole.append(nmpjpe_mm(w, v.truth))
+        cv_stream.append(metrics.bone_length_cv(s, HOLISTIC75, bones=BODY_BONES))
         cv_whole.append(metrics.bone_length_cv(w, HOLISTIC75, bones=BODY_BONES))
     assert np.mean(stream) <= 1.3 * np.mean(whole), (stream, whole)
+    assert np.mean(cv_stream) <= 0.05, cv_stream  # what is left is the online length estimate converging
     assert np.mean(cv_whole) <= 0.05
 
 
@@ -98,8 +100,8 @@ def test_no_nan_out_for_any_corruption(bandai_views, data_dir: Path) -> None:
 def test_real_mediapipe_output_gives_stable_bones(data_dir: Path) -> None:
     """Real MediaPipe Holistic detections (.pose files) -> 3D with near-constant arm bones.
 
-    Measured 3.5-8 % per file (the online length estimate still converges during these
-    short clips); the issue's 5 % target is met by the whole-sequence uplift, not yet here.
+    Measured 1-5.5 % per file (what varies is the online length estimate, still
+    converging during these short clips; 2-9 % before soft signs kept bones rigid).
     """
     files = [p for p in list_pose_files(data_dir / "slp_pose_format") if "hand_estimation" not in str(p)][:2]
     arm = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if (p, c) in {(11, 13), (13, 15), (12, 14), (14, 16)}]
@@ -108,7 +110,7 @@ def test_real_mediapipe_output_gives_stable_bones(data_dir: Path) -> None:
         out = uplift_streaming(seq)
         ok = (seq.confidence[:, [11, 12, 13, 14, 15, 16]] > 0.5).all(1)
         cv = metrics.bone_length_cv(out.poses3d[ok], HOLISTIC75, bones=arm)
-        assert cv < 0.10, (p.name, cv)
+        assert cv < 0.065, (p.name, cv)
 
 
 def test_streaming_contract(bandai_views) -> None:
