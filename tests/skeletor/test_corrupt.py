@@ -12,14 +12,6 @@ from skeletor.corrupt import Corrupted, DetectorFaults, PaperCorruption
 from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND, UPPER50
 
 
-def phoenix_sequences(data_dir: Path) -> list[np.ndarray]:
-    """Phoenix14T test skeletons as (T, 50, 3) float32 upper50 arrays (x3 to undo the /3)."""
-    lines = (data_dir / "ptslp_phoenix14t" / "test.skels").read_text().splitlines()
-    out = []
-    for line in lines:
-        v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # 50 joints x 3 + a counter
-        out.append(v[:, :150].reshape(-1, 50, 3) * np.float32(3.0))
-    return out
 
 
 def czech_keypoints(data_dir: Path) -> np.ndarray:
@@ -50,10 +42,10 @@ def _runs(mask: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.data
-def test_corrupt_paper_on_phoenix_masks_flags_zeroes_and_noises(data_dir: Path, rng: np.random.Generator) -> None:
+def test_corrupt_paper_on_phoenix_masks_flags_zeroes_and_noises(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
     cfg = PaperCorruption(frame_mask=0.10, joint_mask=0.10, frame_noise=0.15, joint_noise=0.15, noise_std=0.3)
     frame_fracs, entry_fracs, noised_fracs, diffs = [], [], [], []
-    for x in phoenix_sequences(data_dir):
+    for x in phoenix_upper50:
         before = x.copy()
         c = corrupt.corrupt_paper(x, None, cfg, rng)
         np.testing.assert_array_equal(x, before)  # input untouched
@@ -82,8 +74,8 @@ def test_corrupt_paper_on_phoenix_masks_flags_zeroes_and_noises(data_dir: Path, 
 
 
 @pytest.mark.data
-def test_mask_blocks_pick_exact_counts_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    x = phoenix_sequences(data_dir)[0]
+def test_mask_blocks_pick_exact_counts_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    x = phoenix_upper50[0]
     t, j = x.shape[:2]
     present = np.ones((t, j), dtype=bool)
     present[:, 10:15] = False  # a few joints missing throughout
@@ -108,8 +100,8 @@ def test_mask_ratio_is_unbiased_on_short_windows(rng: np.random.Generator) -> No
 
 
 @pytest.mark.data
-def test_frame_and_joint_noise_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    x = phoenix_sequences(data_dir)[1]
+def test_frame_and_joint_noise_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    x = phoenix_upper50[1]
     noisy, sel = corrupt.frame_noise(x, 0.2, 0.1, rng)
     rows = sel.any(axis=1)
     assert np.all(sel[rows])  # whole skeletons
@@ -276,8 +268,8 @@ def test_detector_faults_defaults_on_real_keypoints(data_dir: Path, rng: np.rand
 
 
 @pytest.mark.data
-def test_detector_faults_3d_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    x = phoenix_sequences(data_dir)[2]
+def test_detector_faults_3d_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    x = phoenix_upper50[2]
     cfg = DetectorFaults(lose_hand=0.1, lose_hand_frames=10.0, swaps=0.05, outliers=0.0)
     batch = np.broadcast_to(x, (100,) + x.shape)
     c = corrupt.detector_faults_3d(batch, None, UPPER50, cfg, rng, scale=0.004)

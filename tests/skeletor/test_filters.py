@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +12,6 @@ from skeletor.filters import OneEuroFilter, OneEuroParams
 from skeletor.metrics import jitter, mpjpe
 
 
-def phoenix_sequences(data_dir: Path) -> list[np.ndarray]:
-    """Phoenix14T test skeletons as (T, 50, 3) float32 upper50 arrays (x3 to undo the /3)."""
-    lines = (data_dir / "ptslp_phoenix14t" / "test.skels").read_text().splitlines()
-    out = []
-    for line in lines:
-        v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # 50 joints x 3 + a counter
-        out.append(v[:, :150].reshape(-1, 50, 3) * np.float32(3.0))
-    return out
 
 
 def ramp(t: int = 12, j: int = 3) -> np.ndarray:
@@ -115,8 +106,8 @@ def test_one_euro_keeps_a_constant_exactly() -> None:
 
 
 @pytest.mark.data
-def test_one_euro_lowers_jitter_on_noised_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    clean = phoenix_sequences(data_dir)[0]
+def test_one_euro_lowers_jitter_on_noised_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    clean = phoenix_upper50[0]
     noisy = clean + rng.normal(0.0, 0.03, clean.shape).astype(np.float32)
     out = filters.one_euro(noisy, 25.0, min_cutoff=1.0, beta=0.5)
     assert jitter(out) < 0.5 * jitter(noisy)
@@ -124,8 +115,8 @@ def test_one_euro_lowers_jitter_on_noised_phoenix(data_dir: Path, rng: np.random
 
 
 @pytest.mark.data
-def test_tune_one_euro_beats_the_raw_input_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    clean = phoenix_sequences(data_dir)[4]
+def test_tune_one_euro_beats_the_raw_input_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    clean = phoenix_upper50[4]
     noisy = clean + rng.normal(0.0, 0.1, clean.shape).astype(np.float32)
     params, score = filters.tune_one_euro(noisy, clean, 25.0)  # the default grid
     assert isinstance(params, OneEuroParams)
@@ -232,8 +223,8 @@ def test_savgol_fills_gaps_and_keeps_never_seen_joints_nan() -> None:
 
 
 @pytest.mark.data
-def test_savgol_smooths_noised_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    clean = phoenix_sequences(data_dir)[2]
+def test_savgol_smooths_noised_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    clean = phoenix_upper50[2]
     noisy = clean + rng.normal(0.0, 0.05, clean.shape).astype(np.float32)
     for out in (filters.savgol(noisy, 9, 2), filters.causal_savgol(noisy, 9, 1)):
         assert jitter(out) < 0.5 * jitter(noisy)

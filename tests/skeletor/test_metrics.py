@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +12,6 @@ from skeletor.corrupt import joint_noise
 from skeletor.skeleton import UPPER50
 
 
-def phoenix_sequences(data_dir: Path) -> list[np.ndarray]:
-    """Phoenix14T test skeletons as (T, 50, 3) float32 upper50 arrays (x3 to undo the /3)."""
-    lines = (data_dir / "ptslp_phoenix14t" / "test.skels").read_text().splitlines()
-    out = []
-    for line in lines:
-        v = np.array(line.split(), dtype=np.float32).reshape(-1, 151)  # 50 joints x 3 + a counter
-        out.append(v[:, :150].reshape(-1, 50, 3) * np.float32(3.0))
-    return out
 
 
 def rotation(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -138,8 +129,8 @@ def test_shape_errors() -> None:
 
 
 @pytest.mark.data
-def test_n_mpjpe_is_invariant_to_a_global_scale_of_pred(data_dir: Path, rng: np.random.Generator) -> None:
-    gt = phoenix_sequences(data_dir)[0]
+def test_n_mpjpe_is_invariant_to_a_global_scale_of_pred(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    gt = phoenix_upper50[0]
     pred = gt + rng.normal(0.0, 0.03, gt.shape).astype(np.float32)
     base = metrics.n_mpjpe(pred, gt, root=(1,))
     assert 0.01 < base < 0.2  # the noisy neck moves every joint when it is the origin
@@ -153,8 +144,8 @@ def test_n_mpjpe_is_invariant_to_a_global_scale_of_pred(data_dir: Path, rng: np.
 
 
 @pytest.mark.data
-def test_p_mpjpe_is_invariant_to_rotation_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    gt = phoenix_sequences(data_dir)[1].astype(np.float64)
+def test_p_mpjpe_is_invariant_to_rotation_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    gt = phoenix_upper50[1].astype(np.float64)
     pred = gt + rng.normal(0.0, 0.03, gt.shape)
     base = metrics.p_mpjpe(pred, gt)
     assert 0.005 < base < metrics.mpjpe(pred, gt)
@@ -169,8 +160,8 @@ def test_p_mpjpe_is_invariant_to_rotation_on_phoenix(data_dir: Path, rng: np.ran
 
 
 @pytest.mark.data
-def test_accel_error_on_phoenix(data_dir: Path, rng: np.random.Generator) -> None:
-    seqs = phoenix_sequences(data_dir)
+def test_accel_error_on_phoenix(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    seqs = phoenix_upper50
     batch = np.stack([s[:100] for s in seqs])  # (5, 100, 50, 3)
     assert metrics.accel_error(batch, batch) == 0.0
     assert metrics.accel_error(batch + 5.0, batch) == pytest.approx(0.0, abs=1e-5)
@@ -183,8 +174,8 @@ def test_accel_error_on_phoenix(data_dir: Path, rng: np.random.Generator) -> Non
 
 
 @pytest.mark.data
-def test_bone_length_cv_of_phoenix_is_small_and_grows_with_noise(data_dir: Path, rng: np.random.Generator) -> None:
-    seqs = phoenix_sequences(data_dir)
+def test_bone_length_cv_of_phoenix_is_small_and_grows_with_noise(rng: np.random.Generator, phoenix_upper50: list[np.ndarray]) -> None:
+    seqs = phoenix_upper50
     cvs = [metrics.bone_length_cv(x, UPPER50) for x in seqs]
     assert all(0.0 < cv < 0.05 for cv in cvs)
     x = seqs[3]
