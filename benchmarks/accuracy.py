@@ -42,6 +42,7 @@ from skeletor.datasets import data_root
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
 from skeletor.filters import one_euro, savgol, tune_one_euro
 from skeletor.keypoints import KeypointSequence
+from skeletor.runtime import OnnxRefiner, RuntimeConfig
 from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import flat_uplift, uplift_sequence
@@ -106,7 +107,12 @@ def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None =
 
 
 def run_benchmark(
-    cases: list[Case], tune_cases: list[Case], progress: bool = True, weights: Path | None = None, lookaheads: tuple[int, ...] = ()
+    cases: list[Case],
+    tune_cases: list[Case],
+    progress: bool = True,
+    weights: Path | None = None,
+    lookaheads: tuple[int, ...] = (),
+    curve_weights: tuple[Path, ...] = (),
 ) -> dict:
     """Score every method on ``cases``; ``tune_cases`` (training split) tune the One Euro filter.
 
@@ -117,6 +123,11 @@ def run_benchmark(
         weights: refiner ONNX; adds the "streaming + refiner" rows (None = no refiner rows).
         lookaheads: extra frames of delay for the accuracy-vs-latency curve (uplift and
             refiner; a centred Savitzky-Golay of window 2K+1 as the baseline at delay K).
+            With the causal ``weights`` the delay goes to the uplift (it back-tracks its
+            depth signs K frames).
+        curve_weights: refiners trained with a lookahead of their own (``skeletor train
+            --lookahead K``); each adds a curve row at every delay >= its K, the rest of
+            the delay going to the uplift.
     """
     from tqdm import tqdm
 
@@ -148,10 +159,14 @@ def run_benchmark(
     if weights is not None:
         methods["streaming + refiner, depth hint"] = lambda c: _streaming(c.with_hint(), 0, weights)
     curve: dict[str, dict[str, Callable[[Case], np.ndarray]]] = {}
+    trained_k = {w: OnnxRefiner(RuntimeConfig(weights=str(w))).lookahead for w in curve_weights}
     for k in lookaheads:
         row: dict[str, Callable[[Case], np.ndarray]] = {f"uplift, lookahead {k}": (lambda c, k=k: _streaming(c.keypoints, k))}
         if weights is not None:
             row[f"uplift + refiner, lookahead {k}"] = lambda c, k=k: _streaming(c.keypoints, k, weights)
+        for w, wk in trained_k.items():
+            if k >= wk:
+                row[f"uplift + refiner trained with k={wk}, lookahead {k}"] = lambda c, k=k, w=w: _streaming(c.keypoints, k, w)
         if k > 0:
             row[f"Savitzky-Golay window {2 * k + 1}"] = lambda c, k=k: savgol(_streaming(c.keypoints), 2 * k + 1, 2)
         curve[str(k)] = row
@@ -194,6 +209,8 @@ def _add_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--weights", type=Path, default=None, help="refiner ONNX (default: the shipped weights, if present)")
     ap.add_argument("--no-refiner", action="store_true", help="leave out the refiner rows")
     ap.add_argument("--lookaheads", type=int, nargs="*", default=[], help="delays K for the accuracy-vs-latency curve, e.g. 0 2 4 8")
+    ap.add_argument("--curve-weights", type=Path, nargs="*", default=[],
+                    help="more refiner ONNX files trained with a lookahead (skeletor train --lookahead K) for the curve")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +235,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from skeletor.stream import default_weights_path
 
     weights = None if args.no_refiner else (args.weights or (default_weights_path() if default_weights_path().is_file() else None))
-    result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress, weights=weights, lookaheads=tuple(args.lookaheads))
+    result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress, weights=weights, lookaheads=tuple(args.lookaheads),
+                           curve_weights=tuple(args.curve_weights))
     result["meta"] = {
         "test_files": [p.name for p in test],
         "frames": int(sum(len(c.truth) for c in cases)),
@@ -230,6 +248,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "command": " ".join(["python -m benchmarks.accuracy", *argv] if argv is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]),
         "weights": str(weights) if weights else None,
+        "curve_weights": [str(w) for w in args.curve_weights],
     }
     print(format_table(result))
     for k, row in result.get("lookahead_curve", {}).items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.accuracy import main
 
 
@@ -18,3 +20,23 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
         assert 0 < r["n_mpjpe_mm"] < 400 and r["bone_cv_pct"] >= 0
     assert rows["whole-sequence uplift"]["bone_cv_pct"] < rows["flat"]["bone_cv_pct"]
     assert "| flat |" in capsys.readouterr().out
+
+
+def test_accuracy_curve_takes_refiners_trained_with_a_lookahead(data_dir: Path, tmp_path: Path) -> None:
+    """--curve-weights: a refiner with its own lookahead k gets rows at every delay >= k only."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from skeletor.refiner.export import export_onnx
+    from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+
+    torch.manual_seed(0)
+    k2 = export_onnx(NormalisedRefiner(RefinerConfig(window=8, n_layers=2, d_model=32, n_heads=2, d_ff=64, lookahead=2)).eval(), tmp_path / "k2.onnx")
+    out = tmp_path / "curve.json"
+    argv = ["--data", str(data_dir), "--max-files", "1", "--tune-files", "1", "--json", str(out), "--no-progress", "--no-refiner",
+            "--lookaheads", "0", "2", "--curve-weights", str(k2)]  # fmt: skip
+    assert main(argv) == 0
+    curve = json.loads(out.read_text())["lookahead_curve"]
+    assert not any("trained with k=2" in name for name in curve["0"])
+    assert "uplift + refiner trained with k=2, lookahead 2" in curve["2"]
+    assert np.isfinite(curve["2"]["uplift + refiner trained with k=2, lookahead 2"]["n_mpjpe_mm"])

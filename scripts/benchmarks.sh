@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every full benchmark, in the order BENCHMARKS.md shows them; results go to benchmarks/results/.
+# Run it on a quiet machine (timings). Needs ../shared/data (or $SKELETOR_DATA) and the
+# dev extras (`bash scripts/test.sh` sets them up). About 25 minutes on 2 CPU cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=.venv/bin/skeletor
+DATA=${SKELETOR_DATA:-../shared/data}
+VIDEO=${VIDEO:-$DATA/videos/prompt2sign_human_signer.mp4}
+$S bench accuracy --no-progress                                   # accuracy.json (all 36 test clips)
+$S bench accuracy --no-progress --max-files 12 --lookaheads 0 2 4 8 --json benchmarks/results/accuracy_curve.json
+$S evaluate --weights weights/skeletor_refiner_paper.onnx \
+  --json benchmarks/results/paper_tables_paper_recipe.json --md benchmarks/results/paper_tables_paper_recipe.md
+$S evaluate --weights weights/skeletor_refiner.onnx \
+  --json benchmarks/results/paper_tables_final_recipe.json --md benchmarks/results/paper_tables_final_recipe.md
+$S bench refiner
+$S bench latency --video "$VIDEO" --frames 300
+$S bench throughput --video "$VIDEO"
+$S bench fanout
+$S bench plot
