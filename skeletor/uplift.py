@@ -310,6 +310,7 @@ class _Solved:
     soft: np.ndarray  # (B,) posterior mean sign in [-1, 1]
     rays: np.ndarray  # (76, 3) viewing ray of every joint (x/z, y/z, 1), carried joints included
     lengths: np.ndarray  # (B,) bone lengths used
+    hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # per sign group: trans (G, K', K), emit (G, K), alpha (G, K)
 
 
 class StreamingUplifter:
@@ -408,8 +409,9 @@ class StreamingUplifter:
 
     def flush(self) -> list[UpliftFrame]:
         """Emit the frames still held back by the lookahead (end of a stream)."""
-        states = self._backtrack() if (self._buffer and self.lookahead > 0) else [None] * len(self._buffer)
-        return [self._emit(st) for st in states]
+        if self.config.soft_signs or self.lookahead == 0:
+            return [self._emit() for _ in range(len(self._buffer))]  # each smoothed over what is left
+        return [self._emit(st) for st in self._backtrack()]
 
     # ----------------------------------------------------------------------------------
     def _set_camera(self, image_size: tuple[int, int] | None, kp: np.ndarray) -> None:
@@ -538,7 +540,7 @@ class StreamingUplifter:
         self._prev_xy = pos + 0.0  # carried 2D positions for the next frame's jump test
         for lvl in t.levels:  # recompute positions from the (clipped) bones
             self._prev_xy[t.children[lvl]] = self._prev_xy[t.bone_parent[lvl]] + d[lvl]
-        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy())
+        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), self._hmm)
 
     def _choose_signs(
         self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray
@@ -556,6 +558,7 @@ class StreamingUplifter:
         sign = np.zeros(len(m))
         self._soft = np.zeros(len(m))
         back: dict[str, np.ndarray] = {}
+        self._hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # Singles first: the shoulders fix the body's facing, which the limb priors need.
         for name in ("singles", "torso", "arms", "legs"):
             bones = self._groups()[name]  # (G, n)
@@ -574,6 +577,7 @@ class StreamingUplifter:
             alpha -= alpha.min(axis=1, keepdims=True)
             np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
             self._alpha[name] = alpha
+            self._hmm[name] = (trans, emit, alpha.copy())
             best = np.argmin(alpha, axis=1)  # (G,)
             sign[bones] = np.where(bits[best] == 1, 1.0, -1.0)
             post = np.exp(-alpha / cfg.sign_temperature)
@@ -671,6 +675,31 @@ class StreamingUplifter:
                 e[bone, 1 - pref] += w * min(abs(fwd_x) / 0.05, 3.0)
         return e
 
+    def _smoothed_soft(self) -> np.ndarray:
+        """(B,) posterior mean sign of the oldest buffered frame given every buffered frame.
+
+        Min-sum backward pass over the buffer (the forward costs ``alpha`` are stored per
+        frame): beta_j(s) = min_s' [trans_{j+1}(s, s') + emit_{j+1}(s') + beta_{j+1}(s')],
+        then the posterior of the oldest frame is exp(-(alpha + beta) / temperature).
+        """
+        oldest = self._buffer[0]
+        soft = oldest.soft.copy()
+        for name, bones in self._groups().items():
+            if name not in oldest.hmm:
+                continue
+            beta = np.zeros_like(oldest.hmm[name][2])  # (G, K) at the newest frame
+            for j in range(len(self._buffer) - 1, 0, -1):
+                trans, emit, _ = self._buffer[j].hmm[name]
+                c = trans + (emit + beta)[:, None, :]  # (G, K', K)
+                cmin = c.min(axis=2, keepdims=True)
+                beta = (cmin - np.log(np.exp(-(c - cmin)).sum(axis=2, keepdims=True)))[:, :, 0]  # (G, K') soft-min: sum over paths
+                beta -= beta.min(axis=1, keepdims=True)
+            cost = oldest.hmm[name][2] + beta
+            post = np.exp(-(cost - cost.min(axis=1, keepdims=True)) / self.config.sign_temperature)
+            post /= post.sum(1, keepdims=True)  # (G, K)
+            soft[bones] = post @ (2.0 * _BITS[bones.shape[1]] - 1.0)  # (G, n)
+        return soft
+
     def _backtrack(self) -> list[np.ndarray]:
         """Best sign (+-1 per bone) of every buffered frame, oldest first (Viterbi back-tracking)."""
         groups = self._groups()
@@ -726,13 +755,21 @@ class StreamingUplifter:
         return pos
 
     def _emit(self, state: np.ndarray | None = None) -> UpliftFrame:
-        """Pop the oldest buffered frame; with lookahead its signs are back-tracked."""
-        if state is None and self.lookahead > 0:
-            state = self._backtrack()[0]
-        frame = self._buffer.popleft()
-        sign = frame.sign if state is None else state
-        if self.config.soft_signs and state is None:
-            sign = frame.soft
+        """Pop the oldest buffered frame; with lookahead its signs use the frames after it.
+
+        Soft signs: the posterior mean sign given the frames up to the newest (forward-
+        backward over the buffer; causal: the filtered posterior). Hard signs: Viterbi
+        back-tracking from the newest frame.
+        """
+        if self.config.soft_signs:
+            soft = self._smoothed_soft() if len(self._buffer) > 1 else self._buffer[0].soft
+            frame = self._buffer.popleft()
+            sign = soft
+        else:
+            if state is None and self.lookahead > 0:
+                state = self._backtrack()[0]
+            frame = self._buffer.popleft()
+            sign = frame.sign if state is None else state
         if self.config.perspective:
             pos = self._perspective_positions(frame, sign)
         else:
