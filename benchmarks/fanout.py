@@ -33,6 +33,8 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
     """Run in the client process: print one JSON line with every healthy client's samples."""
     import websockets
 
+    from skeletor.protocol import decode_frame
+
     async def healthy_client(out: list) -> None:
         async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
             if fmt != "json":
@@ -45,7 +47,11 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
                 except (asyncio.TimeoutError, websockets.ConnectionClosed):
                     break
                 t = time.time_ns()
-                if isinstance(msg, str):
+                if isinstance(msg, bytes):  # binary frame: only its fixed header is needed here
+                    frame = decode_frame(msg)
+                    lat.append((t - frame["t_send_ns"]) / 1e6)
+                    seqs.append(frame["seq"])
+                elif isinstance(msg, str):
                     obj = json.loads(msg)
                     if obj.get("type") != "frame":
                         continue
@@ -60,7 +66,9 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
     async def main() -> None:
         out: list = []
         tasks = [healthy_client(out) for _ in range(healthy)] + [stalled_client() for _ in range(stalled)]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for r in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(r, Exception):
+                print(f"client failed: {r!r}", file=sys.stderr)  # the parent reports the missing client
         print(json.dumps(out))
 
     asyncio.run(main())
@@ -81,14 +89,14 @@ def _frames(n: int = 300) -> list:
     return frames
 
 
-def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: int = 0) -> dict:
+def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: int = 0, fmt: str = "json") -> dict:
     from dataclasses import replace
 
     from realtime.server import ServerConfig, ServerThread
 
     with ServerThread(ServerConfig(port=0, max_clients=clients + stalled + 10), fps=rate) as server:
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from benchmarks.fanout import client_main; client_main({server.url!r}, {clients}, {stalled}, {seconds})"],
+            [sys.executable, "-c", f"from benchmarks.fanout import client_main; client_main({server.url!r}, {clients}, {stalled}, {seconds}, {fmt!r})"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -122,20 +130,28 @@ def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: i
     for _, seqs in samples:
         if len(seqs) > 1:
             dropped.append((max(seqs) - min(seqs) + 1) - len(set(seqs)))
-    return {"clients": clients, "stalled": stalled, "rate_hz": rate, "seconds": seconds, "connected": len(samples),
+    return {"clients": clients, "stalled": stalled, "rate_hz": rate, "seconds": seconds, "format": fmt, "connected": len(samples),
             "latency_ms": percentiles(lat), "dropped_per_client": float(np.mean(dropped)) if dropped else float("nan"),
             "frames_per_client": float(np.mean([len(s) for s, _ in samples])) if samples else 0.0,
             "published": published[0], "server_cpu_pct": 100 * cpu}  # fmt: skip
 
 
 def run_fanout(
-    clients: tuple[int, ...] = (1, 10, 100, 300), rates: tuple[float, ...] = (30.0, 60.0), seconds: float = 3.0, healthy: int = 50
+    clients: tuple[int, ...] = (1, 10, 100, 300),
+    rates: tuple[float, ...] = (30.0, 60.0),
+    seconds: float = 3.0,
+    healthy: int = 50,
+    fmt: str = "json",
 ) -> dict:
-    """Every (clients, rate) run, then one stalled client among ``healthy`` ones at 30 Hz."""
+    """Every (clients, rate) run, then one stalled client among ``healthy`` ones at 30 Hz.
+
+    ``fmt``: what the clients subscribe to, ``"json"`` (the default stream) or ``"binary"``
+    (the fixed-layout frames: far cheaper for the clients to read).
+    """
     frames = _frames()
-    runs = [_one_run(frames, n, r, seconds) for r in rates for n in clients]
-    base = _one_run(frames, healthy, 30.0, seconds)
-    stall = _one_run(frames, healthy, 30.0, seconds, stalled=1)
+    runs = [_one_run(frames, n, r, seconds, fmt=fmt) for r in rates for n in clients]
+    base = _one_run(frames, healthy, 30.0, seconds, fmt=fmt)
+    stall = _one_run(frames, healthy, 30.0, seconds, stalled=1, fmt=fmt)
     ratio = stall["latency_ms"]["p99"] / base["latency_ms"]["p99"]
     return {"runs": runs, "stalled": {"without": base, "with": stall, "p99_ratio": ratio, "goal": "<= 1.2"}}
 
@@ -147,12 +163,13 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 10, 100, 300])
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--format", choices=("json", "binary"), default="json", help="what the clients subscribe to (default json)")
     p.add_argument("--json", type=Path, default=RESULTS / "fanout.json")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    res = run_fanout(tuple(args.clients), tuple(args.rates), args.seconds)
+    res = run_fanout(tuple(args.clients), tuple(args.rates), args.seconds, fmt=args.format)
     write_result(args.json, res)
     print(f"{'clients':>7s} {'Hz':>4s} {'p50 ms':>7s} {'p99 ms':>7s} {'dropped':>8s} {'cpu %':>6s}")
     for r in res["runs"]:

@@ -37,12 +37,13 @@ def test_refiner_smoke(tmp_path: Path) -> None:
     assert all("not measured" in r["note"] for r in res["rows"] if r["ms"] is None)
 
 
-def test_fanout_smoke(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["json", "binary"])
+def test_fanout_smoke(tmp_path: Path, fmt: str) -> None:
     from benchmarks.fanout import run_fanout
 
-    res = run_fanout(clients=(1, 3), rates=(30.0,), seconds=1.0, healthy=3)
+    res = run_fanout(clients=(1, 3), rates=(30.0,), seconds=1.0, healthy=3, fmt=fmt)
     for r in res["runs"]:
-        assert r["connected"] == r["clients"]
+        assert r["connected"] == r["clients"] and r["format"] == fmt
         assert r["frames_per_client"] > 10 and r["latency_ms"]["p50"] < 100
     assert res["stalled"]["with"]["connected"] == 3
     write_result(tmp_path / "fanout.json", res)
