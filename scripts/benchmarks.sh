@@ -18,4 +18,5 @@ $S bench refiner
 $S bench latency --video "$VIDEO" --frames 300
 $S bench throughput --video "$VIDEO"
 $S bench fanout
+$S bench fanout --format binary --json benchmarks/results/fanout_binary.json
 $S bench plot
