@@ -116,7 +116,10 @@ class StreamingCleaner:
         self.refiner = refiner if config.refine else None
         k_ref = self.refiner.lookahead if self.refiner is not None else 0
         if config.lookahead < k_ref:
-            raise ValueError(f"lookahead {config.lookahead} is smaller than the refiner's own lookahead {k_ref}")
+            raise ValueError(
+                f"lookahead {config.lookahead} is smaller than the refiner's own lookahead {k_ref}: "
+                f"these weights emit the frame {k_ref} behind the newest, so pass --lookahead {k_ref} (or more)"
+            )
         from dataclasses import replace
 
         self.uplifter = StreamingUplifter(replace(config.uplift, lookahead=config.lookahead - k_ref))

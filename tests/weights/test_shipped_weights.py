@@ -37,3 +37,20 @@ def test_shipped_refiner_beats_the_raw_uplift_on_held_out_mocap(data_dir: Path) 
     acc_raw, acc_ref = (np.mean([s["accel_mm"] for s in x]) for x in (raw, ref))
     assert err_ref < 0.8 * err_raw, (err_ref, err_raw)  # 0.59x on the whole benchmark
     assert acc_ref < 0.5 * acc_raw, (acc_ref, acc_raw)  # 0.25x on the whole benchmark
+
+
+def test_clean_with_the_k8_weights_needs_and_uses_their_delay(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from realtime.commands import main as skeletor
+    from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+    from skeletor.keypoints import load_poses, save_keypoints
+
+    seq = load_pose_file(list_pose_files(data_dir / "slp_pose_format")[0])
+    src = tmp_path / "clip.npz"
+    save_keypoints(src, seq)
+    k8 = str(WEIGHTS / "skeletor_refiner_k8.onnx")
+    assert skeletor(["clean", str(src), "-o", str(tmp_path / "a.npz"), "--weights", k8]) == 2
+    assert "--lookahead 8" in capsys.readouterr().err
+    assert skeletor(["clean", str(src), "-o", str(tmp_path / "b.npz"), "--weights", k8, "--lookahead", "8"]) == 0
+    out = load_poses(tmp_path / "b.npz")
+    assert out.poses3d.shape == (len(seq), 75, 3)  # the delayed frames are flushed at the end: none lost
+    assert np.isfinite(out.poses3d[:, 11:17]).all()
