@@ -39,7 +39,6 @@ Output coordinates: camera frame, x right, y down, z forward, metres (see above)
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import deque
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -77,6 +76,25 @@ _PRIOR_HAND = {
 _REFERENCE_BONES = (("neck", "left_shoulder"), ("neck", "right_shoulder"), ("neck", "nose"),
                     ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
                     ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"))  # fmt: skip
+
+
+def nanquantile_columns(a: np.ndarray, q: float) -> np.ndarray:
+    """``np.nanquantile(a, q, axis=0)`` (linear interpolation) for a 2D array, vectorised.
+
+    numpy's version loops over the columns in Python; this sorts once (NaN sorts last)
+    and interpolates between the two order statistics around ``q * (n - 1)``, where ``n``
+    is each column's count of finite values. Columns without one give NaN, silently.
+    """
+    srt = np.sort(a, axis=0)  # (N, S) NaN last
+    n = np.isfinite(a).sum(axis=0)  # (S,)
+    last = np.maximum(n - 1, 0)
+    pos = q * last
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, last)
+    cols = np.arange(a.shape[1])
+    frac = pos - lo
+    v = srt[lo, cols] * (1.0 - frac) + srt[hi, cols] * frac
+    return np.where(n > 0, v, np.nan)
 
 
 def _left(name: str) -> str:
@@ -450,10 +468,7 @@ class StreamingUplifter:
         pooled[len(hist) :, t.share[t.share_second]] = hist[:, t.share_second]
         counts = np.isfinite(pooled).sum(0)
         n_obs = counts / t.share_size
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = np.nanquantile(pooled, cfg.length_quantile, axis=0)  # (S,)
-        q = np.where(counts > 0, q, np.nan)
+        q = nanquantile_columns(pooled, cfg.length_quantile)  # (S,), NaN where a column has no value
         prior_s = np.zeros(t.num_shared)
         prior_s[t.share] = t.prior
         est = np.where(np.isfinite(q), (n_obs * np.nan_to_num(q) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)

@@ -127,19 +127,24 @@ def test_streaming_contract(bandai_views) -> None:
     assert up.push(v.keypoints.keypoints[0]) is None  # lookahead refills after a reset
 
 
-def test_streaming_frame_costs_under_a_millisecond(bandai_views) -> None:
+def test_streaming_frame_cost(bandai_views, data_dir: Path) -> None:
+    """Median cost of one new frame: body only (mocap) and body + both hands (real MediaPipe)."""
     import time
 
-    seq = bandai_views[1].keypoints
-    up = StreamingUplifter()
-    for i in range(20):
-        up.push(seq.keypoints[i], None, None, seq.image_size)
-    t0 = time.perf_counter()
-    n = min(len(seq), 200)
-    for i in range(20, n):
-        up.push(seq.keypoints[i], None, None, seq.image_size)
-    ms = 1000 * (time.perf_counter() - t0) / (n - 20)
-    assert ms < 3.0, ms  # ~1 ms here; loose bound for a busy CI machine
+    body = bandai_views[1].keypoints
+    hands = [s for s in map(load_pose_file, list_pose_files(data_dir / "slp_pose_format")) if (s.confidence[:, 33:] > 0).mean() > 0.5][0]
+    for seq, bound in ((body, 2.0), (hands, 2.5)):
+        up = StreamingUplifter()
+        for i in range(20):
+            up.push(seq.keypoints[i], None, None, seq.image_size)
+        ms = []
+        for i in range(20, min(len(seq), 200)):
+            t0 = time.perf_counter()
+            up.push(seq.keypoints[i], None, None, seq.image_size)
+            ms.append(1000 * (time.perf_counter() - t0))
+        # ~1.5 ms for both here (the issue asks <= 1 ms: not met; numpy call overhead of
+        # the per-level loops and sign groups dominates, not arithmetic)
+        assert np.median(ms) < bound, (seq.name, np.median(ms))
 
 
 def test_lookahead_never_costs_much_accuracy(bandai_views) -> None:
@@ -156,3 +161,16 @@ def test_lookahead_never_costs_much_accuracy(bandai_views) -> None:
         causal.append(nmpjpe_mm(uplift_streaming(seq).poses3d, v.truth))
         delayed.append(nmpjpe_mm(uplift_streaming(seq, UpliftConfig(lookahead=4)).poses3d, v.truth))
     assert np.mean(delayed) <= 1.05 * np.mean(causal), (delayed, causal)
+
+
+def test_nanquantile_columns_matches_numpy(rng: np.random.Generator) -> None:
+    from skeletor.uplift import nanquantile_columns
+
+    a = rng.normal(size=(300, 40))
+    a[rng.random(a.shape) < 0.4] = np.nan
+    a[:, 3] = np.nan  # a column with no value
+    a[1:, 5] = np.nan  # a column with one value
+    for q in (0.0, 0.5, 0.85, 1.0):
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nanquantile(a, q, axis=0)
+        np.testing.assert_allclose(nanquantile_columns(a, q), want, rtol=1e-12, equal_nan=True)
