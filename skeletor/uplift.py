@@ -97,6 +97,18 @@ def nanquantile_columns(a: np.ndarray, q: float) -> np.ndarray:
     return np.where(n > 0, v, np.nan)
 
 
+def _finite_or_zero(x: np.ndarray) -> np.ndarray:
+    """``x`` with NaN and inf replaced by 0 (``np.nan_to_num`` without its slow inf handling)."""
+    return np.where(np.isfinite(x), x, 0.0)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (size 3), the same arithmetic as ``np.cross`` without its axis juggling."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
 def _left(name: str) -> str:
     return name.replace("right_", "left_").replace("_right", "_left")
 
@@ -501,7 +513,7 @@ class StreamingUplifter:
             too_long = np.zeros(t.num_joints, dtype=bool)
             # Blame the end of an over-long bone that moved more since the last frame.
             pj, cj = t.bone_parent[long], t.children[long]
-            blame = np.where(np.nan_to_num(jump[cj]) >= np.nan_to_num(jump[pj]), cj, pj)
+            blame = np.where(_finite_or_zero(jump[cj]) >= _finite_or_zero(jump[pj]), cj, pj)
             too_long[blame] = True
             outlier = (c > 0) & ((jump > cfg.max_jump_m) | (too_long & (jump > 0.05)))
             outlier[NECK] = False
@@ -526,7 +538,7 @@ class StreamingUplifter:
         for lvl in t.levels:
             ch, pa = t.children[lvl], t.bone_parent[lvl]
             obs = observed[ch] | weak[ch]
-            d_lvl = np.where(obs[:, None], np.nan_to_num(xy[ch] - pos[pa]), prev_d[lvl])
+            d_lvl = np.where(obs[:, None], _finite_or_zero(xy[ch] - pos[pa]), prev_d[lvl])
             d[lvl] = d_lvl
             pos[ch] = pos[pa] + d_lvl
         valid = observed[t.children] & observed[t.bone_parent]
@@ -617,7 +629,7 @@ class StreamingUplifter:
         up = np.array([0.0, -1.0, 0.0])
         if name == "torso":  # bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip
             r = vec[:, 0] - vec[:, 1]  # (G, K, 3) right -> left shoulder
-            f = np.cross(r, up)
+            f = _cross(r, up)
             f /= np.linalg.norm(f, axis=-1, keepdims=True) + 1e-9
             hip_l, hip_r = vec[:, 0] + vec[:, 2], vec[:, 1] + vec[:, 3]  # from the neck
             mid_hip = 0.5 * (hip_l + hip_r)
@@ -636,18 +648,18 @@ class StreamingUplifter:
         if nr < 1e-6 or w <= 0:
             return np.zeros(zc.shape[::2])
         r /= nr
-        f = np.cross(r, up)
+        f = _cross(r, up)
         f /= max(np.linalg.norm(f), 1e-9)
         norms = np.linalg.norm(vec, axis=-1) + 1e-9  # (G, n, K)
         if name == "legs":
-            knee = np.cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])  # (G, K) = sin(flexion)
+            knee = _cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])  # (G, K) = sin(flexion)
             foot = vec[:, 2] @ f / norms[:, 2]
             cost = 6.0 * np.maximum(-knee, 0) * (ok[:, 0] & ok[:, 1])[:, None]
             cost += 3.0 * np.maximum(-foot, 0) * ok[:, 2][:, None]
             hip_flex = vec[:, 0] @ f / norms[:, 0]  # thighs rarely point far backwards
             cost += 2.0 * np.maximum(-hip_flex - 0.35, 0) * ok[:, 0][:, None]
         else:
-            elbow = np.cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])
+            elbow = _cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])
             reach = (vec[:, 0] + vec[:, 1]) @ f  # wrist relative to shoulder along forward, metres
             cost = 1.5 * np.maximum(elbow, 0) * (ok[:, 0] & ok[:, 1])[:, None]
             cost += 1.0 * np.maximum(-reach - 0.1, 0) / 0.2
