@@ -123,8 +123,8 @@ def run_benchmark(
         weights: refiner ONNX; adds the "streaming + refiner" rows (None = no refiner rows).
         lookaheads: extra frames of delay for the accuracy-vs-latency curve (uplift and
             refiner; a centred Savitzky-Golay of window 2K+1 as the baseline at delay K).
-            With the causal ``weights`` the delay goes to the uplift (it back-tracks its
-            depth signs K frames).
+            With the causal ``weights`` the delay goes to the uplift (it smooths its
+            depth signs over K frames).
         curve_weights: refiners trained with a lookahead of their own (``skeletor train
             --lookahead K``); each adds a curve row at every delay >= its K, the rest of
             the delay going to the uplift.

@@ -552,7 +552,7 @@ class StreamingUplifter:
         m = np.sqrt(np.maximum(lengths**2 - np.minimum(l2d, lengths) ** 2, 0.0))
 
         m = np.where(weak[t.children], 0.0, m)
-        sign, back = self._choose_signs(d, m, depth, s, observed)
+        sign, back, hmm = self._choose_signs(d, m, depth, s, observed)
         self._prev_d = d
 
         # Confidence of the output: observation, decaying while carried.
@@ -567,12 +567,15 @@ class StreamingUplifter:
         self._prev_xy = pos + 0.0  # carried 2D positions for the next frame's jump test
         for lvl in t.levels:  # recompute positions from the (clipped) bones
             self._prev_xy[t.children[lvl]] = self._prev_xy[t.bone_parent[lvl]] + d[lvl]
-        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), self._hmm)
+        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), hmm)
 
     def _choose_signs(
         self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Forward recursion (Viterbi filtering) per sign group; returns signs and back-pointers.
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Forward recursion (Viterbi filtering) per sign group.
+
+        Returns the signs, the back-pointers (hard back-tracking) and, per group, this
+        frame's (transition costs, emission costs, forward costs) for the soft smoothing.
 
         Single bones have two states (child nearer / farther than its parent). Each leg
         (thigh, shank, foot) and arm (upper arm, forearm) is one group whose 2^n states are
@@ -585,7 +588,7 @@ class StreamingUplifter:
         sign = np.zeros(len(m))
         self._soft = np.zeros(len(m))
         back: dict[str, np.ndarray] = {}
-        self._hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # Singles first: the shoulders fix the body's facing, which the limb priors need.
         for name in ("singles", "torso", "arms", "legs"):
             bones = self._groups()[name]  # (G, n)
@@ -604,14 +607,14 @@ class StreamingUplifter:
             alpha -= alpha.min(axis=1, keepdims=True)
             np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
             self._alpha[name] = alpha
-            self._hmm[name] = (trans, emit, alpha.copy())
+            hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
             best = np.argmin(alpha, axis=1)  # (G,)
             sign[bones] = np.where(bits[best] == 1, 1.0, -1.0)
             post = np.exp(-alpha / cfg.sign_temperature)
             post /= post.sum(1, keepdims=True)  # (G, K) posterior over the group's states
             self._soft[bones] = post @ (2.0 * bits - 1.0)  # (G, n) expected sign of each bone
         self._prev_z = cand
-        return sign, back
+        return sign, back, hmm
 
     def _limb_prior(
         self, name: str, bones: np.ndarray, d: np.ndarray, zc: np.ndarray, sign: np.ndarray, observed: np.ndarray
@@ -705,9 +708,10 @@ class StreamingUplifter:
     def _smoothed_soft(self) -> np.ndarray:
         """(B,) posterior mean sign of the oldest buffered frame given every buffered frame.
 
-        Min-sum backward pass over the buffer (the forward costs ``alpha`` are stored per
-        frame): beta_j(s) = min_s' [trans_{j+1}(s, s') + emit_{j+1}(s') + beta_{j+1}(s')],
-        then the posterior of the oldest frame is exp(-(alpha + beta) / temperature).
+        Backward pass over the buffer (the forward costs ``alpha`` are stored per frame),
+        summing over paths: beta_j(s) = -log sum_s' exp(-[trans_{j+1}(s, s') +
+        emit_{j+1}(s') + beta_{j+1}(s')]); the posterior of the oldest frame is then
+        exp(-(alpha + beta) / temperature).
         """
         oldest = self._buffer[0]
         soft = oldest.soft.copy()
@@ -766,18 +770,15 @@ class StreamingUplifter:
             disc = b * b - a * c
             lam = (b + sign[lvl] * np.sqrt(np.maximum(disc, 0.0))) / a
             child = lam[:, None] * r
-            # Out of reach (the 2D bone is longer than L allows): keep the bone's length and
-            # point it at the ray's closest point, a small reprojection error instead of a
-            # shortened bone.
-            short = disc < 0
-            if short.any():
-                v = child[short] - p[short]
-                child[short] = p[short] + v * (frame.lengths[lvl][short] / np.maximum(np.linalg.norm(v, axis=-1), 1e-9))[:, None]
-            if self.config.rigid_soft_signs:
-                # A soft sign lands between the two depth solutions, i.e. nearer the parent
-                # than L: stretch the bone back to L along its direction (constant lengths).
-                v = child - p
-                child = p + v * (frame.lengths[lvl] / np.maximum(np.linalg.norm(v, axis=-1), 1e-9))[:, None]
+            # Bones put back at their length L, along their direction from the parent:
+            # * out of reach (the 2D bone is longer than L allows): the child sits at the
+            #   ray's closest point, a small reprojection error instead of a shortened bone;
+            # * with rigid_soft_signs, every bone: a soft sign lands between the two depth
+            #   solutions, i.e. nearer the parent than L.
+            stretch = np.ones_like(disc, dtype=bool) if self.config.rigid_soft_signs else disc < 0
+            if stretch.any():
+                v = child[stretch] - p[stretch]
+                child[stretch] = p[stretch] + v * (frame.lengths[lvl][stretch] / np.maximum(np.linalg.norm(v, axis=-1), 1e-9))[:, None]
             pos[ch] = child
         return pos
 
