@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,9 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
 
     from skeletor.refiner.export import export_onnx
     from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+    from skeletor.runtime import PROVIDER_ALIASES, OnnxRefiner, RuntimeConfig
 
+    available = ort.get_available_providers()
     rows = []
     tmp = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
@@ -54,38 +57,29 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
             with torch.inference_mode():
                 rows.append({"window": T, "backend": f"torch eager CPU, {threads} thread(s)", "provider": "torch", "ms": _time(lambda: model(tp, tq), n)})
         path = export_onnx(model, tmp / f"w{T}.onnx")
-        for threads in (1, 2):
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            feeds = {i.name: (poses if "pose" in i.name else present) for i in sess.get_inputs()}
-            rows.append({"window": T, "backend": f"ONNX Runtime CPU, {threads} thread(s)", "provider": sess.get_providers()[0],
-                         "ms": _time(lambda: sess.run(None, feeds), n)})  # fmt: skip
-        available = ort.get_available_providers()
-        gpu_providers = (
-            ("ONNX Runtime CUDA", [("CUDAExecutionProvider", {})]),
-            ("ONNX Runtime TensorRT fp16", [("TensorrtExecutionProvider", {
-                "trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(tmp / "trt"),
-                "trt_profile_min_shapes": _trt_shapes(T), "trt_profile_max_shapes": _trt_shapes(T),
-                "trt_profile_opt_shapes": _trt_shapes(T)}), ("CUDAExecutionProvider", {})]),
-        )  # fmt: skip
-        for name, providers in gpu_providers:
-            wanted = providers[0][0]
+        # Every ONNX Runtime row goes through the runtime the tools use (its session options,
+        # its TensorRT profile and engine cache), timing one model call on a full window.
+        backends = [(f"ONNX Runtime CPU, {k} thread(s)", RuntimeConfig(str(path), providers=("cpu",), threads=k)) for k in (1, 2)]
+        backends += [
+            ("ONNX Runtime CUDA", RuntimeConfig(str(path), providers=("cuda",))),
+            ("ONNX Runtime TensorRT fp16", RuntimeConfig(str(path), providers=("tensorrt", "cuda"), trt_cache_dir=str(tmp / "trt"))),
+        ]
+        for name, cfg in backends:
+            wanted = PROVIDER_ALIASES[cfg.providers[0]]
             row = {"window": T, "backend": name, "provider": wanted, "ms": None}
             if wanted not in available:
                 rows.append(row | {"note": "not measured: provider not available on this machine"})
                 continue
             try:
-                sess = ort.InferenceSession(str(path), providers=providers)
+                refiner = OnnxRefiner(cfg)
             except Exception as e:  # a provider that is installed but cannot start (no driver, no TensorRT libs)
                 rows.append(row | {"note": f"not measured: {wanted} failed to start: {e}"})
                 continue
-            used = sess.get_providers()[0]
-            feeds = {i.name: (poses if "pose" in i.name else present) for i in sess.get_inputs()}
+            used = refiner.providers[0]
             if used != wanted:  # ONNX Runtime fell back silently: do not report CPU numbers as GPU ones
                 rows.append(row | {"provider": used, "note": f"not measured: {wanted} fell back to {used}"})
                 continue
-            rows.append(row | {"provider": used, "ms": _time(lambda: sess.run(None, feeds), n), "note": "host arrays in and out"})
+            rows.append(row | {"ms": _time(partial(refiner._infer, poses, present), n), "note": "host arrays in and out"})
         if not torch.cuda.is_available():
             for name in ("torch CUDA eager", "torch CUDA graphs"):
                 rows.append({"window": T, "backend": name, "provider": "cuda", "ms": None, "note": "not measured: no GPU on this machine"})
@@ -93,11 +87,6 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
         rows += _torch_cuda_rows(model, poses, present, T, n)
     return {"rows": rows, "calls_per_row": n, "model": "8 layers, d=128, 4 heads, ff=256 (the shipped architecture)",
             "gpu": _gpu_name()}  # fmt: skip
-
-
-def _trt_shapes(T: int) -> str:
-    """TensorRT's fixed profile for one window of T frames (the runtime's per-frame call)."""
-    return f"poses:1x{T}x75x3,present:1x{T}x75"
 
 
 def _gpu_name() -> str:
