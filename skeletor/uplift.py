@@ -78,22 +78,26 @@ _REFERENCE_BONES = (("neck", "left_shoulder"), ("neck", "right_shoulder"), ("nec
                     ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"))  # fmt: skip
 
 
-def nanquantile_columns(a: np.ndarray, q: float) -> np.ndarray:
-    """``np.nanquantile(a, q, axis=0)`` (linear interpolation) for a 2D array, vectorised.
+# _BITS[n][k, i] = bit i of state k: the sign state of bone i in a group of n bones.
+_BITS = {n: (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1 for n in (1, 2, 3, 4)}
 
-    numpy's version loops over the columns in Python; this sorts once (NaN sorts last)
-    and interpolates between the two order statistics around ``q * (n - 1)``, where ``n``
-    is each column's count of finite values. Columns without one give NaN, silently.
+
+def nanquantile_rows(a: np.ndarray, q: float) -> np.ndarray:
+    """``np.nanquantile(a, q, axis=1)`` (linear interpolation) for a 2D array, vectorised.
+
+    numpy's version loops over the rows in Python; this sorts once (NaN sorts last) and
+    interpolates between the two order statistics around ``q * (n - 1)``, where ``n`` is
+    each row's count of finite values. Rows without one give NaN, silently.
     """
-    srt = np.sort(a, axis=0)  # (N, S) NaN last
-    n = np.isfinite(a).sum(axis=0)  # (S,)
+    srt = np.sort(a, axis=1)  # (S, N) NaN last
+    n = np.isfinite(a).sum(axis=1)  # (S,)
     last = np.maximum(n - 1, 0)
     pos = q * last
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, last)
-    cols = np.arange(a.shape[1])
+    rows = np.arange(a.shape[0])
     frac = pos - lo
-    v = srt[lo, cols] * (1.0 - frac) + srt[hi, cols] * frac
+    v = srt[rows, lo] * (1.0 - frac) + srt[rows, hi] * frac
     return np.where(n > 0, v, np.nan)
 
 
@@ -106,7 +110,11 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product over the last axis (size 3), the same arithmetic as ``np.cross`` without its axis juggling."""
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = a1 * b2 - a2 * b1
+    out[..., 1] = a2 * b0 - a0 * b2
+    out[..., 2] = a0 * b1 - a1 * b0
+    return out
 
 
 def _left(name: str) -> str:
@@ -208,7 +216,11 @@ class UpliftTree:
         self.share_first = np.array(sorted(first.values()))  # one bone per shared length
         self.share_second = np.array([b_ for b_ in range(len(share)) if b_ not in first.values()])  # their twins
         self.share_size = np.bincount(share, minlength=self.num_shared).astype(np.float64)
+        self.share_first_shared = share[self.share_first]  # (S,) their shared-length ids
+        self.share_second_shared = share[self.share_second]
         self.prior = np.array([self._prior(names[p], names[c]) for p, c in zip(self.bone_parent, self.children)])
+        self.prior_shared = np.zeros(self.num_shared)
+        self.prior_shared[share] = self.prior  # (S,)
         self.reference = np.array(
             [b for b, (p, c) in enumerate(zip(self.bone_parent, self.children)) if (names[p], names[c]) in _REFERENCE_BONES]
         )
@@ -227,6 +239,20 @@ class UpliftTree:
         grouped = set(self.legs.ravel()) | set(self.arms.ravel()) | set(self.torso.ravel())
         self.singles = np.array([k for k in range(len(self.children)) if k not in grouped])[:, None]  # (S, 1)
         self.hips = (idx["left_hip"], idx["right_hip"])
+        # Precomputed for the streaming hot path (numpy call overhead dominates there):
+        # Bones are in breadth-first order, so each level is a contiguous range: a slice.
+        assert all((np.diff(lvl) == 1).all() for lvl in self.levels)
+        self.level_index = [(slice(int(lvl[0]), int(lvl[-1]) + 1), self.children[lvl], self.bone_parent[lvl]) for lvl in self.levels]
+        self.depth = depth  # (J+1,) bones between each joint and the root
+        self.sign_groups = {"singles": self.singles, "torso": self.torso, "arms": self.arms, "legs": self.legs}
+        # Flat indices into (B, 2) per-bone-and-state and (B, 2, 2) per-bone-and-state-pair tables:
+        # state k of a group of n bones gives bone i the state bit _BITS[n][k, i].
+        self.group_state_index = {name: g[:, :, None] * 2 + _BITS[g.shape[1]].T[None] for name, g in self.sign_groups.items()}  # (G, n, K)
+        self.group_pair_index = {
+            name: g[:, :, None, None] * 4 + 2 * _BITS[g.shape[1]].T[None, :, :, None] + _BITS[g.shape[1]].T[None, :, None, :]
+            for name, g in self.sign_groups.items()
+        }  # (G, n, K', K): previous state K', current state K
+        self.group_sign_bits = {name: 2.0 * _BITS[g.shape[1]] - 1.0 for name, g in self.sign_groups.items()}  # (K, n) +-1
 
     def _order(self) -> list[int]:
         order, frontier = [], [i for i, p in enumerate(self.parents) if p < 0]
@@ -271,6 +297,17 @@ class UpliftTree:
             ok = np.isfinite(n[:, 0]) & (n[:, 0] > 1e-9) & np.isfinite(out[pa]).all(-1)
             out[ch[ok]] = out[pa[ok]] + v[ok] / n[ok] * lengths[lvl][ok, None]
         return out[:75].astype(np.float32)
+
+    @cached_property
+    def ancestors_or_self(self) -> np.ndarray:
+        """(J+1, J+1) bool matrix: entry (j, k) is True when k is j or one of j's ancestors."""
+        a = np.eye(self.num_joints, dtype=bool)
+        for j in range(self.num_joints):
+            k = j
+            while self.parents[k] >= 0:
+                k = self.parents[k]
+                a[j, k] = True
+        return a
 
     @cached_property
     def ancestors(self) -> np.ndarray:
@@ -384,7 +421,7 @@ class StreamingUplifter:
         """Forget everything (a new person or a cut in the video)."""
         t = self.tree
         b = len(t.children)
-        self._hist = np.full((self.config.length_history, b), np.nan)
+        self._pooled = np.full((t.num_shared, 2 * self.config.length_history), np.nan)  # see _update_lengths
         self._hist_n = 0
         self._lengths = t.prior.copy() if self._known is None else np.where(np.isfinite(self._known), self._known, t.prior)
         self._sigma: float | None = None
@@ -457,9 +494,10 @@ class StreamingUplifter:
         """Pixels per metre of this frame from bones seen at full length."""
         t = self.tree
         ok = (c[t.children] > 0) & (c[t.bone_parent] > 0) & (t.prior > 0.02)
-        if ok.sum() < 2:
+        if np.count_nonzero(ok) < 2:
             return None
-        l2d = np.linalg.norm(xy_px[t.children[ok]] - xy_px[t.bone_parent[ok]], axis=-1)
+        v = xy_px[t.children[ok]] - xy_px[t.bone_parent[ok]]
+        l2d = np.sqrt(np.add.reduce(v * v, axis=-1))
         ratio = l2d / np.maximum(self._lengths[ok], 1e-6)
         # Weighted towards long bones: weight by length so fingers do not dominate.
         order = np.argsort(ratio)
@@ -470,20 +508,18 @@ class StreamingUplifter:
     def _update_lengths(self, d: np.ndarray, valid: np.ndarray) -> None:
         """Online bone lengths from observed 2D lengths (metres)."""
         t, cfg = self.tree, self.config
-        row = np.where(valid, np.linalg.norm(d, axis=-1), np.nan)
-        self._hist[self._hist_n % cfg.length_history] = row
+        row = np.where(valid, np.sqrt(np.add.reduce(d * d, axis=-1)), np.nan)  # (B,) observed 2D lengths
+        # Ring buffer of the last H frames, left/right twins pooled: (S, 2H), one row per
+        # shared length; frame slot k in columns 2k (first twin) and 2k + 1 (second twin).
+        k = self._hist_n % cfg.length_history
+        self._pooled[t.share_first_shared, 2 * k] = row[t.share_first]
+        self._pooled[t.share_second_shared, 2 * k + 1] = row[t.share_second]
         self._hist_n += 1
-        hist = self._hist[: min(self._hist_n, cfg.length_history)]  # (H, B) observed 2D lengths
-        # Left/right twins pool their observations: (2H, S) columns per shared length.
-        pooled = np.full((2 * len(hist), t.num_shared), np.nan)
-        pooled[: len(hist), t.share[t.share_first]] = hist[:, t.share_first]
-        pooled[len(hist) :, t.share[t.share_second]] = hist[:, t.share_second]
-        counts = np.isfinite(pooled).sum(0)
-        n_obs = counts / t.share_size
-        q = nanquantile_columns(pooled, cfg.length_quantile)  # (S,), NaN where a column has no value
-        prior_s = np.zeros(t.num_shared)
-        prior_s[t.share] = t.prior
-        est = np.where(np.isfinite(q), (n_obs * np.nan_to_num(q) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
+        filled = self._pooled[:, : 2 * min(self._hist_n, cfg.length_history)]  # (S, 2n)
+        q = nanquantile_rows(filled, cfg.length_quantile)  # (S,), NaN where a length has no observation
+        n_obs = np.add.reduce(np.isfinite(filled), axis=1) / t.share_size  # (S,) frames observed
+        prior_s = t.prior_shared
+        est = np.where(np.isfinite(q), (n_obs * np.where(np.isfinite(q), q, 0.0) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
         lengths = est[t.share]
         ref = t.reference
         seen_ref = n_obs[t.share[ref]] > 0
@@ -495,8 +531,7 @@ class StreamingUplifter:
 
     def _solve(self, kp: np.ndarray, depth: np.ndarray | None, timestamp: float | None) -> _Solved:
         t, cfg = self.tree, self.config
-        xy_px, c = _with_neck(kp[None], 0.0)
-        xy_px, c_raw = xy_px[0], c[0]
+        xy_px, c_raw = _with_neck(kp, 0.0)
         c = np.where(c_raw >= cfg.min_confidence, c_raw, 0.0)
 
         sigma = self._estimate_scale(xy_px, c)
@@ -507,8 +542,10 @@ class StreamingUplifter:
 
         # Outliers: a joint that jumped far, or jumped and now makes one of its bones too long.
         if self._prev_xy is not None:
-            jump = np.linalg.norm(xy - self._prev_xy, axis=-1)
-            bone_len = np.linalg.norm(xy[t.children] - xy[t.bone_parent], axis=-1)
+            step = xy - self._prev_xy
+            jump = np.sqrt(np.add.reduce(step * step, axis=-1))  # (J+1,) metres moved since the last frame
+            bone = xy[t.children] - xy[t.bone_parent]
+            bone_len = np.sqrt(np.add.reduce(bone * bone, axis=-1))
             long = (bone_len > cfg.outlier_ratio * self._lengths + 0.02) & (c[t.children] > 0) & (c[t.bone_parent] > 0)
             too_long = np.zeros(t.num_joints, dtype=bool)
             # Blame the end of an over-long bone that moved more since the last frame.
@@ -526,26 +563,27 @@ class StreamingUplifter:
         # parent's depth), so every joint the input ever saw comes out finite.
         weak = (c_raw > 0) & ~observed & ~self._seen & np.isfinite(xy).all(-1)
 
-        # Bone 2D vectors, level by level so missing joints inherit carried bones.
+        # Bone 2D vectors: a joint seen now sits where it was seen; a missing one hangs off
+        # its nearest seen ancestor (or the root) through the bones carried from the last frame.
         b = len(t.children)
         prev_d = self._prev_d if self._prev_d is not None else np.zeros((b, 2))
-        pos = np.full((t.num_joints, 2), np.nan)
-        root_ok = observed[NECK]
-        pos[NECK] = xy[NECK] if root_ok or self._prev_xy is None else self._prev_xy[NECK]
-        if not np.isfinite(pos[NECK]).all():
-            pos[NECK] = 0.0
-        d = np.zeros((b, 2))
-        for lvl in t.levels:
-            ch, pa = t.children[lvl], t.bone_parent[lvl]
-            obs = observed[ch] | weak[ch]
-            d_lvl = np.where(obs[:, None], _finite_or_zero(xy[ch] - pos[pa]), prev_d[lvl])
-            d[lvl] = d_lvl
-            pos[ch] = pos[pa] + d_lvl
+        root_xy = xy[NECK] if observed[NECK] or self._prev_xy is None else self._prev_xy[NECK]
+        if not np.isfinite(root_xy).all():
+            root_xy = np.zeros(2)
+        here = observed | weak  # (J+1,) joints placed from this frame's 2D
+        anchor = here.copy()
+        anchor[NECK] = True
+        nearest = np.argmax(t.ancestors_or_self * ((t.depth + 1) * anchor)[None, :], axis=1)  # (J+1,) deepest anchored ancestor-or-self
+        base = np.where(here[:, None], xy, 0.0)  # (J+1, 2)
+        base[NECK] = root_xy
+        carried = t.ancestors @ prev_d  # (J+1, 2): root -> joint sum of the carried bones
+        pos = base[nearest] + (carried - carried[nearest])  # (J+1, 2)
+        d = np.where(here[t.children][:, None], pos[t.children] - pos[t.bone_parent], prev_d)  # (B, 2)
         valid = observed[t.children] & observed[t.bone_parent]
         if valid.any():
             self._update_lengths(d, valid)
         lengths = self._lengths
-        l2d = np.linalg.norm(d, axis=-1)
+        l2d = np.sqrt(np.add.reduce(d * d, axis=-1))
         over = l2d > lengths
         # Clip 2D bones that exceed their 3D length (noise): keep direction, shorten.
         d = np.where(over[:, None], d * (lengths / np.maximum(l2d, 1e-9))[:, None], d)
@@ -564,9 +602,7 @@ class StreamingUplifter:
         depth_root = self._focal / s
         root = np.array([pos[NECK, 0], pos[NECK, 1], depth_root])
         rays = np.concatenate([pos * (s / self._focal), np.ones((t.num_joints, 1))], axis=-1)  # (76, 3)
-        self._prev_xy = pos + 0.0  # carried 2D positions for the next frame's jump test
-        for lvl in t.levels:  # recompute positions from the (clipped) bones
-            self._prev_xy[t.children[lvl]] = self._prev_xy[t.bone_parent[lvl]] + d[lvl]
+        self._prev_xy = pos[NECK] + t.ancestors @ d  # (J+1, 2) from the (clipped) bones, for the next frame's jump test
         return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), hmm)
 
     def _choose_signs(
@@ -581,79 +617,109 @@ class StreamingUplifter:
         (thigh, shank, foot) and arm (upper arm, forearm) is one group whose 2^n states are
         the sign combinations, so anatomical priors can judge the limb as a whole.
         """
-        cfg = self.config
+        t, cfg = self.tree, self.config
         cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
         tau = cfg.continuity_std + 0.15 * self._lengths
+        # (B, 2, 2) continuity cost of each bone going from state s' (last frame) to state s
+        step = (cand[:, None, :] - self._prev_z[:, :, None]) ** 2 / (2 * tau[:, None, None] ** 2)
         single_e = self._emission(cand, d, depth, s, observed)  # (B, 2)
         sign = np.zeros(len(m))
         self._soft = np.zeros(len(m))
         back: dict[str, np.ndarray] = {}
         hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        frame = None
         # Singles first: the shoulders fix the body's facing, which the limb priors need.
         for name in ("singles", "torso", "arms", "legs"):
-            bones = self._groups()[name]  # (G, n)
-            n = bones.shape[1]
-            bits = _BITS[n]  # (K, n)
-            zc = cand[bones[:, :, None], bits.T[None]]  # (G, n, K) candidate dz of each bone in each state
-            zp = self._prev_z[bones[:, :, None], bits.T[None]]  # (G, n, K) last frame's
-            trans = ((zc[:, :, None, :] - zp[:, :, :, None]) ** 2 / (2 * tau[bones][:, :, None, None] ** 2)).sum(1)  # (G, K', K)
+            bones = t.sign_groups[name]  # (G, n)
+            trans = np.add.reduce(step.ravel()[t.group_pair_index[name]], axis=1)  # (G, K', K)
             # emission: hints on each bone (sum over the group's bones), plus limb priors
-            emit = single_e[bones[:, :, None], bits.T[None]].sum(1)  # (G, K)
-            if name != "singles":
-                emit = emit + self._limb_prior(name, bones, d, zc, sign, observed)
+            emit = np.add.reduce(single_e.ravel()[t.group_state_index[name]], axis=1)  # (G, K)
+            if name == "torso":
+                emit = emit + self._torso_prior(d, cand.ravel()[t.group_state_index[name]], observed)
+            elif name != "singles":
+                if frame is None:
+                    frame = self._body_frame(d, sign)
+                if frame is not None:
+                    emit = emit + self._limb_prior(name, bones, d, cand.ravel()[t.group_state_index[name]], frame, observed)
             total = self._alpha[name][:, :, None] + trans
-            back[name] = np.argmin(total, axis=1)  # (G, K)
-            alpha = np.min(total, axis=1) + emit
-            alpha -= alpha.min(axis=1, keepdims=True)
+            back[name] = total.argmin(axis=1)  # (G, K)
+            alpha = np.minimum.reduce(total, axis=1) + emit
+            alpha -= np.minimum.reduce(alpha, axis=1, keepdims=True)
             np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
             self._alpha[name] = alpha
             hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
-            best = np.argmin(alpha, axis=1)  # (G,)
-            sign[bones] = np.where(bits[best] == 1, 1.0, -1.0)
+            best = alpha.argmin(axis=1)  # (G,)
+            signs = t.group_sign_bits[name]  # (K, n)
+            sign[bones] = signs[best]
             post = np.exp(-alpha / cfg.sign_temperature)
-            post /= post.sum(1, keepdims=True)  # (G, K) posterior over the group's states
-            self._soft[bones] = post @ (2.0 * bits - 1.0)  # (G, n) expected sign of each bone
+            post /= np.add.reduce(post, axis=1, keepdims=True)  # (G, K) posterior over the group's states
+            self._soft[bones] = post @ signs  # (G, n) expected sign of each bone
         self._prev_z = cand
         return sign, back, hmm
 
-    def _limb_prior(
-        self, name: str, bones: np.ndarray, d: np.ndarray, zc: np.ndarray, sign: np.ndarray, observed: np.ndarray
-    ) -> np.ndarray:
-        """(G, K) anatomical cost of each sign combination of the arms or legs.
+    @staticmethod
+    def _group_vectors(d: np.ndarray, bones: np.ndarray, zc: np.ndarray) -> np.ndarray:
+        """(G, n, K, 3) 3D bone vectors of a sign group in each of its K states (2D part shared)."""
+        vec = np.empty(zc.shape + (3,))
+        vec[..., :2] = d[bones][:, :, None, :]
+        vec[..., 2] = zc
+        return vec
 
-        The body frame comes from the shoulders (already decided): r = right->left shoulder,
-        up = mid-hip -> neck (image plane), forward f = r x up. Knees bend backwards
-        ((thigh x shank) . r > 0), feet point forward (foot . f > 0), elbows bend forwards
-        ((upper x forearm) . r < 0), hands are rarely far behind the body.
+    def _torso_prior(self, d: np.ndarray, zc: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """(1, K) anatomical cost of the torso's sign combinations: hips not in front of the
+        neck (no backward lean past ~3 deg), hip line turning with the shoulder line.
+
+        Bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip.
         """
         t, w = self.tree, self.config.prior_weight
-        vec = np.concatenate([np.broadcast_to(d[bones][:, :, None, :], zc.shape + (2,)), zc[..., None]], axis=-1)  # (G, n, K, 3)
-        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (G, n)
-        up = np.array([0.0, -1.0, 0.0])
-        if name == "torso":  # bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip
-            r = vec[:, 0] - vec[:, 1]  # (G, K, 3) right -> left shoulder
-            f = _cross(r, up)
-            f /= np.linalg.norm(f, axis=-1, keepdims=True) + 1e-9
-            hip_l, hip_r = vec[:, 0] + vec[:, 2], vec[:, 1] + vec[:, 3]  # from the neck
-            mid_hip = 0.5 * (hip_l + hip_r)
-            lean = (mid_hip * f).sum(-1) / (np.linalg.norm(mid_hip, axis=-1) + 1e-9)  # > 0: hips in front of the neck
-            h = hip_l - hip_r
-            twist = (h * r).sum(-1) / (np.linalg.norm(h, axis=-1) * np.linalg.norm(r, axis=-1) + 1e-9)
-            both = (ok[:, 2] & ok[:, 3])[:, None]
-            cost = both * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
-            return w * cost
+        if w <= 0:
+            return np.zeros(zc.shape[::2])
+        bones = t.torso
+        vec = self._group_vectors(d, bones, zc)  # (1, 4, K, 3)
+        r = vec[:, 0] - vec[:, 1]  # (1, K, 3) right -> left shoulder
+        f = np.zeros_like(r)  # r x up, up = (0, -1, 0)
+        f[..., 0], f[..., 2] = r[..., 2], -r[..., 0]
+        f /= np.sqrt(np.add.reduce(f * f, axis=-1, keepdims=True)) + 1e-9
+        hip_l, hip_r = vec[:, 0] + vec[:, 2], vec[:, 1] + vec[:, 3]  # from the neck
+        mid_hip = 0.5 * (hip_l + hip_r)
+        lean = np.add.reduce(mid_hip * f, axis=-1) / (np.sqrt(np.add.reduce(mid_hip * mid_hip, axis=-1)) + 1e-9)  # > 0: hips in front of the neck
+        h = hip_l - hip_r
+        twist = np.add.reduce(h * r, axis=-1) / (np.sqrt(np.add.reduce(h * h, axis=-1)) * np.sqrt(np.add.reduce(r * r, axis=-1)) + 1e-9)
+        both = observed[t.children[bones[:, 2]]] & observed[t.bone_parent[bones[:, 2]]] & observed[t.children[bones[:, 3]]] & observed[t.bone_parent[bones[:, 3]]]
+        return w * both[:, None] * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
+
+    def _body_frame(self, d: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Unit vectors (right -> left shoulder, forward = that x up) from the chosen torso signs; None if undefined."""
+        t = self.tree
+        if self.config.prior_weight <= 0:
+            return None
         ls, rs = t.b_shoulder
         r = np.array([d[ls, 0] - d[rs, 0], d[ls, 1] - d[rs, 1], 0.0])
         r[2] = sign[ls] * np.sqrt(max(self._lengths[ls] ** 2 - d[ls] @ d[ls], 0.0)) - sign[rs] * np.sqrt(
             max(self._lengths[rs] ** 2 - d[rs] @ d[rs], 0.0)
         )
         nr = np.linalg.norm(r)
-        if nr < 1e-6 or w <= 0:
-            return np.zeros(zc.shape[::2])
+        if nr < 1e-6:
+            return None
         r /= nr
-        f = _cross(r, up)
+        f = np.array([r[2], 0.0, -r[0]])  # r x up, up = (0, -1, 0)
         f /= max(np.linalg.norm(f), 1e-9)
-        norms = np.linalg.norm(vec, axis=-1) + 1e-9  # (G, n, K)
+        return r, f
+
+    def _limb_prior(
+        self, name: str, bones: np.ndarray, d: np.ndarray, zc: np.ndarray, frame: tuple[np.ndarray, np.ndarray], observed: np.ndarray
+    ) -> np.ndarray:
+        """(G, K) anatomical cost of each sign combination of the arms or legs.
+
+        ``frame`` = (r, f): r = right->left shoulder, forward f = r x up (up = image up).
+        Knees bend backwards ((thigh x shank) . r > 0), feet point forward (foot . f > 0),
+        elbows bend forwards ((upper x forearm) . r < 0), hands are rarely far behind the body.
+        """
+        t, w = self.tree, self.config.prior_weight
+        r, f = frame
+        vec = self._group_vectors(d, bones, zc)  # (G, n, K, 3)
+        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (G, n)
+        norms = np.sqrt(np.add.reduce(vec * vec, axis=-1)) + 1e-9  # (G, n, K)
         if name == "legs":
             knee = _cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])  # (G, K) = sin(flexion)
             foot = vec[:, 2] @ f / norms[:, 2]
@@ -759,27 +825,28 @@ class StreamingUplifter:
         child goes towards the ray's closest point, at distance L.
         """
         t = self.tree
+        rays, lengths = frame.rays, frame.lengths
+        ray_sq = np.add.reduce(rays * rays, axis=-1)  # (J+1,)
+        len_sq = lengths**2  # (B,)
+        rigid = self.config.rigid_soft_signs
         pos = np.zeros((t.num_joints, 3))
-        pos[NECK] = frame.rays[NECK] * frame.root[2]
-        for lvl in t.levels:
-            ch, pa = t.children[lvl], t.bone_parent[lvl]
-            r, p = frame.rays[ch], pos[pa]
-            a = (r * r).sum(-1)
-            b = (r * p).sum(-1)
-            c = (p * p).sum(-1) - frame.lengths[lvl] ** 2
-            disc = b * b - a * c
+        pos[NECK] = rays[NECK] * frame.root[2]
+        for lvl, ch, pa in t.level_index:
+            r, p = rays[ch], pos[pa]  # (n, 3) child rays, parent positions
+            a = ray_sq[ch]
+            b = np.add.reduce(r * p, axis=-1)
+            disc = b * b - a * (np.add.reduce(p * p, axis=-1) - len_sq[lvl])
             lam = (b + sign[lvl] * np.sqrt(np.maximum(disc, 0.0))) / a
-            child = lam[:, None] * r
+            v = lam[:, None] * r - p  # (n, 3) parent -> child on the ray
             # Bones put back at their length L, along their direction from the parent:
             # * out of reach (the 2D bone is longer than L allows): the child sits at the
             #   ray's closest point, a small reprojection error instead of a shortened bone;
             # * with rigid_soft_signs, every bone: a soft sign lands between the two depth
             #   solutions, i.e. nearer the parent than L.
-            stretch = np.ones_like(disc, dtype=bool) if self.config.rigid_soft_signs else disc < 0
-            if stretch.any():
-                v = child[stretch] - p[stretch]
-                child[stretch] = p[stretch] + v * (frame.lengths[lvl][stretch] / np.maximum(np.linalg.norm(v, axis=-1), 1e-9))[:, None]
-            pos[ch] = child
+            stretch = lengths[lvl] / np.maximum(np.sqrt(np.add.reduce(v * v, axis=-1)), 1e-9)
+            if not rigid:
+                stretch = np.where(disc < 0, stretch, 1.0)
+            pos[ch] = p + v * stretch[:, None]
         return pos
 
     def _emit(self, state: np.ndarray | None = None) -> UpliftFrame:
@@ -809,9 +876,6 @@ class StreamingUplifter:
         self._emitted += 1
         return UpliftFrame(frame.index, pose, conf, frame.timestamp)
 
-
-# _BITS[n][k, i] = bit i of state k: the sign state of bone i in a group of n bones.
-_BITS = {n: (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1 for n in (1, 2, 3, 4)}
 
 
 def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -134,7 +134,7 @@ def test_streaming_frame_cost(bandai_views, data_dir: Path) -> None:
     body = bandai_views[1].keypoints
     with_hands = [s for s in map(load_pose_file, list_pose_files(data_dir / "slp_pose_format")) if (s.confidence[:, 33:] > 0).mean() > 0.5]
     hands = max(with_hands, key=len)
-    for seq, bound in ((body, 2.0), (hands, 2.5)):
+    for seq in (body, hands):
         up = StreamingUplifter()
         for i in range(20):
             up.push(seq.keypoints[i], None, None, seq.image_size)
@@ -143,9 +143,9 @@ def test_streaming_frame_cost(bandai_views, data_dir: Path) -> None:
             t0 = time.perf_counter()
             up.push(seq.keypoints[i], None, None, seq.image_size)
             ms.append(1000 * (time.perf_counter() - t0))
-        # ~1.5 ms for both here (the issue asks <= 1 ms: not met; numpy call overhead of
-        # the per-level loops and sign groups dominates, not arithmetic)
-        assert np.median(ms) < bound, (seq.name, np.median(ms))
+        # ~0.8 ms for both on a quiet 2-core machine (`skeletor bench throughput` prints it;
+        # the issue asks <= 1 ms); the bound leaves room for a busy CI machine.
+        assert np.median(ms) < 1.5, (seq.name, np.median(ms))
 
 
 def test_lookahead_never_costs_much_accuracy(bandai_views) -> None:
@@ -164,14 +164,14 @@ def test_lookahead_never_costs_much_accuracy(bandai_views) -> None:
     assert np.mean(delayed) <= 1.05 * np.mean(causal), (delayed, causal)
 
 
-def test_nanquantile_columns_matches_numpy(rng: np.random.Generator) -> None:
-    from skeletor.uplift import nanquantile_columns
+def test_nanquantile_rows_matches_numpy(rng: np.random.Generator) -> None:
+    from skeletor.uplift import nanquantile_rows
 
-    a = rng.normal(size=(300, 40))
+    a = rng.normal(size=(40, 300))
     a[rng.random(a.shape) < 0.4] = np.nan
-    a[:, 3] = np.nan  # a column with no value
-    a[1:, 5] = np.nan  # a column with one value
+    a[3] = np.nan  # a row with no value
+    a[5, 1:] = np.nan  # a row with one value
     for q in (0.0, 0.5, 0.85, 1.0):
         with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
-            want = np.nanquantile(a, q, axis=0)
-        np.testing.assert_allclose(nanquantile_columns(a, q), want, rtol=1e-12, equal_nan=True)
+            want = np.nanquantile(a, q, axis=1)
+        np.testing.assert_allclose(nanquantile_rows(a, q), want, rtol=1e-12, equal_nan=True)
