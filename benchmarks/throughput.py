@@ -4,7 +4,8 @@ streaming uplift's cost per frame.
 On keypoint files (uplift + refiner, the part that is ours) and on a video (MediaPipe
 detection + the same; bound by the detector). The per-frame uplift cost (the foundation
 issue asks <= 1 ms) is timed push by push on the real MediaPipe Holistic files (body and
-hands), after a 20-frame warm-up per file.
+hands), after a 20-frame warm-up per file, and once more with the bone-length history
+full (the files back to back, as in a long live session).
 """
 
 from __future__ import annotations
@@ -35,6 +36,27 @@ def uplift_frame_cost(seqs: list, warmup: int = 20, repeats: int = 3) -> dict[st
     return percentiles(ms)
 
 
+def uplift_steady_cost(seqs: list, frames: int = 600) -> dict[str, float]:
+    """Percentiles (ms) of one push once the bone-length history is full (a long live
+    session): the files played one after another, without reset, timed after
+    ``UpliftConfig.length_history`` frames."""
+    from benchmarks.common import percentiles
+    from skeletor.uplift import StreamingUplifter
+
+    up = StreamingUplifter()
+    skip = up.config.length_history
+    ms, n = [], 0
+    while n < skip + frames:
+        for s in seqs:
+            for i in range(len(s)):
+                t0 = time.perf_counter()
+                up.push(s.keypoints[i], None, None if s.depth is None else s.depth[i], s.image_size)
+                if n >= skip:
+                    ms.append(1000 * (time.perf_counter() - t0))
+                n += 1
+    return percentiles(ms)
+
+
 def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
     """Frames/s for keypoints (uplift only, and uplift + refiner when weights exist) and video; uplift ms per frame."""
     from skeletor.datasets import data_root
@@ -45,6 +67,7 @@ def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
     frames = sum(len(s) for s in seqs)
     out: dict = {"keypoint_frames": frames}
     out["uplift ms per frame"] = uplift_frame_cost(seqs)
+    out["uplift ms per frame, history full"] = uplift_steady_cost(seqs)
     configs = {"uplift only": CleanerConfig(refine=False)}
     if default_weights_path().is_file():
         configs["uplift + refiner"] = CleanerConfig(refine=True, threads=1)

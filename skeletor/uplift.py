@@ -85,20 +85,35 @@ _BITS = {n: (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1 for n in (1,
 def nanquantile_rows(a: np.ndarray, q: float) -> np.ndarray:
     """``np.nanquantile(a, q, axis=1)`` (linear interpolation) for a 2D array, vectorised.
 
-    numpy's version loops over the rows in Python; this sorts once (NaN sorts last) and
-    interpolates between the two order statistics around ``q * (n - 1)``, where ``n`` is
-    each row's count of finite values. Rows without one give NaN, silently.
+    numpy's version loops over the rows in Python; this partitions each group of rows
+    with the same count of finite values once (see :func:`_quantile_rows`). Rows without
+    a finite value give NaN, silently.
     """
-    srt = np.sort(a, axis=1)  # (S, N) NaN last
-    n = np.isfinite(a).sum(axis=1)  # (S,)
+    a = np.asarray(a, np.float64)
+    finite = np.isfinite(a)
+    return _quantile_rows(np.where(finite, a, np.inf), np.add.reduce(finite, axis=1), q)
+
+
+def _quantile_rows(a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """(S,) q-quantile (linear interpolation) of the n[i] finite values of each row of ``a``
+    (S, N), whose other entries are +inf, so they order last; NaN where n[i] = 0.
+
+    Interpolates between the order statistics around ``q * (n - 1)``, found by
+    ``np.partition`` on each group of rows with the same n: linear in N, where a full sort
+    of the bone-length history cost a third of a millisecond a frame.
+    """
     last = np.maximum(n - 1, 0)
     pos = q * last
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, last)
-    rows = np.arange(a.shape[0])
     frac = pos - lo
-    v = srt[rows, lo] * (1.0 - frac) + srt[rows, hi] * frac
-    return np.where(n > 0, v, np.nan)
+    out = np.full(len(a), np.nan)
+    for count in np.unique(n[n > 0]):  # usually one or two groups: the body's bones, the hands'
+        rows = np.nonzero(n == count)[0]
+        k_lo, k_hi = int(lo[rows[0]]), int(hi[rows[0]])
+        part = np.partition(a[rows], (k_lo, k_hi) if k_hi != k_lo else k_lo, axis=1)  # (R, N)
+        out[rows] = part[:, k_lo] * (1.0 - frac[rows]) + part[:, k_hi] * frac[rows]
+    return out
 
 
 def _finite_or_zero(x: np.ndarray) -> np.ndarray:
@@ -431,7 +446,7 @@ class StreamingUplifter:
         """Forget everything (a new person or a cut in the video)."""
         t = self.tree
         b = len(t.children)
-        self._pooled = np.full((t.num_shared, 2 * self.config.length_history), np.nan)  # see _update_lengths
+        self._pooled = np.full((t.num_shared, 2 * self.config.length_history), np.inf)  # see _update_lengths
         self._hist_n = 0
         self._lengths = t.prior.copy() if self._known is None else np.where(np.isfinite(self._known), self._known, t.prior)
         self._sigma: float | None = None
@@ -518,7 +533,7 @@ class StreamingUplifter:
     def _update_lengths(self, d: np.ndarray, valid: np.ndarray) -> None:
         """Online bone lengths from observed 2D lengths (metres)."""
         t, cfg = self.tree, self.config
-        row = np.where(valid, np.sqrt(np.add.reduce(d * d, axis=-1)), np.nan)  # (B,) observed 2D lengths
+        row = np.where(valid, np.sqrt(np.add.reduce(d * d, axis=-1)), np.inf)  # (B,) observed 2D lengths, inf = not seen
         # Ring buffer of the last H frames, left/right twins pooled: (S, 2H), one row per
         # shared length; frame slot k in columns 2k (first twin) and 2k + 1 (second twin).
         k = self._hist_n % cfg.length_history
@@ -526,8 +541,9 @@ class StreamingUplifter:
         self._pooled[t.share_second_shared, 2 * k + 1] = row[t.share_second]
         self._hist_n += 1
         filled = self._pooled[:, : 2 * min(self._hist_n, cfg.length_history)]  # (S, 2n)
-        q = nanquantile_rows(filled, cfg.length_quantile)  # (S,), NaN where a length has no observation
-        n_obs = np.add.reduce(np.isfinite(filled), axis=1) / t.share_size  # (S,) frames observed
+        counts = np.add.reduce(filled < np.inf, axis=1)  # (S,) observations of each length
+        q = _quantile_rows(filled, counts, cfg.length_quantile)  # (S,), NaN where a length has no observation
+        n_obs = counts / t.share_size  # (S,) frames observed
         prior_s = t.prior_shared
         est = np.where(np.isfinite(q), (n_obs * np.where(np.isfinite(q), q, 0.0) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
         lengths = est[t.share]
