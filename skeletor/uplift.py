@@ -637,7 +637,8 @@ class StreamingUplifter:
         """Forward recursion (Viterbi filtering) per sign group.
 
         Returns the signs, the back-pointers (hard back-tracking) and, per group, this
-        frame's (transition costs, emission costs, forward costs) for the soft smoothing.
+        frame's (transition costs, emission costs, forward costs) for the soft smoothing;
+        the last two are empty at lookahead 0, where nothing looks back.
 
         Single bones have two states (child nearer / farther than its parent). Each leg
         (thigh, shank, foot) and arm (upper arm, forearm) is one group whose 2^n states are
@@ -654,6 +655,7 @@ class StreamingUplifter:
         back: dict[str, np.ndarray] = {}
         hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         frame = None
+        keep = self.lookahead > 0  # back-pointers and costs are for back-tracking / smoothing only
         # Singles first: the shoulders fix the body's facing, which the limb priors need.
         for name in ("singles", "torso", "arms", "legs"):
             bones = t.sign_groups[name]  # (G, n)
@@ -668,12 +670,14 @@ class StreamingUplifter:
                 if frame is not None:
                     emit = emit + self._limb_prior(name, bones, d, cand.ravel()[t.group_state_index[name]], frame, observed)
             total = self._alpha[name][:, :, None] + trans
-            back[name] = total.argmin(axis=1)  # (G, K)
+            if keep:
+                back[name] = total.argmin(axis=1)  # (G, K)
             alpha = np.minimum.reduce(total, axis=1) + emit
             alpha -= np.minimum.reduce(alpha, axis=1, keepdims=True)
             np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
             self._alpha[name] = alpha
-            hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
+            if keep:
+                hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
             best = alpha.argmin(axis=1)  # (G,)
             signs = t.group_sign_bits[name]  # (K, n)
             sign[bones] = signs[best]
