@@ -440,8 +440,12 @@ class StreamingUplifter:
         self._known = None if bone_lengths is None else np.asarray(bone_lengths, np.float64)
         t = self.tree
         r_leg, r_arm = config.limb_ratio_floor
-        self._floors = [(t.shared_id("left_ankle"), t.shared_id("left_knee"), r_leg), (t.shared_id("left_knee"), t.shared_id("left_ankle"), r_leg),
-                        (t.shared_id("left_wrist"), t.shared_id("left_elbow"), r_arm), (t.shared_id("left_elbow"), t.shared_id("left_wrist"), r_arm)]  # fmt: skip
+        pairs = [("left_ankle", "left_knee", r_leg), ("left_knee", "left_ankle", r_leg),
+                 ("left_wrist", "left_elbow", r_arm), ("left_elbow", "left_wrist", r_arm)]  # fmt: skip
+        # each bone at least ratio x its neighbour (a ratio < 1 never lifts both of a pair)
+        self._floor_bone = np.array([t.shared_id(a) for a, _, _ in pairs])
+        self._floor_of = np.array([t.shared_id(b) for _, b, _ in pairs])
+        self._floor_ratio = np.array([r for _, _, r in pairs])
         self._scale_quantile = config.scale_quantile if config.scale_quantile is not None else (0.6 if bone_lengths is None else 0.8)
         self.reset()
 
@@ -563,8 +567,7 @@ class StreamingUplifter:
         n_obs = counts / t.share_size  # (S,) frames observed
         prior_s = t.prior_shared
         est = np.where(np.isfinite(q), (n_obs * np.where(np.isfinite(q), q, 0.0) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
-        for a, b, ratio in self._floors:  # a limb bone at least `ratio` times its neighbour
-            est[a] = max(est[a], ratio * est[b])
+        est[self._floor_bone] = np.maximum(est[self._floor_bone], self._floor_ratio * est[self._floor_of])  # limb ratio floors
         lengths = est[t.share]
         ref = t.reference
         seen_ref = n_obs[t.share[ref]] > 0
