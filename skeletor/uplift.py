@@ -449,10 +449,6 @@ class StreamingUplifter:
         self._scale_quantile = config.scale_quantile if config.scale_quantile is not None else (0.6 if bone_lengths is None else 0.8)
         self.reset()
 
-    def _groups(self) -> dict[str, np.ndarray]:
-        t = self.tree
-        return {"singles": t.singles, "torso": t.torso, "arms": t.arms, "legs": t.legs}
-
     @property
     def lookahead(self) -> int:
         """Frames between the newest input and the emitted output."""
@@ -476,7 +472,7 @@ class StreamingUplifter:
         self._prev_d: np.ndarray | None = None
         self._prev_z: np.ndarray = np.zeros((b, 2))  # candidate dz values (state -, state +) last frame
         # Filter costs per sign group: single bones (2 states), arms (4), legs (8).
-        self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in self._groups().items()}
+        self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in self.tree.sign_groups.items()}
         self._seen = np.zeros(t.num_joints, dtype=bool)
         self._last_conf = np.zeros(t.num_joints)
         self._missing_for = np.zeros(t.num_joints)
@@ -833,7 +829,7 @@ class StreamingUplifter:
         """
         oldest = self._buffer[0]
         soft = oldest.soft.copy()
-        for name, bones in self._groups().items():
+        for name, bones in self.tree.sign_groups.items():
             if name not in oldest.hmm:
                 continue
             beta = np.zeros_like(oldest.hmm[name][2])  # (G, K) at the newest frame
@@ -851,7 +847,7 @@ class StreamingUplifter:
 
     def _backtrack(self) -> list[np.ndarray]:
         """Best sign (+-1 per bone) of every buffered frame, oldest first (Viterbi back-tracking)."""
-        groups = self._groups()
+        groups = self.tree.sign_groups
         last = self._buffer[-1]
         state = {}
         for name, bones in groups.items():
