@@ -19,6 +19,13 @@ from benchmarks.common import RESULTS, write_result
 __all__ = ["run_throughput", "add_bench_parser"]
 
 
+def _timed_push(up, s, i: int) -> float:
+    """Milliseconds of ``up.push`` for frame ``i`` of keypoint sequence ``s``."""
+    t0 = time.perf_counter()
+    up.push(s.keypoints[i], None, None if s.depth is None else s.depth[i], s.image_size)
+    return 1000 * (time.perf_counter() - t0)
+
+
 def uplift_frame_cost(seqs: list, warmup: int = 20, repeats: int = 3) -> dict[str, float]:
     """Percentiles (ms) of one ``StreamingUplifter.push`` over ``seqs`` (KeypointSequences),
     warm-up frames left out, every file run ``repeats`` times (a shared machine is noisy)."""
@@ -29,10 +36,9 @@ def uplift_frame_cost(seqs: list, warmup: int = 20, repeats: int = 3) -> dict[st
     for s in seqs * repeats:
         up = StreamingUplifter()
         for i in range(len(s)):
-            t0 = time.perf_counter()
-            up.push(s.keypoints[i], None, None if s.depth is None else s.depth[i], s.image_size)
+            cost = _timed_push(up, s, i)
             if i >= warmup:
-                ms.append(1000 * (time.perf_counter() - t0))
+                ms.append(cost)
     return percentiles(ms)
 
 
@@ -49,10 +55,9 @@ def uplift_steady_cost(seqs: list, frames: int = 600) -> dict[str, float]:
     while n < skip + frames:
         for s in seqs:
             for i in range(len(s)):
-                t0 = time.perf_counter()
-                up.push(s.keypoints[i], None, None if s.depth is None else s.depth[i], s.image_size)
+                cost = _timed_push(up, s, i)
                 if n >= skip:
-                    ms.append(1000 * (time.perf_counter() - t0))
+                    ms.append(cost)
                 n += 1
     return percentiles(ms)
 

@@ -348,14 +348,9 @@ class UpliftTree:
 
     @cached_property
     def ancestors(self) -> np.ndarray:
-        """(J+1, B) 0/1 matrix: entry (j, b) = 1 when bone b lies on the path root -> j."""
-        a = np.zeros((self.num_joints, len(self.children)), dtype=np.float64)
-        for j in range(self.num_joints):
-            k = j
-            while self.parents[k] >= 0:
-                a[j, self.bone_of_child[k]] = 1.0
-                k = self.parents[k]
-        return a
+        """(J+1, B) 0/1 matrix: entry (j, b) = 1 when bone b lies on the path root -> j,
+        i.e. when b's child is j or one of j's ancestors."""
+        return self.ancestors_or_self[:, self.children].astype(np.float64)
 
 
 _TREE: UpliftTree | None = None
@@ -562,7 +557,8 @@ class StreamingUplifter:
         q = _quantile_rows(filled, counts, cfg.length_quantile)  # (S,), NaN where a length has no observation
         n_obs = counts / t.share_size  # (S,) frames observed
         prior_s = t.prior_shared
-        est = np.where(np.isfinite(q), (n_obs * np.where(np.isfinite(q), q, 0.0) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
+        seen = counts > 0  # q is NaN exactly where a length has no observation
+        est = np.where(seen, (n_obs * np.where(seen, q, 0.0) + cfg.prior_frames * prior_s) / (n_obs + cfg.prior_frames), prior_s)
         est[self._floor_bone] = np.maximum(est[self._floor_bone], self._floor_ratio * est[self._floor_of])  # limb ratio floors
         lengths = est[t.share]
         ref = t.reference
@@ -733,8 +729,8 @@ class StreamingUplifter:
         lean = np.add.reduce(mid_hip * f, axis=-1) / (np.sqrt(np.add.reduce(mid_hip * mid_hip, axis=-1)) + 1e-9)  # > 0: hips in front of the neck
         h = hip_l - hip_r
         twist = np.add.reduce(h * r, axis=-1) / (np.sqrt(np.add.reduce(h * h, axis=-1)) * np.sqrt(np.add.reduce(r * r, axis=-1)) + 1e-9)
-        both = observed[t.children[bones[:, 2]]] & observed[t.bone_parent[bones[:, 2]]] & observed[t.children[bones[:, 3]]] & observed[t.bone_parent[bones[:, 3]]]
-        return w * both[:, None] * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
+        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (1, 4)
+        return w * (ok[:, 2] & ok[:, 3])[:, None] * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
 
     def _body_frame(self, d: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Unit vectors (right -> left shoulder, forward = that x up) from the chosen torso signs; None if undefined."""
@@ -842,7 +838,7 @@ class StreamingUplifter:
             cost = oldest.hmm[name][2] + beta
             post = np.exp(-(cost - cost.min(axis=1, keepdims=True)) / self.config.sign_temperature)
             post /= post.sum(1, keepdims=True)  # (G, K)
-            soft[bones] = post @ (2.0 * _BITS[bones.shape[1]] - 1.0)  # (G, n)
+            soft[bones] = post @ self.tree.group_sign_bits[name]  # (G, n)
         return soft
 
     def _backtrack(self) -> list[np.ndarray]:
@@ -857,7 +853,7 @@ class StreamingUplifter:
         for k in range(len(self._buffer) - 1, -1, -1):
             sign = np.zeros_like(last.sign)
             for name, bones in groups.items():
-                sign[bones] = np.where(_BITS[bones.shape[1]][state[name]] == 1, 1.0, -1.0)
+                sign[bones] = self.tree.group_sign_bits[name][state[name]]
             signs.append(sign)
             if k > 0:
                 back = self._buffer[k].back
@@ -923,7 +919,6 @@ class StreamingUplifter:
         pose[conf <= 0] = np.nan
         self._emitted += 1
         return UpliftFrame(frame.index, pose, conf, frame.timestamp)
-
 
 
 def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:
