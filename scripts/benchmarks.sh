@@ -16,6 +16,7 @@ $S evaluate --weights weights/skeletor_refiner.onnx \
   --json benchmarks/results/paper_tables_final_recipe.json --md benchmarks/results/paper_tables_final_recipe.md
 $S bench refiner
 $S bench latency --video "$VIDEO" --frames 300
+$S bench latency --video "$VIDEO" --frames 300 --realtime --json benchmarks/results/latency_paced.json
 $S bench throughput --video "$VIDEO"
 $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
