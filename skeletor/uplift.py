@@ -335,6 +335,31 @@ class UpliftTree:
             out[ch[ok]] = out[pa[ok]] + v[ok] / n[ok] * lengths[lvl][ok, None]
         return out[:75].astype(np.float32)
 
+    def rescale_bones(self, poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """``(T, 75, 3)`` poses with every bone scaled by its shared length's factor.
+
+        A body of other proportions making the same motion: each joint keeps its bone's
+        direction, the mid-shoulder neck stays where it is. Left/right twins share a factor.
+
+        Args:
+            poses: (T, 75, 3) positions (any frame, any unit); NaN joints stay NaN.
+            factors: (S,) positive, one per shared length (``num_shared``, see ``share``).
+
+        Raises:
+            ValueError: wrong shapes, or a factor that is not positive.
+        """
+        p = np.asarray(poses, np.float64)
+        f = np.asarray(factors, np.float64)
+        if p.ndim != 3 or p.shape[1:] != (75, 3):
+            raise ValueError(f"expected (T, 75, 3) poses, got {p.shape}")
+        if f.shape != (self.num_shared,) or not (f > 0).all():
+            raise ValueError(f"expected {self.num_shared} positive factors, got shape {f.shape}")
+        p = np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # (T, 76, 3) with the neck
+        out = p.copy()
+        for sl, ch, pa in self.level_index:
+            out[:, ch] = out[:, pa] + (p[:, ch] - p[:, pa]) * f[self.share[sl]][None, :, None]
+        return out[:, :75].astype(np.float32)
+
     @cached_property
     def ancestors_or_self(self) -> np.ndarray:
         """(J+1, J+1) bool matrix: entry (j, k) is True when k is j or one of j's ancestors."""

@@ -195,3 +195,27 @@ def test_nanquantile_rows_matches_numpy(rng: np.random.Generator) -> None:
         with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
             want = np.nanquantile(a, q, axis=1)
         np.testing.assert_allclose(nanquantile_rows(a, q), want, rtol=1e-12, equal_nan=True)
+
+
+def test_rescale_bones_gives_another_body_making_the_same_motion(data_dir: Path) -> None:
+    """Real mocap with its bones rescaled: each bone's length changes by exactly its factor
+    (twins alike), its direction and the mid-shoulder stay, missing joints stay missing."""
+    _, test = bandai_split(list_bandai(data_dir / "bandai_namco"))
+    pos = load_bandai(test[0]).positions[:60]
+    tree = UpliftTree()
+    f = np.random.default_rng(3).uniform(0.8, 1.6, tree.num_shared)
+    out = tree.rescale_bones(pos, f)
+    before, after = tree.bone_lengths_of(pos), tree.bone_lengths_of(out)
+    seen = np.isfinite(before)
+    assert seen.sum() >= 14
+    np.testing.assert_allclose(after[seen], before[seen] * f[tree.share][seen], rtol=1e-4)
+    assert not np.isfinite(after[~seen]).any()
+    ext = lambda p: np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # noqa: E731 (with the neck)
+    v0 = ext(pos)[:, tree.children] - ext(pos)[:, tree.bone_parent]
+    v1 = ext(out)[:, tree.children] - ext(out)[:, tree.bone_parent]
+    cos = (v0 * v1).sum(-1)[:, seen] / (np.linalg.norm(v0, axis=-1) * np.linalg.norm(v1, axis=-1))[:, seen]
+    assert cos.min() > 1 - 1e-5
+    np.testing.assert_allclose(ext(out)[:, -1], ext(pos)[:, -1], atol=1e-5)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(pos))
+    with pytest.raises(ValueError, match="positive factors"):
+        tree.rescale_bones(pos, -f)
