@@ -23,9 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``dataset``, ``train`` and ``export`` on the ``skeletor`` parser."""
     d = sub.add_parser("dataset", help="build the refiner's training set from ../shared/data")
     dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
-    b = dsub.add_parser("build", help="uplift every training source into one cache file", description=_doc("skeletor.refiner.dataset"))
+    b = dsub.add_parser("build", help="uplift every training source into one cache file", description=_doc("skeletor.refiner.dataset"),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)  # keep the docstring's table
     b.add_argument("--out", type=Path, default=DEFAULT_CACHE, help=f"cache file to write (default {DEFAULT_CACHE})")
-    b.add_argument("--views", type=int, default=2, help="virtual cameras per Bandai training clip (default 2)")
+    b.add_argument("--views", type=int, default=3, help="virtual cameras per Bandai training clip; all but the first see a body of other proportions (default 3)")
     b.add_argument("--max-files", type=int, default=None, help="files per source (quick runs)")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(run=run_dataset)

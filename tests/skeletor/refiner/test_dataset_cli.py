@@ -37,6 +37,30 @@ def test_cache_holds_every_source_and_never_the_benchmark_test_split(tiny_cache:
     assert all(n.startswith("bandai/") for n, s in zip(train.names, sup) if s)
 
 
+def test_views_after_the_first_see_a_body_of_other_proportions(tiny_cache: Path) -> None:
+    """The supervised targets of one clip's two views: the first keeps the mocap's bones,
+    the second is the same motion by a body whose bones are rescaled within the ranges."""
+    from skeletor.refiner.dataset import BuildConfig
+    from skeletor.uplift import UpliftTree
+
+    train = SequenceDataset.from_cache(tiny_cache, "train")
+    views = {n.rsplit("/", 1)[1]: (t, p) for n, t, p in zip(train.names, train.targets, train.target_present) if n.startswith("bandai/")}
+    assert set(views) == {"view0", "view1"}
+    tree = UpliftTree()
+
+    def relative_lengths(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        lengths = tree.bone_lengths_of(np.where(p[..., None], t, np.nan))[tree.share_first]  # (S,) one per shared bone
+        return lengths / np.nansum(lengths)
+
+    ratio = relative_lengths(*views["view1"]) / relative_lengths(*views["view0"])  # per bone; the overall scale drops out
+    ratio = ratio[np.isfinite(ratio)]
+    assert len(ratio) >= 8
+    cfg = BuildConfig()
+    spread = max(cfg.shoulder_scale[1], cfg.bone_scale[1]) / min(cfg.shoulder_scale[0], cfg.bone_scale[0])
+    assert ratio.max() / ratio.min() > 1.1  # other proportions, not just another size
+    assert ratio.max() / ratio.min() < spread
+
+
 def test_align_truth_matches_the_inputs_frame() -> None:
     rng = np.random.default_rng(0)
     truth = rng.normal(size=(10, 75, 3)).astype(np.float32)
