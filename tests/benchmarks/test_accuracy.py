@@ -19,7 +19,15 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
     for r in rows.values():
         assert 0 < r["n_mpjpe_mm"] < 400 and r["bone_cv_pct"] >= 0
     assert rows["whole-sequence uplift"]["bone_cv_pct"] < rows["flat"]["bone_cv_pct"]
-    assert "| flat |" in capsys.readouterr().out
+    bodies = result["other_bodies"]
+    assert set(bodies) == {"Bandai test, shoulders x1.35", "PyMO walk, 2 views"}
+    for group in bodies.values():
+        assert {"streaming uplift", "streaming + refiner"} <= set(group)
+        assert all(0 < r["n_mpjpe_mm"] < 400 for r in group.values())
+    # wider shoulders change the input: the uplift's score moves
+    assert bodies["Bandai test, shoulders x1.35"]["streaming uplift"]["n_mpjpe_mm"] != rows["streaming uplift"]["n_mpjpe_mm"]
+    out_text = capsys.readouterr().out
+    assert "| flat |" in out_text and "other bodies, PyMO walk" in out_text
 
 
 def test_accuracy_curve_takes_refiners_trained_with_a_lookahead(data_dir: Path, tmp_path: Path) -> None:
@@ -34,7 +42,7 @@ def test_accuracy_curve_takes_refiners_trained_with_a_lookahead(data_dir: Path, 
     k2 = export_onnx(NormalisedRefiner(RefinerConfig(window=8, n_layers=2, d_model=32, n_heads=2, d_ff=64, lookahead=2)).eval(), tmp_path / "k2.onnx")
     out = tmp_path / "curve.json"
     argv = ["--data", str(data_dir), "--max-files", "1", "--tune-files", "1", "--json", str(out), "--no-progress", "--no-refiner",
-            "--lookaheads", "0", "2", "--curve-weights", str(k2)]  # fmt: skip
+            "--no-other-bodies", "--lookaheads", "0", "2", "--curve-weights", str(k2)]  # fmt: skip
     assert main(argv) == 0
     curve = json.loads(out.read_text())["lookahead_curve"]
     assert not any("trained with k=2" in name for name in curve["0"])
