@@ -411,12 +411,16 @@ class UpliftFrame:
         confidence: (75,) float32: the joint's detection confidence, decaying while it is
             carried through a gap; 0 for a joint never seen (its pose is NaN).
         timestamp: the timestamp given with the input frame.
+        observed: (75,) bool: the joint was detected in this very frame (confidently, not an
+            outlier), so its pose lies on its detection's viewing ray; False while carried.
+            None when not known.
     """
 
     index: int
     pose: np.ndarray
     confidence: np.ndarray
     timestamp: float | None = None
+    observed: np.ndarray | None = None
 
 
 @dataclass
@@ -435,6 +439,7 @@ class _Solved:
     rays: np.ndarray  # (76, 3) viewing ray of every joint (x/z, y/z, 1), carried joints included
     lengths: np.ndarray  # (B,) bone lengths used
     hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # per sign group: trans (G, K', K), emit (G, K), alpha (G, K)
+    observed: np.ndarray  # (76,) bool: detected (confidently, not an outlier) in this frame
 
 
 class StreamingUplifter:
@@ -668,7 +673,7 @@ class StreamingUplifter:
         root = np.array([pos[NECK, 0], pos[NECK, 1], depth_root])
         rays = np.concatenate([pos * (s / self._focal), np.ones((t.num_joints, 1))], axis=-1)  # (76, 3)
         self._prev_xy = pos[NECK] + t.ancestors @ d  # (J+1, 2) from the (clipped) bones, for the next frame's jump test
-        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), hmm)
+        return _Solved(self._count, timestamp, d, m, sign, back, root, conf, self._soft.copy(), rays, lengths.copy(), hmm, observed)
 
     def _choose_signs(
         self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray
@@ -943,7 +948,7 @@ class StreamingUplifter:
         conf = frame.conf[:75].astype(np.float32)
         pose[conf <= 0] = np.nan
         self._emitted += 1
-        return UpliftFrame(frame.index, pose, conf, frame.timestamp)
+        return UpliftFrame(frame.index, pose, conf, frame.timestamp, frame.observed[:75].copy())
 
 
 def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -219,3 +219,16 @@ def test_rescale_bones_gives_another_body_making_the_same_motion(data_dir: Path)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(pos))
     with pytest.raises(ValueError, match="positive factors"):
         tree.rescale_bones(pos, -f)
+
+
+def test_uplift_frames_say_which_joints_were_detected_in_them(bandai_views) -> None:
+    """``observed``: detected now (confident, not an outlier) -> on the detection's ray;
+    a dropped frame or a joint below the confidence floor is carried, not observed."""
+    kp = bandai_views[0].keypoints.keypoints[:20].copy()
+    kp[5] = 0.0  # a dropped frame
+    kp[8, 13, 2] = 0.1  # left elbow below min_confidence
+    up = StreamingUplifter(UpliftConfig())
+    frames = [up.push(k, image_size=bandai_views[0].keypoints.image_size) for k in kp]
+    assert not frames[5].observed.any() and frames[5].confidence[11] > 0  # carried, still confident
+    assert not frames[8].observed[13] and frames[8].observed[11]
+    np.testing.assert_array_equal(frames[3].observed, kp[3, :, 2] >= UpliftConfig().min_confidence)
