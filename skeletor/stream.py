@@ -64,6 +64,15 @@ class CleanerConfig:
         threads: ONNX Runtime intra-op threads (0 = library default).
         keep_bone_lengths: after the refiner, put every bone back to the uplift's length
             (directions from the refiner), so the cleaned skeleton stays rigid.
+        detection_pull: rate (per frame) of an exponential average of the offsets that
+            would put each joint detected in the frame back on its detection's viewing ray
+            (at the refined depth); the average is added to the refined pose. The refiner
+            fixes depth and jitter but lets joints drift off their detections (median 2D
+            reprojection error on Bandai views 4.1 px for the uplift, 8.8 px refined; on
+            real MediaPipe clips 10-44 px refined): the detector's 2D is accurate on average,
+            so its slow part is trusted and its frame-to-frame jitter is not. 0.1 (a time
+            constant of 10 frames) was chosen on Bandai *training* views: N-MPJPE -2.4 mm,
+            acceleration error +0.4 mm/frame^2. 0 = off.
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -72,6 +81,7 @@ class CleanerConfig:
     weights: Path | None = None
     threads: int = 0
     keep_bone_lengths: bool = True
+    detection_pull: float = 0.1
 
 
 @dataclass
@@ -123,7 +133,10 @@ class StreamingCleaner:
         from dataclasses import replace
 
         self.uplifter = StreamingUplifter(replace(config.uplift, lookahead=config.lookahead - k_ref))
+        if not 0.0 <= config.detection_pull <= 1.0:
+            raise ValueError(f"detection_pull must be in [0, 1], got {config.detection_pull}")
         self._pending: deque[UpliftFrame] = deque()
+        self._pull = np.zeros((75, 3))  # the averaged offset towards the detections, metres
         self.last_timings_ms: dict[str, float] = {}  # the last push's stage durations: uplift, refine
 
     @property
@@ -137,6 +150,7 @@ class StreamingCleaner:
         if self.refiner is not None:
             self.refiner.reset()
         self._pending.clear()
+        self._pull[:] = 0.0
 
     def push(
         self,
@@ -184,7 +198,21 @@ class StreamingCleaner:
         pose[f.confidence <= 0] = np.nan  # never-seen joints stay missing
         if self.config.keep_bone_lengths:
             pose = self.uplifter.tree.impose_lengths(pose, self.uplifter.bone_lengths)
+        if self.config.detection_pull > 0 and f.observed is not None:
+            pose = self._pull_to_detections(pose, f)
         return CleanFrame(f.index, pose, f.confidence, f.pose, f.timestamp)
+
+    def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
+        """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
+        raw = f.pose  # the uplift's pose: a detected joint lies on its detection's viewing ray
+        on_ray = f.observed & np.isfinite(pose).all(-1) & np.isfinite(raw).all(-1) & (raw[:, 2] > 1e-6)
+        target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth
+        offset = np.where(on_ray[:, None], target - pose, 0.0)  # lateral only: target has the refined z
+        self._pull += self.config.detection_pull * (offset - self._pull)
+        pulled = (pose + self._pull).astype(np.float32)
+        if self.config.keep_bone_lengths:
+            pulled = self.uplifter.tree.impose_lengths(pulled, self.uplifter.bone_lengths)
+        return pulled
 
 
 def clean_sequence(seq: KeypointSequence, cleaner: StreamingCleaner, progress: bool = False) -> PoseSequence:

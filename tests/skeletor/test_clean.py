@@ -81,3 +81,19 @@ def test_missing_explicit_weights_is_a_clear_error(real_inputs: list[Path], tmp_
     rc = main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "o.npz"), "--weights", str(tmp_path / "nope.onnx")])
     assert rc == 2
     assert "nope.onnx" in capsys.readouterr().err
+
+
+def test_detection_pull_option(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--detection-pull 0 is the refiner's output as it is; the default pulls it (other output); a rate outside [0, 1] is refused."""
+    outs = {}
+    for rate in ("0", "0.1"):
+        dst = tmp_path / f"pull{rate}.npz"
+        assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--detection-pull", rate, "--no-progress"]) == 0
+        outs[rate] = load_poses(dst).poses3d
+    default = tmp_path / "default.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(default), "--no-progress"]) == 0
+    np.testing.assert_array_equal(load_poses(default).poses3d, outs["0.1"])
+    assert not np.allclose(outs["0"], outs["0.1"], equal_nan=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), "--detection-pull", "1.5"])
+    assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err

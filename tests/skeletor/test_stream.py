@@ -1,0 +1,57 @@
+"""The streaming cleaner (uplift + refiner) on real MediaPipe detections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skeletor import metrics
+from skeletor.datasets.poseformat import load_pose_file
+from skeletor.skeleton import HOLISTIC75
+from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+
+UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every clip
+
+
+def reprojection_px(poses: np.ndarray, keypoints: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Pixel distances between confidently detected upper-body joints and the 3D poses seen
+    through the uplift's camera (focal = the larger image side, centred)."""
+    w, h = image_size
+    proj = max(w, h) * poses[..., :2] / poses[..., 2:3] + np.array([w / 2, h / 2])
+    ok = keypoints[:, UPPER, 2] > 0.5
+    return np.linalg.norm(proj[:, UPPER] - keypoints[:, UPPER, :2], axis=-1)[ok]
+
+
+@pytest.fixture(scope="module")
+def real_clip(data_dir: Path):
+    return load_pose_file(data_dir / "slp_pose_format" / "mediapipe_long.pose")  # 278 frames of real Holistic output
+
+
+def test_detection_pull_keeps_the_refined_skeleton_on_its_detections(real_clip) -> None:
+    """The refiner lets joints drift off their detections; the pull brings them back
+    towards them without giving back its smoothness or its rigid bones."""
+    runs = {x: clean_sequence(real_clip, StreamingCleaner(CleanerConfig(detection_pull=x))).poses3d for x in (0.0, 0.1)}
+    off, on = (np.median(reprojection_px(runs[x], real_clip.keypoints, real_clip.image_size)) for x in (0.0, 0.1))
+    assert on < 0.85 * off, (on, off)
+    assert metrics.jitter(runs[0.1][:, UPPER]) < 1.1 * metrics.jitter(runs[0.0][:, UPPER])
+    arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in UPPER[1:] and c in UPPER[1:]]
+    cv = [metrics.bone_length_cv(runs[x], HOLISTIC75, bones=arms) for x in (0.0, 0.1)]
+    assert cv[1] <= 1.02 * cv[0], cv  # the bones are put back to the uplift's lengths after the pull
+
+
+def test_detection_pull_off_is_the_plain_refiner_and_reset_forgets_it(real_clip) -> None:
+    seq = real_clip
+    cleaner = StreamingCleaner(CleanerConfig(detection_pull=0.1))
+    first = clean_sequence(seq, cleaner).poses3d
+    cleaner.reset()
+    np.testing.assert_array_equal(clean_sequence(seq, cleaner).poses3d, first)  # no offset left from the first run
+    plain = clean_sequence(seq, StreamingCleaner(CleanerConfig(detection_pull=0.0))).poses3d
+    assert not np.allclose(plain, first, equal_nan=True)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5])
+def test_detection_pull_must_be_a_rate(rate: float) -> None:
+    with pytest.raises(ValueError, match="detection_pull"):
+        StreamingCleaner(CleanerConfig(refine=False, detection_pull=rate))
