@@ -412,8 +412,8 @@ class UpliftFrame:
             carried through a gap; 0 for a joint never seen (its pose is NaN).
         timestamp: the timestamp given with the input frame.
         observed: (75,) bool: the joint was detected in this very frame (confidently, not an
-            outlier), so its pose lies on its detection's viewing ray; False while carried.
-            None when not known.
+            outlier), so its pose lies on (or, where its bone cannot reach, near) its
+            detection's viewing ray; False while carried. None when not known.
     """
 
     index: int
