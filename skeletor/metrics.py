@@ -33,6 +33,7 @@ __all__ = [
     "paper_mse",
     "sequence_stats",
     "jitter",
+    "reprojection_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -307,6 +308,40 @@ def paper_mse(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None)
     """
     p, g, v = _pair(pred, gt, valid, 2)
     return _mean(((p - g) ** 2).mean(axis=-1), v)
+
+
+def reprojection_error(
+    poses: np.ndarray, keypoints: np.ndarray, focal_px: float, image_size: tuple[int, int], min_confidence: float = 0.5
+) -> np.ndarray:
+    """Image distances between 2D detections and 3D poses seen through a pinhole camera.
+
+    How well a 3D result stays on the person in the image, for data with no 3D truth.
+    The camera looks down +z from the origin (the camera frame: x right, y down), its
+    principal point at the image centre.
+
+    Args:
+        poses: (T, J, 3) camera-frame positions (any unit; z > 0 in front of the camera).
+        keypoints: (T, J, 3) detections: x px, y px, confidence.
+        focal_px: focal length in pixels.
+        image_size: (width, height) in pixels.
+        min_confidence: detections below this confidence are not counted.
+
+    Returns:
+        (N,) pixel distances, one per counted (frame, joint): detected confidently, and
+        the pose finite and in front of the camera.
+
+    Raises:
+        ValueError: shapes that are not (T, J, 3) or do not match.
+    """
+    p = np.asarray(poses, np.float64)
+    k = np.asarray(keypoints, np.float64)
+    if p.ndim != 3 or p.shape[-1] != 3 or k.shape != p.shape:
+        raise ValueError(f"expected (T, J, 3) poses and keypoints of the same shape, got {p.shape} and {k.shape}")
+    centre = np.array([image_size[0] / 2.0, image_size[1] / 2.0])
+    ok = (k[..., 2] >= min_confidence) & np.isfinite(k).all(-1) & np.isfinite(p).all(-1) & (p[..., 2] > 1e-9)
+    z = np.where(ok, p[..., 2], 1.0)[..., None]
+    proj = focal_px * p[..., :2] / z + centre  # (T, J, 2)
+    return np.linalg.norm(proj - k[..., :2], axis=-1)[ok]
 
 
 def sequence_stats(values: Iterable[float] | np.ndarray) -> dict[str, float]:

@@ -188,3 +188,26 @@ def test_bone_length_cv_of_phoenix_is_small_and_grows_with_noise(rng: np.random.
     # Only the arm bones (neck->shoulders->elbows->wrists): a subset.
     arms = [i for i, (p, c) in enumerate(UPPER50.bones) if c in (2, 3, 4, 5, 6, 7)]
     assert 0.0 < metrics.bone_length_cv(x, UPPER50, bones=arms) < 0.05
+
+
+def test_reprojection_error_on_real_detections(data_dir) -> None:
+    """Real Holistic detections uplifted with non-rigid soft signs: every observed joint
+    sits on its viewing ray (error ~0 px); a known lateral shift shows up in pixels."""
+    from dataclasses import replace
+
+    from skeletor.datasets.poseformat import load_pose_file
+    from skeletor.uplift import UpliftConfig, uplift_streaming
+
+    seq = load_pose_file(data_dir / "slp_pose_format" / "mediapipe.pose")
+    focal = float(max(seq.image_size))  # the uplift's default camera
+    poses = uplift_streaming(seq, replace(UpliftConfig(), rigid_soft_signs=False)).poses3d
+    upper = [11, 12, 13, 14, 15, 16]
+    err = metrics.reprojection_error(poses[:, upper], seq.keypoints[:, upper], focal, seq.image_size)
+    assert len(err) > 0.9 * len(seq.keypoints) * len(upper)  # nearly all confidently detected
+    assert np.median(err) < 0.5
+    shifted = poses.copy()
+    shifted[..., 0] += 0.01 * shifted[..., 2]  # 0.01 rad to the right
+    err2 = metrics.reprojection_error(shifted[:, upper], seq.keypoints[:, upper], focal, seq.image_size)
+    assert abs(np.median(err2) - 0.01 * focal) < 1.0
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.reprojection_error(poses[:, :3], seq.keypoints, focal, seq.image_size)

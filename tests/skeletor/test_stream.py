@@ -15,13 +15,9 @@ from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
 UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every clip
 
 
-def reprojection_px(poses: np.ndarray, keypoints: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """Pixel distances between confidently detected upper-body joints and the 3D poses seen
-    through the uplift's camera (focal = the larger image side, centred)."""
-    w, h = image_size
-    proj = max(w, h) * poses[..., :2] / poses[..., 2:3] + np.array([w / 2, h / 2])
-    ok = keypoints[:, UPPER, 2] > 0.5
-    return np.linalg.norm(proj[:, UPPER] - keypoints[:, UPPER, :2], axis=-1)[ok]
+def reprojection_px(poses: np.ndarray, seq) -> np.ndarray:
+    """Pixel errors of the upper body through the uplift's default camera (focal = the larger image side)."""
+    return metrics.reprojection_error(poses[:, UPPER], seq.keypoints[:, UPPER], float(max(seq.image_size)), seq.image_size)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +29,7 @@ def test_detection_pull_keeps_the_refined_skeleton_on_its_detections(real_clip) 
     """The refiner lets joints drift off their detections; the pull brings them back
     towards them without giving back its smoothness or its rigid bones."""
     runs = {x: clean_sequence(real_clip, StreamingCleaner(CleanerConfig(detection_pull=x))).poses3d for x in (0.0, 0.1)}
-    off, on = (np.median(reprojection_px(runs[x], real_clip.keypoints, real_clip.image_size)) for x in (0.0, 0.1))
+    off, on = (np.median(reprojection_px(runs[x], real_clip)) for x in (0.0, 0.1))
     assert on < 0.85 * off, (on, off)
     assert metrics.jitter(runs[0.1][:, UPPER]) < 1.1 * metrics.jitter(runs[0.0][:, UPPER])
     arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in UPPER[1:] and c in UPPER[1:]]
