@@ -31,6 +31,13 @@ test split does not have:
 * the PyMO walk (another performer and mocap skeleton, resampled 120 -> 30 fps) seen by
   12 seeded cameras. Its 3D is one of the refiner's self-supervised training sources, so
   this is "another skeleton", not unseen motion.
+
+Real detections (``real_clips`` in the results; no 3D truth): every MediaPipe Holistic
+``.pose`` file of ``slp_pose_format`` with >= 45 frames (sign language, 10 clips, 24-30 fps),
+cleaned as ``skeletor clean`` does, scored on the upper body (nose, shoulders, elbows,
+wrists): jitter (mean acceleration, mm/frame^2 at the uplift's assumed adult size), arm
+bone-length CV, and the reprojection error (median distance between the detections and
+the 3D result seen through the uplift's camera, in % of the detected shoulder width).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from skeletor import metrics
 from skeletor.corrupt import DetectorFaults, detector_faults
 from skeletor.datasets import data_root
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai, load_pymo_walk
+from skeletor.datasets.poseformat import list_pose_files, load_pose_file
 from skeletor.filters import one_euro, savgol, tune_one_euro
 from skeletor.keypoints import KeypointSequence
 from skeletor.runtime import OnnxRefiner, RuntimeConfig
@@ -60,7 +68,7 @@ from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import UpliftTree, flat_uplift, uplift_sequence
 from skeletor.views import ViewConfig, detector_depth_hint, random_view
 
-__all__ = ["Case", "make_cases", "other_body_cases", "score", "run_benchmark", "main", "add_bench_parser"]
+__all__ = ["Case", "make_cases", "other_body_cases", "real_clip_scores", "score", "run_benchmark", "main", "add_bench_parser"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,36 @@ def other_body_cases(paths: list[Path], seed: int = 0, pymo_views: int = 12) -> 
     pymo = [_case(f"pymo_walk/view{i}", walk.positions[::stride], walk.fps / stride, np.random.default_rng([seed, 1000 + i]),
                   ViewConfig(), DetectorFaults()) for i in range(pymo_views)]  # fmt: skip
     return {f"Bandai test, shoulders x{DETECTOR_SHOULDERS}": make_cases(paths, seed, proportions=wide), f"PyMO walk, {pymo_views} views": pymo}
+
+
+REAL_UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every real clip
+REAL_ARM_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in REAL_UPPER[1:] and c in REAL_UPPER[1:]])
+
+
+def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_frames: int = 45) -> dict[str, dict[str, float]]:
+    """The real-detections check (see the module doc): method -> mean scores over the clips."""
+    clips = [c for c in (load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")) if len(c.keypoints) >= min_frames]
+    clips = clips[:max_clips] if max_clips else clips
+    configs = {"streaming uplift": CleanerConfig(refine=False)}
+    if weights is not None:
+        configs["streaming + refiner, no detection pull"] = CleanerConfig(weights=weights, threads=1, detection_pull=0.0)
+        configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
+    out = {}
+    for name, cfg in configs.items():
+        rows = []
+        for seq in clips:
+            poses = clean_sequence(seq, StreamingCleaner(cfg)).poses3d
+            kp = seq.keypoints[:, REAL_UPPER]
+            err = metrics.reprojection_error(poses[:, REAL_UPPER], kp, float(cfg.uplift.focal_px or max(seq.image_size)), seq.image_size)
+            both = (seq.keypoints[:, 11, 2] >= 0.5) & (seq.keypoints[:, 12, 2] >= 0.5)
+            shoulder_px = np.median(np.linalg.norm(seq.keypoints[both, 11, :2] - seq.keypoints[both, 12, :2], axis=-1))
+            rows.append({
+                "jitter_mm": 1000 * metrics.jitter(poses[:, REAL_UPPER]),
+                "arm_bone_cv_pct": 100 * metrics.bone_length_cv(poses, HOLISTIC75, bones=REAL_ARM_BONES),
+                "reprojection_pct_shoulder": 100 * float(np.median(err)) / shoulder_px,
+            })  # fmt: skip
+        out[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"clips": len(clips)}
+    return out
 
 
 def _aligned(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +297,7 @@ def _add_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--curve-weights", type=Path, nargs="*", default=[],
                     help="more refiner ONNX files trained with a lookahead (skeletor train --lookahead K) for the curve")  # fmt: skip
     ap.add_argument("--no-other-bodies", action="store_true",
-                    help="leave out the other-bodies checks (test views with detector-like shoulders, PyMO walk views)")  # fmt: skip
+                    help="leave out the other-bodies checks (test views with detector-like shoulders, PyMO walk views, real MediaPipe clips)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +323,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     weights = None if args.no_refiner else (args.weights or (default_weights_path() if default_weights_path().is_file() else None))
     bodies = None if args.no_other_bodies else other_body_cases(test, args.seed, pymo_views=min(12, len(test)))
+    real = None if args.no_other_bodies else real_clip_scores(weights, max_clips=args.max_files)
     result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress, weights=weights, lookaheads=tuple(args.lookaheads),
                            curve_weights=tuple(args.curve_weights), other_bodies=bodies)
     result["meta"] = {
@@ -300,11 +339,16 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         "weights": str(weights) if weights else None,
         "curve_weights": [str(w) for w in args.curve_weights],
     }
+    if real is not None:
+        result["real_clips"] = real
     print(format_table(result))
     for k, row in result.get("lookahead_curve", {}).items():
         print(f"lookahead {k}: " + ", ".join(f"{name} {r['n_mpjpe_mm']:.1f} mm / accel {r['accel_mm']:.1f}" for name, r in row.items()))
     for group, row in result.get("other_bodies", {}).items():
         print(f"other bodies, {group}: " + ", ".join(f"{name} {r['n_mpjpe_mm']:.1f} mm / accel {r['accel_mm']:.1f}" for name, r in row.items()))
+    for name, r in result.get("real_clips", {}).items():
+        print(f"real MediaPipe clips ({r['clips']}), {name}: jitter {r['jitter_mm']:.1f} mm/frame^2, arm bone CV {r['arm_bone_cv_pct']:.2f} %, "
+              f"reprojection {r['reprojection_pct_shoulder']:.1f} % of the shoulder width")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

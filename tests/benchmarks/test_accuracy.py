@@ -26,8 +26,14 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
         assert all(0 < r["n_mpjpe_mm"] < 400 for r in group.values())
     # wider shoulders change the input: the uplift's score moves
     assert bodies["Bandai test, shoulders x1.35"]["streaming uplift"]["n_mpjpe_mm"] != rows["streaming uplift"]["n_mpjpe_mm"]
+    real = result["real_clips"]  # real MediaPipe clips, no 3D truth
+    assert set(real) == {"streaming uplift", "streaming + refiner, no detection pull", "streaming + refiner (default)"}
+    assert all(r["clips"] == 2 and np.isfinite(r["jitter_mm"]) for r in real.values())
+    # the uplift puts detected joints on (or near) their rays; the pull takes the refined skeleton back towards them
+    pct = {name: r["reprojection_pct_shoulder"] for name, r in real.items()}
+    assert pct["streaming uplift"] < pct["streaming + refiner (default)"] < pct["streaming + refiner, no detection pull"]
     out_text = capsys.readouterr().out
-    assert "| flat |" in out_text and "other bodies, PyMO walk" in out_text
+    assert "| flat |" in out_text and "other bodies, PyMO walk" in out_text and "real MediaPipe clips (2)" in out_text
 
 
 def test_accuracy_curve_takes_refiners_trained_with_a_lookahead(data_dir: Path, tmp_path: Path) -> None:
