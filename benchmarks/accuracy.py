@@ -144,9 +144,10 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
         configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
     out = {}
     for name, cfg in configs.items():
-        rows = []
+        rows, cleaner = [], StreamingCleaner(cfg)
         for seq in clips:
-            poses = clean_sequence(seq, StreamingCleaner(cfg)).poses3d
+            cleaner.reset()
+            poses = clean_sequence(seq, cleaner).poses3d
             kp = seq.keypoints[:, REAL_UPPER]
             err = metrics.reprojection_error(poses[:, REAL_UPPER], kp, float(cfg.uplift.focal_px or max(seq.image_size)), seq.image_size)
             both = (seq.keypoints[:, 11, 2] >= 0.5) & (seq.keypoints[:, 12, 2] >= 0.5)
