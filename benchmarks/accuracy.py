@@ -18,7 +18,8 @@ Protocol (issue "Foundation"; reproduce with ``python -m benchmarks.accuracy``):
 
 Methods: flat (2D at constant depth), the streaming uplift as ``skeletor clean --no-refine``
 runs it (lookahead 0), the whole-sequence uplift, and the streaming uplift followed by a
-One Euro filter whose parameters were tuned on training-split views.
+One Euro filter whose parameters were tuned on training-split views; with the refiner,
+also the refiner followed by that same filter (``skeletor clean --smooth``).
 
 Other bodies (``other_bodies`` in the results): every Bandai-Namco clip is of one mocap
 skeleton, and so were the refiner's supervised pairs; people in front of a webcam are
@@ -64,7 +65,7 @@ from skeletor.filters import one_euro, savgol, tune_one_euro
 from skeletor.keypoints import KeypointSequence
 from skeletor.runtime import OnnxRefiner, RuntimeConfig
 from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
-from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import UpliftTree, flat_uplift, uplift_sequence
 from skeletor.views import ViewConfig, detector_depth_hint, random_view
 
@@ -142,6 +143,7 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
     if weights is not None:
         configs["streaming + refiner, no detection pull"] = CleanerConfig(weights=weights, threads=1, detection_pull=0.0)
         configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
+        configs["streaming + refiner, --smooth"] = CleanerConfig(weights=weights, threads=1, smoothing=SMOOTHING)
     out = {}
     for name, cfg in configs.items():
         rows, cleaner = [], StreamingCleaner(cfg)
@@ -180,8 +182,9 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     }
 
 
-def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None) -> np.ndarray:
-    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, weights=refiner, threads=1))
+def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None, smooth: bool = False) -> np.ndarray:
+    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, weights=refiner, threads=1,
+                                             smoothing=SMOOTHING if smooth else None))  # fmt: skip
     return clean_sequence(seq, cleaner).poses3d
 
 
@@ -236,6 +239,7 @@ def run_benchmark(
     }
     if weights is not None:
         methods["streaming + refiner"] = lambda c: _streaming(c.keypoints, 0, weights)
+        methods["streaming + refiner, --smooth"] = lambda c: _streaming(c.keypoints, 0, weights, smooth=True)
     methods["streaming uplift, depth hint"] = lambda c: _streaming(c.with_hint())
     methods["whole-sequence uplift, depth hint"] = lambda c: uplift_sequence(c.with_hint()).poses3d
     if weights is not None:

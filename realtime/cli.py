@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from skeletor.clean import add_detection_pull_option
-from skeletor.stream import CleanerConfig, default_weights_path
+from skeletor.clean import add_cleanup_options
+from skeletor.stream import SMOOTHING, CleanerConfig, default_weights_path
 
 __all__ = ["build_parser", "main"]
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--lookahead", type=int, default=0, metavar="K", help="frames of delay allowed for better estimates (default 0 = lowest latency)")
     clean.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
     clean.add_argument("--no-refine", action="store_true", help="stream the uplift only (no transformer refiner)")
-    add_detection_pull_option(clean)
+    add_cleanup_options(clean)
     clean.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe model: 0 fast, 1 default, 2 accurate")
     clean.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
     out = p.add_argument_group("output")
@@ -83,7 +83,7 @@ def _cleaner_config(args: argparse.Namespace) -> CleanerConfig:
         log.warning("no shipped refiner weights at %s: streaming the uplift only", default_weights_path())
         refine = False
     return CleanerConfig(uplift=replace(UpliftConfig(), focal_px=args.focal_px), lookahead=args.lookahead, refine=refine, weights=args.weights,
-                         detection_pull=args.detection_pull)
+                         detection_pull=args.detection_pull, smoothing=SMOOTHING if args.smooth else None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -218,7 +218,7 @@ class LivePipeline:
             self.stats.dropped = self.source.dropped
             self._pending[index] = det
             index += 1
-            outs = self.cleaner.push(det.keypoints, None, det.depth, det.image_size)
+            outs = self.cleaner.push(det.keypoints, det.t_capture_mono_ns / 1e9, det.depth, det.image_size)  # seconds, for --smooth
             self._emit(outs)
             if self.config.max_frames is not None and self.stats.frames >= self.config.max_frames:
                 break

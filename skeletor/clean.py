@@ -15,10 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from skeletor.keypoints import KeypointFormatError, KeypointSequence, load_keypoints, save_poses
-from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "add_parser", "run", "output_paths", "add_detection_pull_option"]
+__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options"]
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,15 @@ def _rate(text: str) -> float:
     return value
 
 
-def add_detection_pull_option(group: argparse._ActionsContainer) -> None:
-    """``--detection-pull RATE`` (``CleanerConfig.detection_pull``), shared with ``skeletor-live``."""
+def add_cleanup_options(group: argparse._ActionsContainer) -> None:
+    """``--detection-pull RATE`` and ``--smooth`` (``CleanerConfig.detection_pull``, ``smoothing``), shared with ``skeletor-live``."""
     default = CleanerConfig().detection_pull
     group.add_argument("--detection-pull", type=_rate, default=default, metavar="RATE",
                        help="how fast the refined skeleton is pulled back onto the detected 2D joints (rate of a running "
                        f"average of the offsets, per frame; 0 = the refiner's output as it is; default {default})")  # fmt: skip
+    group.add_argument("--smooth", action="store_true",
+                       help=f"a causal One Euro filter on the cleaned skeleton (min cutoff {SMOOTHING.min_cutoff:g} Hz, beta {SMOOTHING.beta:g}): "
+                       "steadier for avatars and animation, a little less accurate (BENCHMARKS.md)")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lookahead", type=int, default=0, metavar="K", help="frames of delay allowed (0 = causal, as live); more = smoother, better depth")
     p.add_argument("--no-refine", action="store_true", help="uplift only, skip the transformer refiner")
     p.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
-    add_detection_pull_option(p)
+    add_cleanup_options(p)
     p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         refine=not args.no_refine,
         weights=args.weights,
         detection_pull=args.detection_pull,
+        smoothing=SMOOTHING if args.smooth else None,
     )
     if config.refine and args.weights is None and not default_weights_path().is_file():
         log.warning("no shipped refiner weights at %s yet: running the uplift only", default_weights_path())

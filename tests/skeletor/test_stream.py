@@ -51,3 +51,21 @@ def test_detection_pull_off_is_the_plain_refiner_and_reset_forgets_it(real_clip)
 def test_detection_pull_must_be_a_rate(rate: float) -> None:
     with pytest.raises(ValueError, match="detection_pull"):
         StreamingCleaner(CleanerConfig(refine=False, detection_pull=rate))
+
+
+def test_smoothing_steadies_a_real_clip_and_keeps_the_bones(real_clip) -> None:
+    """--smooth (a One Euro filter after everything else) lowers the jitter of a real clip
+    and leaves the bones at the rig's lengths; the timestamps are the input's."""
+    from skeletor.stream import SMOOTHING
+
+    plain = clean_sequence(real_clip, StreamingCleaner(CleanerConfig())).poses3d
+    smooth = clean_sequence(real_clip, StreamingCleaner(CleanerConfig(smoothing=SMOOTHING))).poses3d
+    assert metrics.jitter(smooth[:, UPPER]) < 0.85 * metrics.jitter(plain[:, UPPER])
+    arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in UPPER[1:] and c in UPPER[1:]]
+    assert metrics.bone_length_cv(smooth, HOLISTIC75, bones=arms) <= 1.02 * metrics.bone_length_cv(plain, HOLISTIC75, bones=arms)
+    np.testing.assert_array_equal(np.isnan(smooth), np.isnan(plain))
+    # a cut (reset) starts the filter afresh: the same clip twice gives the same output
+    cleaner = StreamingCleaner(CleanerConfig(smoothing=SMOOTHING))
+    clean_sequence(real_clip, cleaner)
+    cleaner.reset()
+    np.testing.assert_array_equal(clean_sequence(real_clip, cleaner).poses3d, smooth)
