@@ -116,6 +116,11 @@ def _quantile_rows(a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     return out
 
 
+def _with_neck_joint(poses: np.ndarray) -> np.ndarray:
+    """(..., 75, 3) poses -> (..., 76, 3) with the uplift tree's virtual neck (mid-shoulder) as joint 75, in their dtype."""
+    return np.concatenate([poses, 0.5 * (poses[..., 11:12, :] + poses[..., 12:13, :])], axis=-2)
+
+
 def _finite_or_zero(x: np.ndarray) -> np.ndarray:
     """``x`` with NaN and inf replaced by 0 (``np.nan_to_num`` without its slow inf handling)."""
     return np.where(np.isfinite(x), x, 0.0)
@@ -207,6 +212,10 @@ class UpliftConfig:
     soft_signs: bool = True
     sign_temperature: float = 1.0
     rigid_soft_signs: bool = True
+
+    def focal_length(self, image_size: tuple[int, int]) -> float:
+        """The focal length (pixels) the uplift assumes for images of ``image_size`` (width, height)."""
+        return float(self.focal_px or max(image_size))
 
 
 class UpliftTree:
@@ -314,7 +323,7 @@ class UpliftTree:
         p = np.asarray(poses, np.float64)
         if p.ndim != 3 or p.shape[1:] != (75, 3):
             raise ValueError(f"expected (T, 75, 3) poses, got {p.shape}")
-        p = np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # (T, 76, 3) with the neck
+        p = _with_neck_joint(p)  # (T, 76, 3)
         ln = np.linalg.norm(p[:, self.children] - p[:, self.bone_parent], axis=-1)  # (T, B)
         ok = np.isfinite(ln)
         return np.where(ok.any(0), np.where(ok, ln, 0.0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
@@ -325,7 +334,7 @@ class UpliftTree:
         Walks from the root (the mid-shoulder neck) outwards, so each joint moves along its
         bone only. Joints that are NaN stay NaN, and their subtrees keep their own offsets.
         """
-        p = np.concatenate([np.asarray(pose, np.float64), 0.5 * (pose[11:12] + pose[12:13])], axis=0)  # (76, 3)
+        p = _with_neck_joint(np.asarray(pose)).astype(np.float64)  # (76, 3)
         out = p.copy()
         for lvl in self.levels:
             ch, pa = self.children[lvl], self.bone_parent[lvl]
@@ -354,7 +363,7 @@ class UpliftTree:
             raise ValueError(f"expected (T, 75, 3) poses, got {p.shape}")
         if f.shape != (self.num_shared,) or not (f > 0).all():
             raise ValueError(f"expected {self.num_shared} positive factors, got shape {f.shape}")
-        p = np.concatenate([p, 0.5 * (p[:, 11:12] + p[:, 12:13])], axis=1)  # (T, 76, 3) with the neck
+        p = _with_neck_joint(p)  # (T, 76, 3)
         out = p.copy()
         for sl, ch, pa in self.level_index:
             out[:, ch] = out[:, pa] + (p[:, ch] - p[:, pa]) * f[self.share[sl]][None, :, None]
@@ -555,7 +564,7 @@ class StreamingUplifter:
             h = float(np.nanmax(finite[:, 1]) * 1.2) if len(finite) else 720.0
             image_size = (int(max(w, 64)), int(max(h, 64)))
         self._centre = np.array([image_size[0] / 2.0, image_size[1] / 2.0])
-        self._focal = float(self.config.focal_px or max(image_size))
+        self._focal = self.config.focal_length(image_size)
 
     def _estimate_scale(self, xy_px: np.ndarray, c: np.ndarray) -> float | None:
         """Pixels per metre of this frame from bones seen at full length."""
@@ -1049,7 +1058,7 @@ def uplift_sequence(
     rays = (xy_px - up._centre) / up._focal  # (T, 76, 2): x/z, y/z of each observed joint
     w = np.where(np.isfinite(rays).all(-1), c, 0.0)
     rays = np.nan_to_num(rays)
-    x = np.concatenate([init, 0.5 * (init[:, 11:12] + init[:, 12:13])], axis=1).astype(np.float64)
+    x = _with_neck_joint(init).astype(np.float64)  # (T, 76, 3)
     seen = np.isfinite(x).all(-1).all(0)  # joints estimated in every frame
     x = np.where(np.isfinite(x), x, 0.0)
     lengths_s = np.zeros(t.num_shared)
