@@ -108,10 +108,10 @@ def make_cases(
     ``proportions``: (S,) factors for ``UpliftTree.rescale_bones`` (the same motion by a
     body of other proportions); None keeps the mocap's own.
     """
-    cases = []
+    cases, tree = [], UpliftTree()
     for i, path in enumerate(paths):
         motion = load_bandai(path)
-        body = motion.positions if proportions is None else UpliftTree().rescale_bones(motion.positions, proportions)
+        body = motion.positions if proportions is None else tree.rescale_bones(motion.positions, proportions)
         cases.append(_case(path.stem, body, motion.fps, np.random.default_rng([seed, i]), view, faults))
     return cases
 
@@ -151,7 +151,7 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
             cleaner.reset()
             poses = clean_sequence(seq, cleaner).poses3d
             kp = seq.keypoints[:, REAL_UPPER]
-            err = metrics.reprojection_error(poses[:, REAL_UPPER], kp, float(cfg.uplift.focal_px or max(seq.image_size)), seq.image_size)
+            err = metrics.reprojection_error(poses[:, REAL_UPPER], kp, cfg.uplift.focal_length(seq.image_size), seq.image_size)
             both = (seq.keypoints[:, 11, 2] >= 0.5) & (seq.keypoints[:, 12, 2] >= 0.5)
             shoulder_px = np.median(np.linalg.norm(seq.keypoints[both, 11, :2] - seq.keypoints[both, 12, :2], axis=-1))
             rows.append({

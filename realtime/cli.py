@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from skeletor.clean import add_cleanup_options
-from skeletor.stream import SMOOTHING, CleanerConfig, default_weights_path
+from skeletor.clean import add_cleanup_options, cleanup_settings
+from skeletor.stream import CleanerConfig, default_weights_path
 
 __all__ = ["build_parser", "main"]
 
@@ -83,7 +83,7 @@ def _cleaner_config(args: argparse.Namespace) -> CleanerConfig:
         log.warning("no shipped refiner weights at %s: streaming the uplift only", default_weights_path())
         refine = False
     return CleanerConfig(uplift=replace(UpliftConfig(), focal_px=args.focal_px), lookahead=args.lookahead, refine=refine, weights=args.weights,
-                         detection_pull=args.detection_pull, smoothing=SMOOTHING if args.smooth else None)
+                         **cleanup_settings(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from skeletor.keypoints import KeypointFormatError, KeypointSequence, load_keypo
 from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options"]
+__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleanup_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
     group.add_argument("--smooth", action="store_true",
                        help=f"a causal One Euro filter on the cleaned skeleton (min cutoff {SMOOTHING.min_cutoff:g} Hz, beta {SMOOTHING.beta:g}): "
                        "steadier for avatars and animation, a little less accurate (BENCHMARKS.md)")  # fmt: skip
+
+
+def cleanup_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The ``CleanerConfig`` fields set by :func:`add_cleanup_options`'s options."""
+    return {"detection_pull": args.detection_pull, "smoothing": SMOOTHING if args.smooth else None}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
         lookahead=args.lookahead,
         refine=not args.no_refine,
         weights=args.weights,
-        detection_pull=args.detection_pull,
-        smoothing=SMOOTHING if args.smooth else None,
+        **cleanup_settings(args),
     )
     if config.refine and args.weights is None and not default_weights_path().is_file():
         log.warning("no shipped refiner weights at %s yet: running the uplift only", default_weights_path())

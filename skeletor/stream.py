@@ -213,13 +213,18 @@ class StreamingCleaner:
         f = self._pending.popleft()
         pose = np.asarray(pose, np.float32).copy()
         pose[f.confidence <= 0] = np.nan  # never-seen joints stay missing
-        if self.config.keep_bone_lengths:
-            pose = self.uplifter.tree.impose_lengths(pose, self.uplifter.bone_lengths)
+        pose = self._rigid(pose)
         if self.config.detection_pull > 0 and f.observed is not None:
             pose = self._pull_to_detections(pose, f)
         if self._smoother is not None:
             pose = self._smooth(pose, f)
         return CleanFrame(f.index, pose, f.confidence, f.pose, f.timestamp)
+
+    def _rigid(self, pose: np.ndarray) -> np.ndarray:
+        """``pose`` with every bone at the uplift's length (``CleanerConfig.keep_bone_lengths``), else as it is."""
+        if not self.config.keep_bone_lengths:
+            return pose
+        return self.uplifter.tree.impose_lengths(pose, self.uplifter.bone_lengths)
 
     def _smooth(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
         """``pose`` through the One Euro filter (``CleanerConfig.smoothing``), bones put back to length."""
@@ -227,9 +232,7 @@ class StreamingCleaner:
         t = f.timestamp if f.timestamp is not None else f.index / 30.0
         smooth = self._smoother(pose, t)
         smooth = np.where(np.isfinite(pose), smooth, np.nan).astype(np.float32)  # never-seen joints stay missing
-        if self.config.keep_bone_lengths:
-            smooth = self.uplifter.tree.impose_lengths(smooth, self.uplifter.bone_lengths)
-        return smooth
+        return self._rigid(smooth)
 
     def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
         """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
@@ -243,10 +246,7 @@ class StreamingCleaner:
         target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth
         offset = np.where(on_ray[:, None], target - pose, 0.0)  # lateral only: target has the refined z
         self._pull += self.config.detection_pull * (offset - self._pull)
-        pulled = (pose + self._pull).astype(np.float32)
-        if self.config.keep_bone_lengths:
-            pulled = self.uplifter.tree.impose_lengths(pulled, self.uplifter.bone_lengths)
-        return pulled
+        return self._rigid((pose + self._pull).astype(np.float32))
 
 
 def clean_sequence(seq: KeypointSequence, cleaner: StreamingCleaner, progress: bool = False) -> PoseSequence:
