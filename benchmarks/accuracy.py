@@ -39,6 +39,8 @@ cleaned as ``skeletor clean`` does, scored on the upper body (nose, shoulders, e
 wrists): jitter (mean acceleration, mm/frame^2 at the uplift's assumed adult size), arm
 bone-length CV, and the reprojection error (median distance between the detections and
 the 3D result seen through the uplift's camera, in % of the detected shoulder width).
+The row "hands in the body's window" is the refiner without ``RuntimeConfig.hands_apart``
+(one call with every joint), as shipped before that setting existed.
 """
 
 from __future__ import annotations
@@ -139,14 +141,16 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
     """The real-detections check (see the module doc): method -> mean scores over the clips."""
     clips = [c for c in (load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")) if len(c.keypoints) >= min_frames]
     clips = clips[:max_clips] if max_clips else clips
-    configs = {"streaming uplift": CleanerConfig(refine=False)}
+    configs = {"streaming uplift": (CleanerConfig(refine=False), True)}  # name -> (settings, hands apart)
     if weights is not None:
-        configs["streaming + refiner, no detection pull"] = CleanerConfig(weights=weights, threads=1, detection_pull=0.0)
-        configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
-        configs["streaming + refiner, --smooth"] = CleanerConfig(weights=weights, threads=1, smoothing=SMOOTHING)
+        configs["streaming + refiner, hands in the body's window"] = (CleanerConfig(weights=weights, threads=1), False)
+        configs["streaming + refiner, no detection pull"] = (CleanerConfig(weights=weights, threads=1, detection_pull=0.0), True)
+        configs["streaming + refiner (default)"] = (CleanerConfig(weights=weights, threads=1), True)
+        configs["streaming + refiner, --smooth"] = (CleanerConfig(weights=weights, threads=1, smoothing=SMOOTHING), True)
     out = {}
-    for name, cfg in configs.items():
-        rows, cleaner = [], StreamingCleaner(cfg)
+    for name, (cfg, apart) in configs.items():
+        refiner = OnnxRefiner(RuntimeConfig(weights=str(cfg.weights), threads=1, hands_apart=apart)) if cfg.refine else None
+        rows, cleaner = [], StreamingCleaner(cfg, refiner=refiner)
         for seq in clips:
             cleaner.reset()
             poses = clean_sequence(seq, cleaner).poses3d

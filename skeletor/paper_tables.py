@@ -20,7 +20,8 @@ Methods: identity (the corrupted input; masked entries hold their last value, si
 zeros are meaningless), hold-last, linear interpolation over masked entries, a One Euro
 filter (min_cutoff 1 Hz, beta 0.5, after hold-last; causal), Savitzky-Golay (window 9,
 order 2, non-causal, after linear interpolation) and the Skeletor refiner (the shipped
-ONNX model, whole sequence via ``OnnxRefiner.refine_sequence``, masked entries flagged
+ONNX model as trained: the whole skeleton in one window (``hands_apart`` off), whole
+sequence via ``OnnxRefiner.refine_sequence``, masked entries flagged
 absent).
 """
 
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from skeletor.stream import default_weights_path
 
     try:
-        refiner = OnnxRefiner(RuntimeConfig(weights=args.weights or default_weights_path()))
+        refiner = OnnxRefiner(RuntimeConfig(weights=args.weights or default_weights_path(), hands_apart=False))
         sets = load_heldout(args.data or data_root(), args.max_seqs)
     except (RefinerWeightsError, DataNotFoundError) as e:
         print(f"skeletor evaluate: {e}", file=sys.stderr)

@@ -49,7 +49,22 @@ def model_and_weights(tmp_path_factory: pytest.TempPathFactory):  # -> (Normalis
 
 @pytest.fixture
 def refiner(model_and_weights) -> OnnxRefiner:
-    return OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",)))
+    """The model as it is: one window, every joint (hands_apart off)."""
+    return OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",), hands_apart=False))
+
+
+def _model_window(model, poses: np.ndarray, present: np.ndarray, e: int) -> np.ndarray:
+    """The torch model on the window that emits frame ``e`` (padded with absent frames): (75, 3)."""
+    import torch
+
+    n = len(poses)
+    win = np.zeros((T, 75, 3), np.float32)
+    pw = np.zeros((T, 75), bool)
+    for j, f in enumerate(range(e - (T - 1 - K), e + K + 1)):
+        if 0 <= f < n:
+            win[j], pw[j] = np.nan_to_num(poses[f]), present[f]
+    with torch.no_grad():
+        return model.emit(torch.from_numpy(win[None]), torch.from_numpy(pw[None]))[0].numpy()
 
 
 def _stream(r, poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -68,8 +83,6 @@ def _stream(r, poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.n
 def test_streaming_equals_one_shot_windows(
     refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
 ) -> None:
-    import torch
-
     model = model_and_weights[0]
     poses, present = _phoenix_sequence(data_dir)
     present = present & (rng.random(present.shape) > 0.1)
@@ -79,19 +92,43 @@ def test_streaming_equals_one_shot_windows(
     assert nones == [0, 1] and got.shape == (n, 75, 3) and refiner.frames_pushed == 0
     # every push is the model on the window [e - (T-1-K), e + K], padded with absent frames
     for e in (0, 5, 40, n - 2, n - 1):
-        win = np.zeros((T, 75, 3), np.float32)
-        pw = np.zeros((T, 75), bool)
-        for j, f in enumerate(range(e - (T - 1 - K), e + K + 1)):
-            if 0 <= f < n:
-                win[j], pw[j] = np.nan_to_num(poses[f]), present[f]
-        with torch.no_grad():
-            want = model.emit(torch.from_numpy(win[None]), torch.from_numpy(pw[None]))[0].numpy()
+        want = _model_window(model, poses, present, e)
         ok = conf[e] > 0
         np.testing.assert_allclose(got[e][ok], want[ok], atol=1e-4)
     # the offline batched path gives the same frames
     off, off_conf = refiner.refine_sequence(poses, present)
     np.testing.assert_allclose(off, got, atol=1e-5)
     np.testing.assert_array_equal(off_conf, conf)
+
+
+@pytest.mark.data
+def test_hands_apart_joins_a_body_answer_and_a_hands_answer(
+    refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
+) -> None:
+    model, path = model_and_weights
+    apart = OnnxRefiner(RuntimeConfig(weights=str(path), providers=("cpu",)))
+    assert apart.hands_apart and not refiner.hands_apart
+    poses, present = _phoenix_sequence(data_dir)  # real signing: both hands in view
+    present = present & (rng.random(present.shape) > 0.1)
+    got, conf, _ = _stream(apart, poses, present)
+    no_hands = present.copy()
+    no_hands[:, 33:] = False
+    for e in (3, 40, len(poses) - 1):
+        body = _model_window(model, poses, no_hands, e)  # the body answer never saw a hand
+        both = _model_window(model, poses, present, e)
+        ok = conf[e] > 0
+        np.testing.assert_allclose(got[e, :33][ok[:33]], body[:33][ok[:33]], atol=1e-4)
+        for hand, wrist in ((slice(33, 54), 15), (slice(54, 75), 16)):  # each hand hangs from the body answer's wrist
+            np.testing.assert_allclose(got[e, hand] - got[e, wrist], both[hand] - both[wrist], atol=1e-4)
+        assert np.abs(got[e, :33][ok[:33]] - both[:33][ok[:33]]).max() > 1e-3  # the hands did change the joint answer
+    off, off_conf = apart.refine_sequence(poses, present, batch=7)  # batched: the same frames
+    np.testing.assert_allclose(off, got, atol=1e-5)
+    np.testing.assert_array_equal(off_conf, conf)
+    # with no hand in the window, the same single call as without hands_apart
+    refiner.reset()
+    a, _, _ = _stream(apart, poses[:30], no_hands[:30])
+    b, _, _ = _stream(refiner, poses[:30], no_hands[:30])
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.data
@@ -127,13 +164,14 @@ def test_push_checks_shapes_and_flush_of_a_short_stream(refiner: OnnxRefiner) ->
     assert refiner.flush() == []
 
 
-def test_torch_and_onnx_back_ends_agree(refiner: OnnxRefiner, model_and_weights, rng: np.random.Generator) -> None:
-    t = TorchRefiner(model_and_weights[0])
+def test_torch_and_onnx_back_ends_agree(model_and_weights, rng: np.random.Generator) -> None:
     x = rng.standard_normal((25, 75, 3)).astype(np.float32)
-    a, ca = refiner.refine_sequence(x)
-    b, cb = t.refine_sequence(x)
-    np.testing.assert_allclose(a, b, atol=1e-4)
-    np.testing.assert_array_equal(ca, cb)
+    for apart in (False, True):
+        onnx = OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",), hands_apart=apart))
+        a, ca = onnx.refine_sequence(x)
+        b, cb = TorchRefiner(model_and_weights[0], hands_apart=apart).refine_sequence(x)
+        np.testing.assert_allclose(a, b, atol=1e-4)
+        np.testing.assert_array_equal(ca, cb)
 
 
 def test_bad_weights_name_the_path(tmp_path: Path) -> None:
