@@ -33,8 +33,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
+
+
 def add_cleanup_options(group: argparse._ActionsContainer) -> None:
-    """``--detection-pull RATE`` and ``--smooth`` (``CleanerConfig.detection_pull``, ``smoothing``), shared with ``skeletor-live``."""
+    """``--detection-pull RATE``, ``--smooth`` and ``--forget-after S`` (``CleanerConfig.detection_pull``,
+    ``smoothing``, ``forget_after_s``), shared with ``skeletor-live``."""
     default = CleanerConfig().detection_pull
     group.add_argument("--detection-pull", type=_rate, default=default, metavar="RATE",
                        help="how fast the refined skeleton is pulled back onto the detected 2D joints (rate of a running "
@@ -42,11 +50,16 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
     group.add_argument("--smooth", action="store_true",
                        help=f"a causal One Euro filter on the cleaned skeleton (min cutoff {SMOOTHING.min_cutoff:g} Hz, beta {SMOOTHING.beta:g}): "
                        "steadier for avatars and animation, a little less accurate (BENCHMARKS.md)")  # fmt: skip
+    forget = CleanerConfig().forget_after_s
+    group.add_argument("--forget-after", type=_seconds, default=forget, metavar="S",
+                       help="when someone is detected after S seconds with no one in view, start afresh: they may be "
+                       f"someone else, with other bone lengths (0 = never; default {forget:g})")  # fmt: skip
 
 
 def cleanup_settings(args: argparse.Namespace) -> dict[str, object]:
     """The ``CleanerConfig`` fields set by :func:`add_cleanup_options`'s options."""
-    return {"detection_pull": args.detection_pull, "smoothing": SMOOTHING if args.smooth else None}
+    return {"detection_pull": args.detection_pull, "smoothing": SMOOTHING if args.smooth else None,
+            "forget_after_s": args.forget_after or None}  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -85,6 +85,15 @@ class CleanerConfig:
             length), for uses that want steadiness over the last millimetre (avatars,
             animation): ``SMOOTHING`` is what ``--smooth`` turns on. Time is the input's
             timestamps (seconds) where given, else the frame count at 30 fps. None = off.
+        forget_after_s: when a person is detected after no one was for at least this long
+            (seconds, on the same clock as ``smoothing``), the cleaner starts afresh, as
+            :meth:`StreamingCleaner.reset` does but keeping its frame count: the one who
+            comes back may be someone else, and the bone lengths, scale and depth-sign
+            history of the last person would be wrong for them for the next ~10 s (the
+            uplift's length history). The frames held back by a lookahead are emitted
+            first. Until then a lost person is carried, fading. A person coming back pays
+            little for it: lengths re-estimated from scratch cost ~2 mm N-MPJPE over a
+            5 s clip on Bandai training views. None = never.
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -95,6 +104,7 @@ class CleanerConfig:
     keep_bone_lengths: bool = True
     detection_pull: float = 0.1
     smoothing: OneEuroParams | None = None
+    forget_after_s: float | None = 2.0
 
 
 @dataclass
@@ -148,6 +158,11 @@ class StreamingCleaner:
         self.uplifter = StreamingUplifter(replace(config.uplift, lookahead=config.lookahead - k_ref))
         if not 0.0 <= config.detection_pull <= 1.0:
             raise ValueError(f"detection_pull must be in [0, 1], got {config.detection_pull}")
+        if config.forget_after_s is not None and not config.forget_after_s > 0:
+            raise ValueError(f"forget_after_s must be > 0 seconds (or None), got {config.forget_after_s}")
+        self._base = 0  # frames pushed before the last fresh start for a new person (see forget_after_s)
+        self._pushed = 0  # frames pushed since then
+        self._person_t: float | None = None  # when a person was last detected, seconds
         self._pending: deque[UpliftFrame] = deque()
         self._pull = np.zeros((75, 3))  # the averaged offset towards the detections, metres
         s = config.smoothing
@@ -160,7 +175,14 @@ class StreamingCleaner:
         return self.config.lookahead
 
     def reset(self) -> None:
-        """Forget all state (a new person, a cut in the video)."""
+        """Forget all state (a new person, a cut in the video); the next push is frame 0 again."""
+        self._restart()
+        self._base = 0
+
+    def _restart(self) -> None:
+        """Forget the person (every stage's state); frame indices go on from ``_base``."""
+        self._pushed = 0
+        self._person_t = None
         self.uplifter.reset()
         if self.refiner is not None:
             self.refiner.reset()
@@ -181,12 +203,32 @@ class StreamingCleaner:
         Returns:
             The frames that became ready (usually one; none while the lookahead fills).
         """
+        held = self._forget_a_returning_person(keypoints, timestamp)
         t0 = time.perf_counter()
         up = self.uplifter.push(keypoints, timestamp, depth, image_size)
+        self._pushed += 1
         t1 = time.perf_counter()
         out = self._refine([up] if up is not None else [])
         self.last_timings_ms = {"uplift": 1000 * (t1 - t0), "refine": 1000 * (time.perf_counter() - t1)}
-        return out
+        return held + out
+
+    def _forget_a_returning_person(self, keypoints: np.ndarray, timestamp: float | None) -> list[CleanFrame]:
+        """Start afresh if a person appears after ``forget_after_s`` with no one; returns the frames that flushed."""
+        kp = np.asarray(keypoints)
+        if self.config.forget_after_s is None or kp.shape != (75, 3) or not (kp[:, 2] > 0).any():
+            return []  # (a wrong shape is the uplift's to report)
+        t = timestamp if timestamp is not None else (self._base + self._pushed) / 30.0
+        gap = None if self._person_t is None else t - self._person_t
+        self._person_t = t
+        if gap is None or gap < self.config.forget_after_s:
+            return []
+        log.info("a person after %.1f s with no one: starting afresh (bone lengths, scale, filters)", gap)
+        held = self.flush()
+        base = self._base + self._pushed
+        self._restart()
+        self._base = base
+        self._person_t = t
+        return held
 
     def flush(self) -> list[CleanFrame]:
         """Emit everything still held back (end of a stream)."""
@@ -199,7 +241,7 @@ class StreamingCleaner:
         out = []
         for f in frames:
             if self.refiner is None:
-                out.append(CleanFrame(f.index, f.pose, f.confidence, f.pose, f.timestamp))
+                out.append(CleanFrame(self._base + f.index, f.pose, f.confidence, f.pose, f.timestamp))
                 continue
             self._pending.append(f)
             present = f.confidence > 0
@@ -218,7 +260,7 @@ class StreamingCleaner:
             pose = self._pull_to_detections(pose, f)
         if self._smoother is not None:
             pose = self._smooth(pose, f)
-        return CleanFrame(f.index, pose, f.confidence, f.pose, f.timestamp)
+        return CleanFrame(self._base + f.index, pose, f.confidence, f.pose, f.timestamp)
 
     def _rigid(self, pose: np.ndarray) -> np.ndarray:
         """``pose`` with every bone at the uplift's length (``CleanerConfig.keep_bone_lengths``), else as it is."""

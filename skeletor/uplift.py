@@ -974,22 +974,24 @@ def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def backfill_start(poses: np.ndarray) -> None:
-    """Fill, in place, the frames before a joint's first estimate (a stream cannot know them).
+    """Fill, in place, the frames in which a joint the input saw has no estimate.
 
-    The joint keeps its first estimated offset from the body's centre (mean of the joints
-    estimated in both frames), so every joint the input ever saw is finite in every frame.
+    Those are the frames before its first estimate (a stream cannot know them) and, after
+    the cleaner started afresh for a new person (``CleanerConfig.forget_after_s``), the
+    frames until the joint is seen again. Each takes the joint from the nearest earlier
+    estimated frame (the first one for frames before it), keeping its offset from the
+    body's centre (mean of the joints estimated in both frames), so every joint the input
+    ever saw is finite in every frame.
     """
     finite = np.isfinite(poses).all(-1)  # (T, J)
     for j in np.nonzero(finite.any(0) & ~finite.all(0))[0]:
-        f0 = int(np.argmax(finite[:, j]))
-        if f0 == 0:
-            continue
-        for t in range(f0):
-            common = finite[t] & finite[f0]
-            shift = poses[t, common].mean(0) - poses[f0, common].mean(0) if common.any() else 0.0
-            poses[t, j] = poses[f0, j] + shift
-    # joints lost at the end are carried by the streaming uplift already; frames before
-    # anything at all was seen take the first frame that has the joint (done above).
+        have = np.flatnonzero(finite[:, j])
+        for t in np.flatnonzero(~finite[:, j]):
+            k = np.searchsorted(have, t)
+            src = int(have[k - 1] if k > 0 else have[0])  # the last estimate before t, else the first after
+            common = finite[t] & finite[src]
+            shift = poses[t, common].mean(0) - poses[src, common].mean(0) if common.any() else 0.0
+            poses[t, j] = poses[src, j] + shift
 
 
 def uplift_streaming(seq: KeypointSequence, config: UpliftConfig = UpliftConfig()) -> PoseSequence:

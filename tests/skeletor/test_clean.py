@@ -97,3 +97,26 @@ def test_detection_pull_option(real_inputs: list[Path], tmp_path: Path, capsys: 
     with pytest.raises(SystemExit) as exc:
         main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), "--detection-pull", "1.5"])
     assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err
+
+
+def test_forget_after_option(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--forget-after S: a person after S seconds with no one starts afresh (default 2 s; 0 = never); negative is refused."""
+    from dataclasses import replace
+
+    a = load_pose_file(data_dir / "slp_pose_format" / "mediapipe.pose")
+    b = a.keypoints.copy()
+    b[:, 13:23:2, :2] = b[:, [11], :2] + 1.3 * (b[:, 13:23:2, :2] - b[:, [11], :2])  # left arm drawn longer: someone else
+    gap = np.zeros((int(3 * a.fps), 75, 3), np.float32)
+    src = tmp_path / "two_people.npz"
+    save_keypoints(src, replace(a, keypoints=np.concatenate([a.keypoints, gap, b])))
+    outs = {}
+    for arg in ([], ["--forget-after", "2"], ["--forget-after", "0"], ["--forget-after", "10"]):
+        dst = tmp_path / f"out{len(outs)}.npz"
+        assert main(["clean", str(src), "-o", str(dst), "--no-refine", "--no-progress", *arg]) == 0
+        outs[" ".join(arg)] = load_poses(dst).poses3d
+    np.testing.assert_array_equal(outs[""], outs["--forget-after 2"])
+    np.testing.assert_array_equal(outs["--forget-after 0"], outs["--forget-after 10"])  # a 3 s gap: neither forgets
+    assert not np.allclose(outs[""], outs["--forget-after 0"], equal_nan=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["clean", str(src), "-o", str(tmp_path / "x.npz"), "--forget-after", "-1"])
+    assert exc.value.code == 2 and "expected seconds >= 0" in capsys.readouterr().err

@@ -93,3 +93,48 @@ def test_refined_body_is_steadier_than_the_uplift_on_a_steady_signer(data_dir: P
     hand = list(range(54, 75))
     rel = [p[:, hand] - p[:, [16]] for p in (uplift, runs[True])]  # the hand's own motion, wrist removed
     assert metrics.jitter(rel[1]) < metrics.jitter(rel[0])
+
+
+def _longer_arms(kp: np.ndarray, factor: float = 1.3) -> np.ndarray:
+    """The same detections with both arms (and hands) drawn ``factor`` x longer from the shoulder: another person."""
+    out = kp.copy()
+    for shoulder, chain in ((11, [13, 15, 17, 19, 21, *range(33, 54)]), (12, [14, 16, 18, 20, 22, *range(54, 75)])):
+        out[:, chain, :2] = out[:, [shoulder], :2] + factor * (out[:, chain, :2] - out[:, [shoulder], :2])
+    return out
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_someone_coming_back_after_no_one_gets_a_fresh_start(data_dir: Path, refine: bool) -> None:
+    """Person A, 3 s with no one, person B (longer arms): B's estimates are exactly those of
+    a cleaner that never saw A (bone lengths, scale, filters all B's own); without
+    ``forget_after_s`` B inherits A's bone lengths. Frame indices run on, and every joint
+    seen is finite in every frame."""
+    from dataclasses import replace
+
+    a = load_pose_file(data_dir / "slp_pose_format" / "mediapipe.pose")
+    b_kp = _longer_arms(a.keypoints)
+    gap = np.zeros((int(3 * a.fps), 75, 3), np.float32)  # nothing detected: all confidence 0
+    both = replace(a, keypoints=np.concatenate([a.keypoints, gap, b_kp]))
+    alone = clean_sequence(replace(a, keypoints=b_kp), StreamingCleaner(CleanerConfig(refine=refine)))
+    n = len(b_kp)
+    est = alone.confidence > 0  # (n, 75) joints estimated in the frame (not filled)
+    runs = {}
+    for forget in (2.0, None):
+        out = clean_sequence(both, StreamingCleaner(CleanerConfig(refine=refine, forget_after_s=forget)))
+        assert out.poses3d.shape == (len(both), 75, 3)
+        seen = np.isfinite(out.poses3d).all(-1).any(0)
+        assert np.isfinite(out.poses3d[:, seen]).all()
+        runs[forget] = out
+    np.testing.assert_array_equal(runs[2.0].poses3d[-n:][est], alone.poses3d[est])
+    np.testing.assert_array_equal(runs[2.0].confidence[-n:], alone.confidence)
+    def arm_over_torso(poses: np.ndarray) -> float:  # right upper arm + forearm over the shoulder width
+        arm = np.linalg.norm(poses[:, 14] - poses[:, 12], axis=-1) + np.linalg.norm(poses[:, 16] - poses[:, 14], axis=-1)
+        return float(np.nanmedian(arm / np.linalg.norm(poses[:, 12] - poses[:, 11], axis=-1)))
+
+    ratio = {k: arm_over_torso(r.poses3d[-n:]) for k, r in runs.items()}
+    assert ratio[None] < 0.95 * ratio[2.0], ratio  # A's length history holds B's longer arms back
+
+
+def test_forget_after_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="forget_after_s"):
+        StreamingCleaner(CleanerConfig(refine=False, forget_after_s=0.0))
