@@ -95,11 +95,11 @@ class RuntimeConfig:
             (see the module docstring; holistic75 models only). The supervised pairs the
             refiner learnt from (Bandai-Namco mocap) have no hands, and hands in its input
             shake its body output: on the 10 real MediaPipe Holistic clips of the accuracy
-            benchmark the upper-body jitter (mm/frame^2) was 22.6 for the uplift, 22.1
+            benchmark the upper-body jitter (mm/frame^2) is 22.6 for the uplift, 22.1
             refined with the hands in (higher than the uplift on the 5 steadiest clips,
-            e.g. 5.4 -> 7.9), 16.1 with the hands apart (lower than the uplift on all but
-            one). The hands keep the joint refinement (finger jitter relative to the wrist
-            35.1 uplift, 33.0 refined). Costs a second window in the same call when hands
+            e.g. 5.4 -> 7.9), 15.5 with the hands apart (lower than the uplift on every
+            clip; e.g. 5.4 -> 3.5). The hands keep the refiner's cleaning (finger jitter
+            relative to the wrist: 35.1 uplift, 31.5 refined). Costs a second window in the same call when hands
             are in view (+1.3 ms a frame on one CPU thread here); bodies without hands are
             unchanged. False = one call with everything (the paper's protocol).
     """
