@@ -149,14 +149,13 @@ class _WindowedRefiner(ABC):
     def __init__(self, window: int, lookahead: int, joints: int, hands_apart: bool = False) -> None:
         """Args:
             window, lookahead, joints: the model's (from its metadata or config).
-            hands_apart: refine body and hands apart (``RuntimeConfig.hands_apart``); needs 75 joints.
+            hands_apart: refine body and hands apart (``RuntimeConfig.hands_apart``); only a
+                holistic75 model (75 joints) has hands, so for any other it stays off.
         """
         if not 0 <= lookahead < window:
             raise ValueError(f"lookahead must be in [0, window={window}), got {lookahead}")
-        if hands_apart and joints != len(HOLISTIC75.joints):
-            raise ValueError(f"hands_apart needs a holistic75 model (75 joints), this one has {joints}")
         self.window, self.lookahead, self.joints = window, lookahead, joints
-        self.hands_apart = hands_apart
+        self.hands_apart = hands_apart and joints == len(HOLISTIC75.joints)
         self.reset()
 
     @abstractmethod
@@ -363,7 +362,7 @@ class OnnxRefiner(_WindowedRefiner):
         if self.providers[0] != chosen[0]:
             log.warning("refiner %s: %s did not start; running on %s", path, chosen[0], self.providers[0])
         log.info("refiner %s: window %d, lookahead %d, providers %s", path, window, lookahead, self.providers)
-        super().__init__(window, lookahead, joints, hands_apart=cfg.hands_apart and joints == len(HOLISTIC75.joints))
+        super().__init__(window, lookahead, joints, hands_apart=cfg.hands_apart)
 
     def _provider_options(self, chosen: list[str], window: int, joints: int) -> list[Any]:
         """Providers with their options: TensorRT gets fp16, an engine cache and a fixed profile."""
@@ -435,7 +434,7 @@ class TorchRefiner(_WindowedRefiner):
         self.model = model.to(self._device).eval()
         cfg = model.cfg
         self.skeleton = cfg.skeleton
-        super().__init__(cfg.window, cfg.lookahead, cfg.joints, hands_apart=hands_apart and cfg.joints == len(HOLISTIC75.joints))
+        super().__init__(cfg.window, cfg.lookahead, cfg.joints, hands_apart=hands_apart)
 
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         torch = self._torch
