@@ -53,6 +53,8 @@ class FrameRefiner(Protocol):
         ...
 
 
+_UNTIMED_FPS = 30.0  # frames without timestamps are taken to come at this rate (seconds = index / it)
+
 # The One Euro filter of ``--smooth`` (metres, seconds): the parameters tuned on Bandai-Namco
 # training views for the raw uplift (``skeletor bench accuracy``), used after the refiner.
 SMOOTHING = OneEuroParams(min_cutoff=8.0, beta=10.0, d_cutoff=1.0)
@@ -178,11 +180,11 @@ class StreamingCleaner:
         """Forget all state (a new person, a cut in the video); the next push is frame 0 again."""
         self._restart()
         self._base = 0
+        self._person_t = None
 
     def _restart(self) -> None:
         """Forget the person (every stage's state); frame indices go on from ``_base``."""
         self._pushed = 0
-        self._person_t = None
         self.uplifter.reset()
         if self.refiner is not None:
             self.refiner.reset()
@@ -217,18 +219,21 @@ class StreamingCleaner:
         kp = np.asarray(keypoints)
         if self.config.forget_after_s is None or kp.shape != (75, 3) or not (kp[:, 2] > 0).any():
             return []  # (a wrong shape is the uplift's to report)
-        t = timestamp if timestamp is not None else (self._base + self._pushed) / 30.0
+        t = self._seconds(timestamp, self._base + self._pushed)
         gap = None if self._person_t is None else t - self._person_t
         self._person_t = t
         if gap is None or gap < self.config.forget_after_s:
             return []
         log.info("a person after %.1f s with no one: starting afresh (bone lengths, scale, filters)", gap)
         held = self.flush()
-        base = self._base + self._pushed
+        self._base += self._pushed
         self._restart()
-        self._base = base
-        self._person_t = t
         return held
+
+    @staticmethod
+    def _seconds(timestamp: float | None, index: int) -> float:
+        """The cleaner's clock: the input's timestamp (seconds) where given, else the frame index at 30 fps."""
+        return timestamp if timestamp is not None else index / _UNTIMED_FPS
 
     def flush(self) -> list[CleanFrame]:
         """Emit everything still held back (end of a stream)."""
@@ -271,8 +276,7 @@ class StreamingCleaner:
     def _smooth(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
         """``pose`` through the One Euro filter (``CleanerConfig.smoothing``), bones put back to length."""
         assert self._smoother is not None
-        t = f.timestamp if f.timestamp is not None else f.index / 30.0
-        smooth = self._smoother(pose, t)
+        smooth = self._smoother(pose, self._seconds(f.timestamp, self._base + f.index))
         smooth = np.where(np.isfinite(pose), smooth, np.nan).astype(np.float32)  # never-seen joints stay missing
         return self._rigid(smooth)
 
