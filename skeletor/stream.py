@@ -20,7 +20,7 @@ import numpy as np
 
 from skeletor.filters import OneEuroFilter, OneEuroParams
 from skeletor.keypoints import KeypointSequence, PoseSequence
-from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, backfill_start
+from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, fill_unestimated
 
 __all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
 
@@ -320,5 +320,5 @@ def clean_sequence(seq: KeypointSequence, cleaner: StreamingCleaner, progress: b
             poses[f.index], conf[f.index] = f.pose, f.confidence
     for f in cleaner.flush():
         poses[f.index], conf[f.index] = f.pose, f.confidence
-    backfill_start(poses)
+    fill_unestimated(poses)
     return PoseSequence(poses, conf, seq.fps, seq.skeleton, seq.keypoints)

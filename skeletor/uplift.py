@@ -48,7 +48,7 @@ import numpy as np
 from skeletor.keypoints import KeypointSequence, PoseSequence
 from skeletor.skeleton import HOLISTIC75, Skeleton
 
-__all__ = ["UpliftConfig", "StreamingUplifter", "UpliftFrame", "uplift_streaming", "uplift_sequence", "flat_uplift", "backfill_start", "UpliftTree"]
+__all__ = ["UpliftConfig", "StreamingUplifter", "UpliftFrame", "uplift_streaming", "uplift_sequence", "flat_uplift", "fill_unestimated", "UpliftTree"]
 
 log = logging.getLogger(__name__)
 
@@ -973,7 +973,7 @@ def _stack(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:
     return poses, conf
 
 
-def backfill_start(poses: np.ndarray) -> None:
+def fill_unestimated(poses: np.ndarray) -> None:
     """Fill, in place, the frames in which a joint the input saw has no estimate.
 
     Those are the frames before its first estimate (a stream cannot know them) and, after
@@ -1004,7 +1004,7 @@ def uplift_streaming(seq: KeypointSequence, config: UpliftConfig = UpliftConfig(
             frames.append(out)
     frames += up.flush()
     poses, conf = _stack(frames, len(seq))
-    backfill_start(poses)
+    fill_unestimated(poses)
     return PoseSequence(poses, conf, seq.fps, "holistic75", seq.keypoints)
 
 
@@ -1058,7 +1058,7 @@ def uplift_sequence(
         out = up.push(seq.keypoints[i], i / seq.fps, depth(i), seq.image_size)
         frames.append(out)
     init, conf = _stack(frames, n)
-    backfill_start(init)
+    fill_unestimated(init)
 
     # 2. Gradient descent on the energy, over all frames at once.
     xy_px, c = _with_neck(seq.keypoints, config.min_confidence)  # (T, 76, 2), (T, 76)
