@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from skeletor.clean import add_cleanup_options, cleanup_settings
-from skeletor.stream import CleanerConfig, default_weights_path
+from skeletor.clean import add_cleanup_options, cleaner_config
+from skeletor.stream import default_weights_path
 
 __all__ = ["build_parser", "main"]
 
@@ -73,19 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cleaner_config(args: argparse.Namespace) -> CleanerConfig:
-    from dataclasses import replace
-
-    from skeletor.uplift import UpliftConfig
-
-    refine = not args.no_refine
-    if refine and args.weights is None and not default_weights_path().is_file():
-        log.warning("no shipped refiner weights at %s: streaming the uplift only", default_weights_path())
-        refine = False
-    return CleanerConfig(uplift=replace(UpliftConfig(), focal_px=args.focal_px), lookahead=args.lookahead, refine=refine, weights=args.weights,
-                         **cleanup_settings(args))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skeletor-live``; returns the exit code (2 = bad input or no such camera)."""
     args = build_parser().parse_args(argv)
@@ -107,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
     try:
         source, what = open_source(args)
-        config = PipelineConfig(cleaner=_cleaner_config(args), max_frames=args.frames)
+        config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
         from skeletor.stream import StreamingCleaner
 
         cleaner = StreamingCleaner(config.cleaner)

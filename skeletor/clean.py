@@ -18,7 +18,7 @@ from skeletor.keypoints import KeypointFormatError, KeypointSequence, load_keypo
 from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleanup_settings"]
+__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config"]
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,26 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
                        f"someone else, with other bone lengths (0 = never; default {forget:g})")  # fmt: skip
 
 
-def cleanup_settings(args: argparse.Namespace) -> dict[str, object]:
-    """The ``CleanerConfig`` fields set by :func:`add_cleanup_options`'s options."""
-    return {"detection_pull": args.detection_pull, "smoothing": SMOOTHING if args.smooth else None,
-            "forget_after_s": args.forget_after or None}  # fmt: skip
+def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
+    """The ``CleanerConfig`` of ``skeletor clean`` and ``skeletor-live`` from their options.
+
+    Reads ``--focal-px``, ``--lookahead``, ``--no-refine``, ``--weights`` and the options of
+    :func:`add_cleanup_options`. Without ``--weights`` and with no shipped weights beside the
+    package, it warns and runs the uplift only.
+    """
+    refine = not args.no_refine
+    if refine and args.weights is None and not default_weights_path().is_file():
+        log.warning("no shipped refiner weights at %s: running the uplift only", default_weights_path())
+        refine = False
+    return CleanerConfig(
+        uplift=replace(UpliftConfig(), focal_px=args.focal_px),
+        lookahead=args.lookahead,
+        refine=refine,
+        weights=args.weights,
+        detection_pull=args.detection_pull,
+        smoothing=SMOOTHING if args.smooth else None,
+        forget_after_s=args.forget_after or None,
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -103,16 +119,7 @@ def _read(path: Path) -> KeypointSequence:
 def run(args: argparse.Namespace) -> int:
     """Clean every input; a bad input is reported in one line and skipped. Exit 2 if any failed."""
     outputs = output_paths(args.inputs, args.output)
-    config = CleanerConfig(
-        uplift=replace(UpliftConfig(), focal_px=args.focal_px),
-        lookahead=args.lookahead,
-        refine=not args.no_refine,
-        weights=args.weights,
-        **cleanup_settings(args),
-    )
-    if config.refine and args.weights is None and not default_weights_path().is_file():
-        log.warning("no shipped refiner weights at %s yet: running the uplift only", default_weights_path())
-        config = replace(config, refine=False)
+    config = cleaner_config(args)
     from skeletor.runtime import RefinerWeightsError
 
     try:
