@@ -40,7 +40,10 @@ wrists): jitter (mean acceleration, mm/frame^2 at the uplift's assumed adult siz
 bone-length CV, and the reprojection error (median distance between the detections and
 the 3D result seen through the uplift's camera, in % of the detected shoulder width).
 The row "hands in the body's window" is the refiner without ``RuntimeConfig.hands_apart``
-(one call with every joint), as shipped before that setting existed.
+(one call with every joint), as shipped before that setting existed; "the uplift's bone
+lengths" (here, on the test split and on the other bodies) is the refiner with the rig's
+body bones from the uplift alone (``--refined-lengths 0``), as shipped before
+``CleanerConfig.refined_lengths`` existed.
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ def other_body_cases(paths: list[Path], seed: int = 0, pymo_views: int = 12) -> 
     return {f"Bandai test, shoulders x{DETECTOR_SHOULDERS}": make_cases(paths, seed, proportions=wide), f"PyMO walk, {pymo_views} views": pymo}
 
 
+# The refiner with the rig's lengths from the uplift alone (before ``CleanerConfig.refined_lengths``).
+UPLIFT_LENGTHS = "streaming + refiner, the uplift's bone lengths (--refined-lengths 0)"
 REAL_UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every real clip
 REAL_ARM_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in REAL_UPPER[1:] and c in REAL_UPPER[1:]])
 
@@ -145,6 +150,7 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
     if weights is not None:
         configs["streaming + refiner, hands in the body's window"] = (CleanerConfig(weights=weights, threads=1), False)
         configs["streaming + refiner, no detection pull"] = (CleanerConfig(weights=weights, threads=1, detection_pull=0.0), True)
+        configs[UPLIFT_LENGTHS] = (CleanerConfig(weights=weights, threads=1, refined_lengths=0.0), True)
         configs["streaming + refiner (default)"] = (CleanerConfig(weights=weights, threads=1), True)
         configs["streaming + refiner, --smooth"] = (CleanerConfig(weights=weights, threads=1, smoothing=SMOOTHING), True)
     out = {}
@@ -186,9 +192,10 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     }
 
 
-def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None, smooth: bool = False) -> np.ndarray:
+def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None, smooth: bool = False,
+               refined_lengths: float = CleanerConfig.refined_lengths) -> np.ndarray:  # fmt: skip
     cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, weights=refiner, threads=1,
-                                             smoothing=SMOOTHING if smooth else None))  # fmt: skip
+                                             smoothing=SMOOTHING if smooth else None, refined_lengths=refined_lengths))  # fmt: skip
     return clean_sequence(seq, cleaner).poses3d
 
 
@@ -244,6 +251,7 @@ def run_benchmark(
     if weights is not None:
         methods["streaming + refiner"] = lambda c: _streaming(c.keypoints, 0, weights)
         methods["streaming + refiner, --smooth"] = lambda c: _streaming(c.keypoints, 0, weights, smooth=True)
+        methods[UPLIFT_LENGTHS] = lambda c: _streaming(c.keypoints, 0, weights, refined_lengths=0.0)
     methods["streaming uplift, depth hint"] = lambda c: _streaming(c.with_hint())
     methods["whole-sequence uplift, depth hint"] = lambda c: uplift_sequence(c.with_hint()).poses3d
     if weights is not None:
@@ -278,7 +286,7 @@ def run_benchmark(
     if curves:
         out["lookahead_curve"] = curves
     if other_bodies:
-        body_methods = {name: methods[name] for name in ("streaming uplift", "streaming + refiner") if name in methods}
+        body_methods = {name: methods[name] for name in ("streaming uplift", UPLIFT_LENGTHS, "streaming + refiner") if name in methods}
         out["other_bodies"] = {group: {name: score_all(f"{group}: {name}", fn, on) for name, fn in body_methods.items()}
                                for group, on in other_bodies.items()}  # fmt: skip
     return out

@@ -41,12 +41,17 @@ def _seconds(text: str) -> float:
 
 
 def add_cleanup_options(group: argparse._ActionsContainer) -> None:
-    """``--detection-pull RATE``, ``--smooth`` and ``--forget-after S`` (``CleanerConfig.detection_pull``,
-    ``smoothing``, ``forget_after_s``), shared with ``skeletor-live``."""
+    """``--detection-pull RATE``, ``--refined-lengths W``, ``--smooth`` and ``--forget-after S``
+    (``CleanerConfig.detection_pull``, ``refined_lengths``, ``smoothing``, ``forget_after_s``),
+    shared with ``skeletor-live``."""
     default = CleanerConfig().detection_pull
     group.add_argument("--detection-pull", type=_rate, default=default, metavar="RATE",
                        help="how fast the refined skeleton is pulled back onto the detected 2D joints (rate of a running "
                        f"average of the offsets, per frame; 0 = the refiner's output as it is; default {default})")  # fmt: skip
+    weight = CleanerConfig().refined_lengths
+    group.add_argument("--refined-lengths", type=_rate, default=weight, metavar="W",
+                       help="weight of the refiner's own 3D bone lengths in the cleaned skeleton's body bones, against the "
+                       f"uplift's 2D-based ones (0 = the uplift's only; default {weight:g})")  # fmt: skip
     group.add_argument("--smooth", action="store_true",
                        help=f"a causal One Euro filter on the cleaned skeleton (min cutoff {SMOOTHING.min_cutoff:g} Hz, beta {SMOOTHING.beta:g}): "
                        "steadier for avatars and animation, a little less accurate (BENCHMARKS.md)")  # fmt: skip
@@ -73,6 +78,7 @@ def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
         refine=refine,
         weights=args.weights,
         detection_pull=args.detection_pull,
+        refined_lengths=args.refined_lengths,
         smoothing=SMOOTHING if args.smooth else None,
         forget_after_s=args.forget_after or None,
     )

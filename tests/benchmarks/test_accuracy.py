@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import main
+from benchmarks.accuracy import UPLIFT_LENGTHS, main
 
 
 def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> None:
@@ -22,17 +22,20 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
     bodies = result["other_bodies"]
     assert set(bodies) == {"Bandai test, shoulders x1.35", "PyMO walk, 2 views"}
     for group in bodies.values():
-        assert {"streaming uplift", "streaming + refiner"} <= set(group)
+        assert {"streaming uplift", UPLIFT_LENGTHS, "streaming + refiner"} <= set(group)
         assert all(0 < r["n_mpjpe_mm"] < 400 for r in group.values())
     # wider shoulders change the input: the uplift's score moves
     assert bodies["Bandai test, shoulders x1.35"]["streaming uplift"]["n_mpjpe_mm"] != rows["streaming uplift"]["n_mpjpe_mm"]
     real = result["real_clips"]  # real MediaPipe clips, no 3D truth
     assert set(real) == {"streaming uplift", "streaming + refiner, hands in the body's window", "streaming + refiner, no detection pull",
-                         "streaming + refiner (default)", "streaming + refiner, --smooth"}  # fmt: skip
+                         UPLIFT_LENGTHS, "streaming + refiner (default)", "streaming + refiner, --smooth"}  # fmt: skip
     assert real["streaming + refiner, --smooth"]["jitter_mm"] < real["streaming + refiner (default)"]["jitter_mm"]
     # the first clips are steady signers with a hand in view: hands apart steadies the body
     assert real["streaming + refiner (default)"]["jitter_mm"] < real["streaming + refiner, hands in the body's window"]["jitter_mm"]
     assert all(r["clips"] == 2 and np.isfinite(r["jitter_mm"]) for r in real.values())
+    # the refiner's own 3D bone lengths in the rig: the arms' lengths vary less than with the uplift's alone
+    cv = {name: r["arm_bone_cv_pct"] for name, r in real.items()}
+    assert cv["streaming + refiner (default)"] < min(cv[UPLIFT_LENGTHS], cv["streaming uplift"])
     # the uplift puts detected joints on (or near) their rays; the pull takes the refined skeleton back towards them
     pct = {name: r["reprojection_pct_shoulder"] for name, r in real.items()}
     assert pct["streaming uplift"] < pct["streaming + refiner (default)"] < pct["streaming + refiner, no detection pull"]

@@ -117,12 +117,12 @@ def test_clean_reads_videos(data_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("video", ["slp_pose_test_video.mp4", "mediapipe_pose_segmentation_dance.mp4"])
 def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: str) -> None:
-    """The shipped refiner lowers jitter on real MediaPipe output and keeps the bones rigid.
+    """The shipped refiner lowers jitter and bone-length variation on real MediaPipe output.
 
-    Both paths put every bone at the uplift's current length estimate (the uplift keeps
-    lengths under soft depth signs; the refiner's output is projected back onto that rig),
-    so their bone-length variation is the online estimate converging, nearly the same for
-    both; what the refiner may change is the shoulder line (not a tree bone).
+    Both paths keep every bone at a length estimated online, so their variation is that
+    estimate converging. The uplift's comes from 2D (short at first for a bone not yet seen
+    across the image); the refined skeleton's body bones are half the refiner's running 3D
+    lengths (``CleanerConfig.refined_lengths``), which see depth and settle sooner.
     """
     from realtime.holistic import read_video_keypoints
     from skeletor import metrics
@@ -136,8 +136,8 @@ def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: 
     arms = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if (p, c) in {(11, 13), (13, 15), (12, 14), (14, 16), (11, 12)}]
     assert metrics.jitter(ref[:, upper]) < metrics.jitter(raw[:, upper])
     cv_ref, cv_raw = (metrics.bone_length_cv(x, HOLISTIC75, bones=arms) for x in (ref, raw))
-    assert cv_ref <= 1.02 * cv_raw, (cv_ref, cv_raw)
-    assert cv_ref < 0.07, cv_ref  # 2.5 % and 5.7 % measured (the dance clip turns a lot)
+    assert cv_ref < 0.97 * cv_raw, (cv_ref, cv_raw)  # 2.0 vs 3.2 % and 5.1 vs 5.5 % measured
+    assert cv_ref < 0.07, cv_ref  # (the dance clip turns a lot)
 
 
 def test_real_video_feeds_the_server(data_dir: Path) -> None:

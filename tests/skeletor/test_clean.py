@@ -99,6 +99,22 @@ def test_detection_pull_option(real_inputs: list[Path], tmp_path: Path, capsys: 
     assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err
 
 
+def test_refined_lengths_option(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--refined-lengths 0 keeps the uplift's bone lengths (other output than the default 0.5); outside [0, 1] is refused."""
+    outs = {}
+    for weight in ("0", "0.5"):
+        dst = tmp_path / f"w{weight}.npz"
+        assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--refined-lengths", weight, "--no-progress"]) == 0
+        outs[weight] = load_poses(dst).poses3d
+    default = tmp_path / "default.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(default), "--no-progress"]) == 0
+    np.testing.assert_array_equal(load_poses(default).poses3d, outs["0.5"])
+    assert not np.allclose(outs["0"], outs["0.5"], equal_nan=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), "--refined-lengths", "2"])
+    assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err
+
+
 def test_forget_after_option(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--forget-after S: a person after S seconds with no one starts afresh (default 2 s; 0 = never); negative is refused."""
     from dataclasses import replace
