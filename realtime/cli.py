@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from skeletor.clean import add_cleanup_options, cleaner_config
-from skeletor.stream import default_weights_path
 
 __all__ = ["build_parser", "main"]
 
@@ -58,12 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", help="browser origin allowed besides local pages (repeatable; '*' = any)")
     net.add_argument("--max-clients", type=int, default=500, help="most simultaneous clients (default 500)")
     clean = p.add_argument_group("cleanup")
-    clean.add_argument("--lookahead", type=int, default=0, metavar="K", help="frames of delay allowed for better estimates (default 0 = lowest latency)")
-    clean.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
-    clean.add_argument("--no-refine", action="store_true", help="stream the uplift only (no transformer refiner)")
-    add_cleanup_options(clean)
     clean.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe model: 0 fast, 1 default, 2 accurate")
-    clean.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
+    add_cleanup_options(clean)
     out = p.add_argument_group("output")
     out.add_argument("--preview", action="store_true", help="OpenCV window: the image with 2D keypoints and the cleaned 3D skeleton")
     out.add_argument("--record", type=Path, metavar="PATH", help="record the stream to PATH (.jsonl or .npz), flushed on exit")

@@ -40,10 +40,25 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _frames(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected frames >= 0, got {text}")
+    return value
+
+
 def add_cleanup_options(group: argparse._ActionsContainer) -> None:
-    """``--detection-pull RATE``, ``--refined-lengths W``, ``--smooth`` and ``--forget-after S``
-    (``CleanerConfig.detection_pull``, ``refined_lengths``, ``smoothing``, ``forget_after_s``),
-    shared with ``skeletor-live``."""
+    """Every option of the streaming cleaner, shared by ``skeletor clean`` and ``skeletor-live``.
+
+    ``--lookahead K``, ``--weights``, ``--no-refine``, ``--focal-px``, ``--detection-pull
+    RATE``, ``--refined-lengths W``, ``--smooth`` and ``--forget-after S``: what
+    :func:`cleaner_config` reads back into a :class:`~skeletor.stream.CleanerConfig`.
+    """
+    group.add_argument("--lookahead", type=_frames, default=0, metavar="K",
+                       help="frames of delay allowed for better estimates (0 = causal, the lowest latency, as live; default 0)")  # fmt: skip
+    group.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
+    group.add_argument("--no-refine", action="store_true", help="the uplift only, no transformer refiner")
+    group.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
     default = CleanerConfig().detection_pull
     group.add_argument("--detection-pull", type=_rate, default=default, metavar="RATE",
                        help="how fast the refined skeleton is pulled back onto the detected 2D joints (rate of a running "
@@ -64,8 +79,7 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
 def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
     """The ``CleanerConfig`` of ``skeletor clean`` and ``skeletor-live`` from their options.
 
-    Reads ``--focal-px``, ``--lookahead``, ``--no-refine``, ``--weights`` and the options of
-    :func:`add_cleanup_options`. Without ``--weights`` and with no shipped weights beside the
+    Reads the options of :func:`add_cleanup_options`. Without ``--weights`` and with no shipped weights beside the
     package, it warns and runs the uplift only.
     """
     refine = not args.no_refine
@@ -97,11 +111,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="keypoint .npz files (or videos)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .npz for one input, or a directory (several inputs keep their file names)")
-    p.add_argument("--lookahead", type=int, default=0, metavar="K", help="frames of delay allowed (0 = causal, as live); more = smoother, better depth")
-    p.add_argument("--no-refine", action="store_true", help="uplift only, skip the transformer refiner")
-    p.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
     add_cleanup_options(p)
-    p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

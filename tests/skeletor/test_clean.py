@@ -136,3 +136,24 @@ def test_forget_after_option(data_dir: Path, tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exc:
         main(["clean", str(src), "-o", str(tmp_path / "x.npz"), "--forget-after", "-1"])
     assert exc.value.code == 2 and "expected seconds >= 0" in capsys.readouterr().err
+
+
+def test_both_tools_read_the_same_cleaner_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``skeletor clean`` and ``skeletor-live`` define the cleaner's options once
+    (``add_cleanup_options``): the same words give the same ``CleanerConfig``; a negative
+    lookahead is refused by both before anything runs."""
+    from realtime.cli import build_parser as live_parser
+    from skeletor.clean import cleaner_config
+    from skeletor.cli import build_parser
+
+    words = ["--lookahead", "2", "--focal-px", "900", "--refined-lengths", "0.25", "--detection-pull", "0.2", "--smooth", "--forget-after", "0"]
+    clean_args = build_parser().parse_args(["clean", "in.npz", "-o", "out.npz", *words])
+    live_args = live_parser().parse_args(["--demo", *words])
+    config = cleaner_config(clean_args)
+    assert config == cleaner_config(live_args)
+    assert (config.lookahead, config.uplift.focal_px, config.refined_lengths, config.detection_pull) == (2, 900.0, 0.25, 0.2)
+    assert config.smoothing is not None and config.forget_after_s is None
+    for parse in (lambda w: build_parser().parse_args(["clean", "in.npz", "-o", "o.npz", *w]), lambda w: live_parser().parse_args(w)):
+        with pytest.raises(SystemExit) as exc:
+            parse(["--lookahead", "-1"])
+        assert exc.value.code == 2 and "expected frames >= 0" in capsys.readouterr().err
