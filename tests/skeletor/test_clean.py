@@ -83,35 +83,22 @@ def test_missing_explicit_weights_is_a_clear_error(real_inputs: list[Path], tmp_
     assert "nope.onnx" in capsys.readouterr().err
 
 
-def test_detection_pull_option(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--detection-pull 0 is the refiner's output as it is; the default pulls it (other output); a rate outside [0, 1] is refused."""
+@pytest.mark.parametrize(("option", "default"), [("--detection-pull", "0.1"), ("--refined-lengths", "0.5")])
+def test_cleanup_rate_options(option: str, default: str, real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--detection-pull 0 is the refiner's output as it is, --refined-lengths 0 keeps the
+    uplift's bone lengths; the defaults (pulled, half the refiner's lengths) give other
+    output, the same as the option spelled out; a value outside [0, 1] is refused."""
     outs = {}
-    for rate in ("0", "0.1"):
-        dst = tmp_path / f"pull{rate}.npz"
-        assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--detection-pull", rate, "--no-progress"]) == 0
-        outs[rate] = load_poses(dst).poses3d
-    default = tmp_path / "default.npz"
-    assert main(["clean", str(real_inputs[0]), "-o", str(default), "--no-progress"]) == 0
-    np.testing.assert_array_equal(load_poses(default).poses3d, outs["0.1"])
-    assert not np.allclose(outs["0"], outs["0.1"], equal_nan=True)
+    for value in ("0", default):
+        dst = tmp_path / f"v{value}.npz"
+        assert main(["clean", str(real_inputs[0]), "-o", str(dst), option, value, "--no-progress"]) == 0
+        outs[value] = load_poses(dst).poses3d
+    plain = tmp_path / "default.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(plain), "--no-progress"]) == 0
+    np.testing.assert_array_equal(load_poses(plain).poses3d, outs[default])
+    assert not np.allclose(outs["0"], outs[default], equal_nan=True)
     with pytest.raises(SystemExit) as exc:
-        main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), "--detection-pull", "1.5"])
-    assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err
-
-
-def test_refined_lengths_option(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--refined-lengths 0 keeps the uplift's bone lengths (other output than the default 0.5); outside [0, 1] is refused."""
-    outs = {}
-    for weight in ("0", "0.5"):
-        dst = tmp_path / f"w{weight}.npz"
-        assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--refined-lengths", weight, "--no-progress"]) == 0
-        outs[weight] = load_poses(dst).poses3d
-    default = tmp_path / "default.npz"
-    assert main(["clean", str(real_inputs[0]), "-o", str(default), "--no-progress"]) == 0
-    np.testing.assert_array_equal(load_poses(default).poses3d, outs["0.5"])
-    assert not np.allclose(outs["0"], outs["0.5"], equal_nan=True)
-    with pytest.raises(SystemExit) as exc:
-        main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), "--refined-lengths", "2"])
+        main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "x.npz"), option, "1.5"])
     assert exc.value.code == 2 and "expected a rate in [0, 1]" in capsys.readouterr().err
 
 
