@@ -339,14 +339,22 @@ class UpliftTree:
         Walks from the root (the mid-shoulder neck) outwards, so each joint moves along its
         bone only. Joints that are NaN stay NaN, and their subtrees keep their own offsets.
         """
+        # Without a level loop: a joint is its anchor's input position plus the bones at
+        # their lengths on the path down from it, where its anchor is its deepest
+        # ancestor-or-self whose bone has no direction (a NaN end, or zero length), else the
+        # root. Such a joint keeps its own position (NaN stays NaN, and a joint below one
+        # hangs from its own input position), exactly as a walk from the root would do.
         p = _with_neck_joint(np.asarray(pose)).astype(np.float64)  # (76, 3)
-        out = p.copy()
-        for lvl in self.levels:
-            ch, pa = self.children[lvl], self.bone_parent[lvl]
-            v = p[ch] - p[pa]  # the refined bone
-            n = np.linalg.norm(v, axis=-1, keepdims=True)
-            ok = np.isfinite(n[:, 0]) & (n[:, 0] > 1e-9) & np.isfinite(out[pa]).all(-1)
-            out[ch[ok]] = out[pa[ok]] + v[ok] / n[ok] * lengths[lvl][ok, None]
+        v = p[self.children] - p[self.bone_parent]  # (B, 3) the input bones
+        n = np.sqrt(np.add.reduce(v * v, axis=-1))  # (B,), NaN where an end is NaN
+        ok = n > 1e-9  # False for NaN too
+        step = np.where(ok[:, None], v / np.where(ok, n, 1.0)[:, None] * np.asarray(lengths)[:, None], 0.0)  # (B, 3)
+        anchor = np.zeros(self.num_joints, dtype=bool)  # (J+1,) the root and every child of a bone without direction
+        anchor[self.children[~ok]] = True
+        anchor[self.parents < 0] = True
+        nearest = np.argmax(self.ancestors_or_self * ((self.depth + 1) * anchor)[None, :], axis=1)  # (J+1,) deepest anchor
+        reach = self.ancestors @ step  # (J+1, 3) sum of the steps from the root to each joint
+        out = p[nearest] + reach - reach[nearest]
         return out[:75].astype(np.float32)
 
     def rescale_bones(self, poses: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -234,3 +234,45 @@ def test_uplift_frames_say_which_joints_were_detected_in_them(bandai_views) -> N
     assert not frames[5].observed.any() and frames[5].confidence[11] > 0  # carried, still confident
     assert not frames[8].observed[13] and frames[8].observed[11]
     np.testing.assert_array_equal(frames[3].observed, kp[3, :, 2] >= UpliftConfig().min_confidence)
+
+
+def _impose_by_walking(tree: UpliftTree, pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The definition of ``impose_lengths``: from the root outwards, each joint moves along
+    its bone to the bone's length; a bone without a direction (a NaN end, zero length) or
+    below a NaN joint leaves its child where it was."""
+    p = np.concatenate([pose, 0.5 * (pose[11:12] + pose[12:13])]).astype(np.float64)  # (76, 3) with the neck
+    out = p.copy()
+    for b in np.argsort(tree.depth[tree.children], kind="stable"):
+        ch, pa = tree.children[b], tree.bone_parent[b]
+        v = p[ch] - p[pa]
+        n = np.linalg.norm(v)
+        if np.isfinite(n) and n > 1e-9 and np.isfinite(out[pa]).all():
+            out[ch] = out[pa] + v / n * lengths[b]
+    return out[:75].astype(np.float32)
+
+
+def test_impose_lengths_is_the_walk_from_the_root_on_real_poses_with_holes(data_dir: Path) -> None:
+    """Real uplifted poses (hands included) with random joints, shoulders and a whole hand
+    missing: every bone at the given length, every hole where it was, the same as the walk."""
+    tree = UpliftTree()
+    seq = load_pose_file(data_dir / "slp_pose_format" / "mediapipe_long.pose")
+    poses = uplift_streaming(seq).poses3d
+    rng = np.random.default_rng(3)
+    lengths = tree.prior * rng.uniform(0.8, 1.2, size=tree.prior.shape)
+    for k, pose in enumerate(poses[::10]):
+        pose = pose.copy()
+        pose[rng.random(75) < 0.1] = np.nan
+        if k % 3 == 0:
+            pose[11 + k % 2] = np.nan  # a shoulder: the neck (the root) is missing too
+        if k % 4 == 0:
+            pose[33:54] = np.nan
+        got = tree.impose_lengths(pose, lengths)
+        np.testing.assert_allclose(got, _impose_by_walking(tree, pose, lengths), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(pose))
+    # every bone with a direction gets its length (the neck's bones aside: the neck is
+    # recomputed from the moved shoulders when lengths are measured)
+    before = tree.bone_lengths_of(poses[100][None])
+    after = tree.bone_lengths_of(tree.impose_lengths(poses[100], lengths)[None])
+    check = (before > 1e-9) & (tree.bone_parent != 75)  # 75: the virtual neck
+    assert check.sum() >= 20
+    np.testing.assert_allclose(after[check], lengths[check], rtol=1e-5)
