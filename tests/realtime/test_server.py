@@ -100,12 +100,10 @@ def run(coro: Awaitable[T], timeout: float = 30.0) -> T:
     return asyncio.run(bounded())
 
 
-def test_config(**kw: Any) -> ServerConfig:
+def server_config(**kw: Any) -> ServerConfig:
     """Port 0, quick closing: the test setup."""
     return ServerConfig(**{"port": 0, "close_timeout_s": 1.0, **kw})
 
-
-test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 class Feeder:
@@ -246,7 +244,7 @@ async def wait_until(pred: Callable[[], bool], timeout: float = 3.0) -> None:
 
 def test_hello_as_documented() -> None:
     async def main() -> None:
-        async with PoseServer(test_config(), fps=30.0) as server:
+        async with PoseServer(server_config(), fps=30.0) as server:
             async with connect(server.url, compression=None) as ws:
                 hello = json.loads(await ws.recv())
         assert hello["type"] == "hello" and hello["protocol"] == 1
@@ -262,7 +260,7 @@ def test_hello_as_documented() -> None:
 
 def test_json_and_binary_frames_as_documented() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             default = await open_client(server)  # never subscribes: JSON, default fields
             js = await open_client(server, {"format": "json", "fields": ["joints", "raw_joints"]})
             binary = await open_client(server, {"format": "binary", "fields": ["joints", "confidence", "raw_joints", "latency_ms"], "max_rate_hz": None})
@@ -293,7 +291,7 @@ def test_json_and_binary_frames_as_documented() -> None:
 
 def test_publish_from_another_thread() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             ws = await open_client(server, {"format": "binary", "fields": ["joints"]})
             n = 200
 
@@ -316,7 +314,7 @@ def test_publish_from_another_thread() -> None:
 
 def test_max_rate_hz_skips_frames() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             slow = await open_client(server, {"format": "binary", "fields": [], "max_rate_hz": 10})
             fast = await open_client(server, {"format": "binary", "fields": []})
             async with Feeder(server, 50):
@@ -331,7 +329,7 @@ def test_max_rate_hz_skips_frames() -> None:
 
 
 def test_publish_rejects_a_foreign_joint_count() -> None:
-    server = PoseServer(test_config())
+    server = PoseServer(server_config())
     with pytest.raises(ValueError, match="75"):
         server.publish(PoseFrame(0, 0, np.zeros((50, 3)), np.ones(50)))
     server.publish(synthetic_frame(0))  # not started: ignored
@@ -339,7 +337,7 @@ def test_publish_rejects_a_foreign_joint_count() -> None:
 
 def test_status_messages_reach_current_and_later_clients() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             a = await open_client(server)
             server.publish_status(StatusEvent.SOURCE_LOST, "camera unplugged")
             server.publish_status(StatusEvent.NO_PERSON)
@@ -364,7 +362,7 @@ def test_fifty_clients_all_receive_frames(capsys: pytest.CaptureFixture[str]) ->
     rate, seconds = 30.0, 2.0
 
     async def main() -> tuple[list[list[tuple[int, float]]], int]:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             clients = await asyncio.gather(
                 *(open_client(server, {"format": "binary" if i % 2 else "json"}) for i in range(50))
             )
@@ -393,7 +391,7 @@ def test_stalled_client_does_not_slow_the_others(capsys: pytest.CaptureFixture[s
     rate, seconds, n = 100.0, 1.5, 10
 
     async def measure(stall: bool) -> tuple[list[list[tuple[int, float]]], dict[str, Any] | None]:
-        async with PoseServer(test_config(ping_interval_s=None)) as server:
+        async with PoseServer(server_config(ping_interval_s=None)) as server:
             stalled = None
             if stall:
                 # A client that subscribes to the biggest frames, then never reads again.
@@ -433,7 +431,7 @@ def test_stalled_client_does_not_slow_the_others(capsys: pytest.CaptureFixture[s
 
 def test_disconnects_are_cleaned_up_at_once() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             clients = [await open_client(server) for _ in range(3)]
             assert server.num_clients == 3
             await clients[0].close()
@@ -449,7 +447,7 @@ def test_disconnects_are_cleaned_up_at_once() -> None:
 
 def test_max_clients_answers_503() -> None:
     async def main() -> None:
-        async with PoseServer(test_config(max_clients=2)) as server:
+        async with PoseServer(server_config(max_clients=2)) as server:
             a, b = await open_client(server), await open_client(server)
             with pytest.raises(InvalidStatus) as e:
                 await connect(server.url)
@@ -468,7 +466,7 @@ def test_max_clients_answers_503() -> None:
 
 def test_malformed_messages_get_errors_or_close_codes_and_others_keep_receiving() -> None:
     async def main() -> None:
-        async with PoseServer(test_config(max_errors=5)) as server, Feeder(server, 50) as feeder:
+        async with PoseServer(server_config(max_errors=5)) as server, Feeder(server, 50) as feeder:
             observer = await open_client(server, {"format": "binary", "fields": ["joints"]})
             seen: list[int] = []
 
@@ -530,7 +528,7 @@ def test_malformed_messages_get_errors_or_close_codes_and_others_keep_receiving(
 
 def test_token_is_required_when_set() -> None:
     async def main() -> None:
-        async with PoseServer(test_config(token="s3cret")) as server:
+        async with PoseServer(server_config(token="s3cret")) as server:
             for headers in (None, {"Authorization": "Bearer wrong"}):
                 with pytest.raises(InvalidStatus) as e:
                     await connect(server.url, additional_headers=headers)
@@ -552,7 +550,7 @@ def test_token_is_required_when_set() -> None:
 
 def test_origins_are_checked() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             port = server.port
             for origin in ("https://evil.example", f"http://evil.example:{port}", "null"):
                 with pytest.raises(InvalidStatus) as e:
@@ -564,7 +562,7 @@ def test_origins_are_checked() -> None:
             # DNS rebinding: a page on a domain name that resolves here is not "same origin".
             status, *_ = await raw_http(port, handshake(port, Origin=f"http://rebind.example:{port}", Host=f"rebind.example:{port}"))
             assert status.startswith("HTTP/1.1 403")
-        async with PoseServer(test_config(allowed_origins=("https://tool.example",))) as server:
+        async with PoseServer(server_config(allowed_origins=("https://tool.example",))) as server:
             ws = await open_client(server, origin="https://tool.example")
             await ws.close()
             with pytest.raises(InvalidStatus) as e:
@@ -586,7 +584,7 @@ def test_security_warnings() -> None:
 
 def test_start_logs_security_warnings(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
-        async with PoseServer(test_config(allowed_origins=("*",))):
+        async with PoseServer(server_config(allowed_origins=("*",))):
             pass
 
     with caplog.at_level(logging.WARNING, logger="realtime.server"):
@@ -599,7 +597,7 @@ def test_start_logs_security_warnings(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_http_serves_the_viewer_and_nothing_else() -> None:
     async def main() -> None:
-        async with PoseServer(test_config()) as server:
+        async with PoseServer(server_config()) as server:
             port = server.port
 
             async def get(path: str) -> tuple[str, dict[str, str], bytes]:
@@ -624,7 +622,7 @@ def test_http_serves_the_viewer_and_nothing_else() -> None:
 
 def test_stop_closes_clients_with_1001() -> None:
     async def main() -> None:
-        server = PoseServer(test_config())
+        server = PoseServer(server_config())
         await server.start()
         clients = [await open_client(server) for _ in range(3)]
         t0 = time.monotonic()
