@@ -79,8 +79,8 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
 def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
     """The ``CleanerConfig`` of ``skeletor clean`` and ``skeletor-live`` from their options.
 
-    Reads the options of :func:`add_cleanup_options`. Without ``--weights`` and with no shipped weights beside the
-    package, it warns and runs the uplift only.
+    Reads the options of :func:`add_cleanup_options`. Without ``--weights`` and with no
+    shipped weights beside the package, it warns and runs the uplift only.
     """
     refine = not args.no_refine
     if refine and args.weights is None and not default_weights_path().is_file():
