@@ -43,7 +43,9 @@ The row "hands in the body's window" is the refiner without ``RuntimeConfig.hand
 (one call with every joint), as shipped before that setting existed; "the uplift's bone
 lengths" (here, on the test split and on the other bodies) is the refiner with the rig's
 body bones from the uplift alone (``--refined-lengths 0``), as shipped before
-``CleanerConfig.refined_lengths`` existed.
+``CleanerConfig.refined_lengths`` existed. ``real_clip_trace``: the arm bone lengths of
+one of those clips frame by frame: the uplift, the refiner on the uplift's lengths and the
+default (``skeletor bench plot`` draws them).
 """
 
 from __future__ import annotations
@@ -171,6 +173,27 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
             })  # fmt: skip
         out[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"clips": len(clips)}
     return out
+
+
+TRACE_CLIP = "mediapipe_long.pose"  # the longest real clip of the set (278 frames, a seated signer)
+TRACE_BONES = {"left upper arm": (11, 13), "left forearm": (13, 15)}  # name -> (parent, child) holistic75 joints
+
+
+def real_clip_trace(weights: Path | None, clip: str = TRACE_CLIP) -> dict:
+    """Arm bone lengths frame by frame on one real clip, as ``skeletor clean`` outputs them
+    (``real_clip_trace`` in the results, drawn by ``skeletor bench plot``): the uplift's,
+    and with the refiner the rig of the uplift's lengths and the default rig (body bones
+    half from the refiner's own lengths). Metres at the uplift's assumed adult size."""
+    seq = load_pose_file(data_root() / "slp_pose_format" / clip)
+    configs = {"streaming uplift": CleanerConfig(refine=False)}
+    if weights is not None:
+        configs[UPLIFT_LENGTHS] = CleanerConfig(weights=weights, threads=1, refined_lengths=0.0)
+        configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
+    series = {}
+    for name, cfg in configs.items():
+        poses = clean_sequence(seq, StreamingCleaner(cfg)).poses3d
+        series[name] = {bone: [round(float(x), 5) for x in np.linalg.norm(poses[:, c] - poses[:, p], axis=-1)] for bone, (p, c) in TRACE_BONES.items()}
+    return {"clip": clip, "fps": float(seq.fps), "frames": len(seq), "series": series}
 
 
 def _aligned(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,6 +381,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     }
     if real is not None:
         result["real_clips"] = real
+        result["real_clip_trace"] = real_clip_trace(weights)
     print(format_table(result))
     for k, row in result.get("lookahead_curve", {}).items():
         print(f"lookahead {k}: " + ", ".join(f"{name} {r['n_mpjpe_mm']:.1f} mm / accel {r['accel_mm']:.1f}" for name, r in row.items()))

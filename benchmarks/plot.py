@@ -5,6 +5,8 @@
 * ``accuracy_lookahead.png``: N-MPJPE and acceleration error against lookahead (delay),
   from ``accuracy_curve.json`` (``skeletor bench accuracy --lookaheads 0 2 4 8 --json ...``)
   or else ``accuracy.json``.
+* ``real_clip_lengths.png``: arm bone lengths frame by frame on a real MediaPipe clip
+  (``real_clip_trace`` of ``accuracy.json``): how the rig's lengths settle.
 """
 
 from __future__ import annotations
@@ -89,6 +91,22 @@ def plot_all(results: Path = RESULTS) -> list[Path]:
         fig.tight_layout()
         fig.savefig(results / "accuracy_lookahead.png", dpi=110)
         written.append(results / "accuracy_lookahead.png")
+    trace = (_load(results / "accuracy.json") or {}).get("real_clip_trace")
+    if trace:
+        bones = list(next(iter(trace["series"].values())))
+        fig, axes = plt.subplots(1, len(bones), figsize=(5 * len(bones), 3.4), squeeze=False)
+        for ax, bone in zip(axes[0], bones):
+            for k, (name, by_bone) in enumerate(trace["series"].items()):
+                t = [i / trace["fps"] for i in range(len(by_bone[bone]))]
+                style = {"lw": 4, "alpha": 0.35} if k == 0 else {"lw": 1.3, "ls": "--" if k == 1 else "-"}  # the first under the others
+                ax.plot(t, [100 * x for x in by_bone[bone]], label=name.replace("streaming + ", "+ "), **style)
+            ax.set_xlabel("seconds")
+            ax.set_ylabel(f"{bone}, cm")
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"Arm bone lengths as cleaned, real MediaPipe clip {trace['clip']}")
+        fig.tight_layout()
+        fig.savefig(results / "real_clip_lengths.png", dpi=110)
+        written.append(results / "real_clip_lengths.png")
     return written
 
 

@@ -39,6 +39,13 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
     # the uplift puts detected joints on (or near) their rays; the pull takes the refined skeleton back towards them
     pct = {name: r["reprojection_pct_shoulder"] for name, r in real.items()}
     assert pct["streaming uplift"] < pct["streaming + refiner (default)"] < pct["streaming + refiner, no detection pull"]
+    # one real clip's arm lengths frame by frame: every frame, and steadier with the refiner's lengths in the rig
+    trace = result["real_clip_trace"]
+    assert set(trace["series"]) == {"streaming uplift", UPLIFT_LENGTHS, "streaming + refiner (default)"}
+    forearm = {name: np.array(s["left forearm"]) for name, s in trace["series"].items()}
+    assert all(len(x) == trace["frames"] and np.isfinite(x).all() for x in forearm.values())
+    cv = {name: x.std() / x.mean() for name, x in forearm.items()}
+    assert cv["streaming + refiner (default)"] < cv[UPLIFT_LENGTHS]
     out_text = capsys.readouterr().out
     assert "| flat |" in out_text and "other bodies, PyMO walk" in out_text and "real MediaPipe clips (2)" in out_text
 

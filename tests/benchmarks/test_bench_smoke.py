@@ -64,9 +64,11 @@ def test_plot(tmp_path: Path) -> None:
                  "stages_ms": {k: percentiles([1.0, 2.0, 3.0]) for k in ("decode", "detect", "uplift")}})  # fmt: skip
     write_result(tmp_path / "fanout.json", {"runs": [{"rate_hz": 30.0, "clients": n, "latency_ms": percentiles([1.0, 2.0])} for n in (1, 10)]})
     write_result(tmp_path / "accuracy.json", {"methods": {"flat": {"n_mpjpe_mm": 120.0}},
-                 "lookahead_curve": {str(k): {f"uplift, lookahead {k}": {"n_mpjpe_mm": 100.0 - k, "accel_mm": 50.0}} for k in (0, 2)}})  # fmt: skip
+                 "lookahead_curve": {str(k): {f"uplift, lookahead {k}": {"n_mpjpe_mm": 100.0 - k, "accel_mm": 50.0}} for k in (0, 2)},
+                 "real_clip_trace": {"clip": "c.pose", "fps": 30.0, "frames": 3,
+                                     "series": {m: {"forearm": [0.25, 0.26, 0.26]} for m in ("streaming uplift", "streaming + refiner")}}})  # fmt: skip
     written = plot_all(tmp_path)
-    assert {p.name for p in written} == {"latency_stages.png", "fanout.png", "accuracy_lookahead.png"}
+    assert {p.name for p in written} == {"latency_stages.png", "fanout.png", "accuracy_lookahead.png", "real_clip_lengths.png"}
     assert all(p.stat().st_size > 5000 for p in written)
 
 
