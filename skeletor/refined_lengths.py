@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from skeletor.skeleton import LEFT_HAND, RIGHT_HAND
 from skeletor.uplift import UpliftTree, nanquantile_rows
 
 __all__ = ["RefinedBoneLengths"]
-
-_BODY_JOINTS = 33  # holistic75 joints 0-32 are MediaPipe Pose's; 33-74 the hands
 
 
 class RefinedBoneLengths:
@@ -45,7 +44,7 @@ class RefinedBoneLengths:
             raise ValueError(f"history must be >= 1 frame, got {history}")
         self.tree = tree
         self.history = history
-        body = tree.children < _BODY_JOINTS  # (B,) bones ending at a body joint
+        body = ~np.isin(tree.children, LEFT_HAND + RIGHT_HAND)  # (B,) bones ending at a body joint
         self._rows = np.unique(tree.share[body])  # (R,) shared lengths of body bones
         self._row_of_shared = np.full(tree.num_shared, -1)
         self._row_of_shared[self._rows] = np.arange(len(self._rows))
