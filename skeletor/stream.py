@@ -181,7 +181,6 @@ class StreamingCleaner:
         self._pull = np.zeros((75, 3))  # the averaged offset towards the detections, metres
         use_refined = self.refiner is not None and config.keep_bone_lengths and config.refined_lengths > 0
         self._refined_lengths = RefinedBoneLengths(self.uplifter.tree, config.uplift.length_history) if use_refined else None
-        self._rig = self.uplifter.bone_lengths  # (B,) metres: the lengths the cleaned skeleton keeps this frame
         s = config.smoothing
         self._smoother = None if s is None else OneEuroFilter(min_cutoff=s.min_cutoff, beta=s.beta, d_cutoff=s.d_cutoff)
         self.last_timings_ms: dict[str, float] = {}  # the last push's stage durations: uplift, refine
@@ -277,31 +276,31 @@ class StreamingCleaner:
         f = self._pending.popleft()
         pose = np.asarray(pose, np.float32).copy()
         pose[f.confidence <= 0] = np.nan  # never-seen joints stay missing
-        self._rig = self.uplifter.bone_lengths
+        rig = self.uplifter.bone_lengths  # (B,) metres: the lengths the cleaned skeleton keeps this frame
         if self._refined_lengths is not None:
             self._refined_lengths.push(pose)
-            self._rig = self._refined_lengths.blend(self._rig, self.config.refined_lengths)
-        pose = self._rigid(pose)
+            rig = self._refined_lengths.blend(rig, self.config.refined_lengths)
+        pose = self._rigid(pose, rig)
         if self.config.detection_pull > 0 and f.observed is not None:
-            pose = self._pull_to_detections(pose, f)
+            pose = self._pull_to_detections(pose, f, rig)
         if self._smoother is not None:
-            pose = self._smooth(pose, f)
+            pose = self._smooth(pose, f, rig)
         return CleanFrame(self._base + f.index, pose, f.confidence, f.pose, f.timestamp)
 
-    def _rigid(self, pose: np.ndarray) -> np.ndarray:
-        """``pose`` with every bone at the rig's length of this frame (``CleanerConfig.keep_bone_lengths``), else as it is."""
+    def _rigid(self, pose: np.ndarray, rig: np.ndarray) -> np.ndarray:
+        """``pose`` with every bone at its ``rig`` length (``CleanerConfig.keep_bone_lengths``), else as it is."""
         if not self.config.keep_bone_lengths:
             return pose
-        return self.uplifter.tree.impose_lengths(pose, self._rig)
+        return self.uplifter.tree.impose_lengths(pose, rig)
 
-    def _smooth(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
+    def _smooth(self, pose: np.ndarray, f: UpliftFrame, rig: np.ndarray) -> np.ndarray:
         """``pose`` through the One Euro filter (``CleanerConfig.smoothing``), bones put back to length."""
         assert self._smoother is not None
         smooth = self._smoother(pose, self._seconds(f.timestamp, self._base + f.index))
         smooth = np.where(np.isfinite(pose), smooth, np.nan).astype(np.float32)  # never-seen joints stay missing
-        return self._rigid(smooth)
+        return self._rigid(smooth, rig)
 
-    def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame) -> np.ndarray:
+    def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame, rig: np.ndarray) -> np.ndarray:
         """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
         # The uplift's placement of a detected joint: on its detection's viewing ray, or near
         # it where the bone's length does not reach it (the rig's lengths win there, and so
@@ -313,7 +312,7 @@ class StreamingCleaner:
         target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth
         offset = np.where(on_ray[:, None], target - pose, 0.0)  # lateral only: target has the refined z
         self._pull += self.config.detection_pull * (offset - self._pull)
-        return self._rigid((pose + self._pull).astype(np.float32))
+        return self._rigid((pose + self._pull).astype(np.float32), rig)
 
 
 def clean_sequence(seq: KeypointSequence, cleaner: StreamingCleaner, progress: bool = False) -> PoseSequence:
