@@ -69,13 +69,31 @@ def test_streaming_is_close_to_whole_sequence_and_keeps_bones(bandai_views) -> N
     assert np.mean(cv_whole) <= 0.05
 
 
-@pytest.mark.xfail(strict=True, reason="open gap: without a depth cue the streaming uplift is 0.82x flat on the public benchmark (0.75x with the hint), target 0.8x")
-def test_streaming_beats_flat_by_a_fifth(bandai_views) -> None:
-    s, f = [], []
-    for v in bandai_views:
-        s.append(nmpjpe_mm(uplift_streaming(v.keypoints).poses3d, v.truth))
-        f.append(nmpjpe_mm(flat_uplift(v.keypoints).poses3d, v.truth))
-    assert np.mean(s) <= 0.8 * np.mean(f)
+def test_streaming_beats_flat_by_a_fifth_on_the_public_benchmark(data_dir: Path) -> None:
+    """Issue 2's bound on the public benchmark's own cases (every test-split clip, its
+    seeded views and detector faults, no depth hint): streaming N-MPJPE <= 0.8x flat."""
+    from benchmarks.accuracy import make_cases, score
+
+    _, test = bandai_split(list_bandai(data_dir / "bandai_namco"))
+    cases = make_cases(test, seed=0)
+    stream = np.mean([score(uplift_streaming(c.keypoints).poses3d, c.truth)["n_mpjpe_mm"] for c in cases])
+    flat = np.mean([score(flat_uplift(c.keypoints).poses3d, c.truth)["n_mpjpe_mm"] for c in cases])
+    assert stream <= 0.8 * flat, (stream, flat)
+
+
+def test_uncertain_bone_lies_at_its_parents_depth(bandai_views) -> None:
+    """A bone whose depth sign is undecided is put at its parent's depth, not across its
+    child's viewing ray: the shanks of a person standing and bowing (mocap), ~1.2 m below
+    the camera, stay upright in depth (the old placement tilted them ~12 deg towards the
+    camera; the truth leans ~12 deg away, the knees slightly bent)."""
+    view = bandai_views[0]  # dataset-1_bow_active_001
+    up = StreamingUplifter(UpliftConfig(sign_temperature=1e6))  # every sign posterior flat: soft sign 0
+    pred = np.stack([up.push(view.keypoints.keypoints[i], None, None, view.keypoints.image_size).pose for i in range(len(view.keypoints))])
+    knee, ankle = HOLISTIC75.index("left_knee"), HOLISTIC75.index("left_ankle")
+    tilt = lambda v: float(np.median(np.degrees(np.arctan2(v[:, 2], v[:, 1]))))  # noqa: E731 (z over y: < 0 towards the camera)
+    shank, shank_true = tilt(pred[:, ankle] - pred[:, knee]), tilt(view.truth[:, ankle] - view.truth[:, knee])
+    assert abs(shank) < 2.0, shank
+    assert abs(shank - shank_true) < 15.0, (shank, shank_true)
 
 
 def test_no_nan_out_for_any_corruption(bandai_views, data_dir: Path) -> None:
