@@ -87,8 +87,7 @@ def test_uncertain_bone_lies_at_its_parents_depth(bandai_views) -> None:
     the camera, stay upright in depth (the old placement tilted them ~12 deg towards the
     camera; the truth leans ~12 deg away, the knees slightly bent)."""
     view = bandai_views[0]  # dataset-1_bow_active_001
-    up = StreamingUplifter(UpliftConfig(sign_temperature=1e6))  # every sign posterior flat: soft sign 0
-    pred = np.stack([up.push(view.keypoints.keypoints[i], None, None, view.keypoints.image_size).pose for i in range(len(view.keypoints))])
+    pred = uplift_streaming(view.keypoints, UpliftConfig(sign_temperature=1e6)).poses3d  # every sign posterior flat: soft sign 0
     knee, ankle = HOLISTIC75.index("left_knee"), HOLISTIC75.index("left_ankle")
     tilt = lambda v: float(np.median(np.degrees(np.arctan2(v[:, 2], v[:, 1]))))  # noqa: E731 (z over y: < 0 towards the camera)
     shank, shank_true = tilt(pred[:, ankle] - pred[:, knee]), tilt(view.truth[:, ankle] - view.truth[:, knee])
