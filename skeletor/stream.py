@@ -79,8 +79,9 @@ class CleanerConfig:
             the uplift's 2D-based estimate, which a bone never seen across the image (a
             shank leaning in depth) underestimates at first. 0.5 was chosen on Bandai
             *training* views, the same views with wider shoulders and the PyMO walk
-            (N-MPJPE -3.4 / -3.3 / +0.5 mm against 0), and lowers arm bone-length
-            variation on real MediaPipe clips (CV 3.29 -> 2.88 %). 0 = the uplift's only.
+            (N-MPJPE -3.4 / -3.3 / +0.5 mm against 0, with the uplift of then), and lowers
+            arm bone-length variation on real MediaPipe clips (CV 3.29 -> 2.76 % today).
+            0 = the uplift's only.
         detection_pull: rate (per frame) of an exponential average of the offsets that
             would put each joint detected in the frame back where the uplift placed it
             (on its detection's viewing ray, or near it; at the refined depth); the average

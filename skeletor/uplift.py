@@ -183,7 +183,10 @@ class UpliftConfig:
             walk, and training views of bodies whose bones were each rescaled by a random
             ~4 % (human variation): 0.85 -> 0.95 gave -2.4, -1.0 and -1.9 mm N-MPJPE there
             (1.0 was better on the first only; with bones rescaled by up to 18 % each, far
-            beyond human spread, 0.95 costs 2.4 mm). On the test split: -1.3 mm.
+            beyond human spread, 0.95 costs 2.4 mm). On the test split: -1.3 mm. Re-checked
+            after undecided bones went to their parent's depth (training views, PyMO,
+            re-proportioned bodies): 0.9 is worse on all three (+1.4 / +0.5 / +0.7 mm), 1.0
+            better on the first only (-1.5 / +1.6 / +1.1).
         soft_signs: causal output uses the posterior mean of each bone's depth sign (the
             minimum-mean-square-error choice) instead of the single most likely sign; an
             uncertain bone is drawn shorter in depth rather than confidently wrong.
