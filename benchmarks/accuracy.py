@@ -4,15 +4,15 @@ Protocol (issue "Foundation"; reproduce with ``python -m benchmarks.accuracy``):
 
 * Data: Bandai-Namco dataset-1, the fixed test split of ``skeletor.datasets.bvh.bandai_split``
   (by file; about 20 % of the files of every motion content). One view per file.
-* Camera (``skeletor.views``): pinhole, f = 1000 px, 1280x720, 2.5-3.5 m from the subject,
+* Camera (``skeletor.eval.views``): pinhole, f = 1000 px, 1280x720, 2.5-3.5 m from the subject,
   yaw -60..60 deg around it, 0.3 m above the pelvis; the camera follows the subject's
   smoothed horizontal path so walking clips stay in range. Seeded per file.
-* Detector model (``skeletor.corrupt.DetectorFaults`` defaults): jitter sigma 2.5 px,
+* Detector model (``skeletor.eval.corrupt.DetectorFaults`` defaults): jitter sigma 2.5 px,
   ~10 % of frames dropped in bursts (mean 3), 5 % single joints dropped, 1 % outliers of
   30-80 px. Face and hand joints are absent (Bandai has none).
 * Optional depth hint: MediaPipe gives every landmark a relative depth; ``--hint`` rows
-  add a simulated one (``skeletor.views.detector_depth_hint``: 10 cm noise + 5 cm bias).
-* Scores on the 15 body joints (``skeletor.skeleton.POSE_BODY_JOINTS``), every frame:
+  add a simulated one (``skeletor.eval.views.detector_depth_hint``: 10 cm noise + 5 cm bias).
+* Scores on the 15 body joints (``skeletor.pose.skeleton.POSE_BODY_JOINTS``), every frame:
   N-MPJPE in mm (mid-hip root, one least-squares scale per sequence), acceleration error
   in mm/frame^2 after the same alignment, and bone-length CV in % (mean over body bones).
 
@@ -63,18 +63,18 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor import metrics
-from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.eval import metrics
+from skeletor.eval.corrupt import DetectorFaults, detector_faults
 from skeletor.datasets import data_root
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai, load_pymo_walk
 from skeletor.datasets.poseformat import list_pose_files, load_pose_file
-from skeletor.filters import one_euro, savgol, tune_one_euro
-from skeletor.keypoints import KeypointSequence
-from skeletor.runtime import OnnxRefiner, RuntimeConfig
-from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
-from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.eval.baselines import one_euro, savgol, tune_one_euro
+from skeletor.pose.keypoints import KeypointSequence
+from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+from skeletor.pose.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import UpliftTree, flat_uplift, uplift_sequence
-from skeletor.views import ViewConfig, detector_depth_hint, random_view
+from skeletor.eval.views import ViewConfig, detector_depth_hint, random_view
 
 __all__ = ["Case", "make_cases", "other_body_cases", "real_clip_scores", "score", "run_benchmark", "main", "add_bench_parser"]
 
@@ -150,14 +150,14 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
     clips = clips[:max_clips] if max_clips else clips
     configs = {"streaming uplift": (CleanerConfig(refine=False), True)}  # name -> (settings, hands apart)
     if weights is not None:
-        configs["streaming + refiner, hands in the body's window"] = (CleanerConfig(weights=weights, threads=1), False)
-        configs["streaming + refiner, no detection pull"] = (CleanerConfig(weights=weights, threads=1, detection_pull=0.0), True)
-        configs[UPLIFT_LENGTHS] = (CleanerConfig(weights=weights, threads=1, refined_lengths=0.0), True)
-        configs["streaming + refiner (default)"] = (CleanerConfig(weights=weights, threads=1), True)
-        configs["streaming + refiner, --smooth"] = (CleanerConfig(weights=weights, threads=1, smoothing=SMOOTHING), True)
+        configs["streaming + refiner, hands in the body's window"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights)), False)
+        configs["streaming + refiner, no detection pull"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights), detection_pull=0.0), True)
+        configs[UPLIFT_LENGTHS] = (CleanerConfig(runtime=RuntimeConfig(weights=weights), refined_lengths=0.0), True)
+        configs["streaming + refiner (default)"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights)), True)
+        configs["streaming + refiner, --smooth"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights), smoothing=SMOOTHING), True)
     out = {}
     for name, (cfg, apart) in configs.items():
-        refiner = OnnxRefiner(RuntimeConfig(weights=str(cfg.weights), threads=1, hands_apart=apart)) if cfg.refine else None
+        refiner = OnnxRefiner(replace(cfg.runtime, hands_apart=apart)) if cfg.refine else None
         rows, cleaner = [], StreamingCleaner(cfg, refiner=refiner)
         for seq in clips:
             cleaner.reset()
@@ -187,8 +187,8 @@ def real_clip_trace(weights: Path | None, clip: str = TRACE_CLIP) -> dict:
     seq = load_pose_file(data_root() / "slp_pose_format" / clip)
     configs = {"streaming uplift": CleanerConfig(refine=False)}
     if weights is not None:
-        configs[UPLIFT_LENGTHS] = CleanerConfig(weights=weights, threads=1, refined_lengths=0.0)
-        configs["streaming + refiner (default)"] = CleanerConfig(weights=weights, threads=1)
+        configs[UPLIFT_LENGTHS] = CleanerConfig(runtime=RuntimeConfig(weights=weights), refined_lengths=0.0)
+        configs["streaming + refiner (default)"] = CleanerConfig(runtime=RuntimeConfig(weights=weights))
     series = {}
     for name, cfg in configs.items():
         poses = clean_sequence(seq, StreamingCleaner(cfg)).poses3d
@@ -217,7 +217,7 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None = None, smooth: bool = False,
                refined_lengths: float = CleanerConfig.refined_lengths) -> np.ndarray:  # fmt: skip
-    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, weights=refiner, threads=1,
+    cleaner = StreamingCleaner(CleanerConfig(lookahead=lookahead, refine=refiner is not None, runtime=RuntimeConfig(weights=refiner),
                                              smoothing=SMOOTHING if smooth else None, refined_lengths=refined_lengths))  # fmt: skip
     return clean_sequence(seq, cleaner).poses3d
 
@@ -359,7 +359,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     tune = train[:: max(1, len(train) // args.tune_files)][: args.tune_files]
     t0 = time.time()
     cases = make_cases(test, args.seed)
-    from skeletor.stream import default_weights_path
+    from skeletor.cleaner.stream import default_weights_path
 
     weights = None if args.no_refiner else (args.weights or (default_weights_path() if default_weights_path().is_file() else None))
     bodies = None if args.no_other_bodies else other_body_cases(test, args.seed, pymo_views=min(12, len(test)))

@@ -78,7 +78,7 @@ def _frames(n: int = 300) -> list:
     """Demo-source frames through the streaming uplift (what the live tool publishes)."""
     from realtime.sources import DemoConfig, DemoSource
     from skeletor.protocol import PoseFrame
-    from skeletor.stream import CleanerConfig, StreamingCleaner
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner
 
     src = DemoSource(DemoConfig(paced=False, max_frames=n))
     cleaner = StreamingCleaner(CleanerConfig(refine=False))

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import RESULTS, percentiles, write_result
+from skeletor.cleaner.cli import add_cleanup_options, cleaner_config
+from skeletor.cleaner.stream import CleanerConfig
 
 __all__ = ["run_latency", "add_bench_parser"]
 
@@ -40,18 +42,28 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
     asyncio.run(main())
 
 
-def run_latency(video: Path, frames: int = 200, realtime: bool = False, refine: bool = True, weights: Path | None = None) -> dict:
-    """Run the pipeline on ``video`` and return the per-stage statistics."""
+def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_config: CleanerConfig | None = None) -> dict:
+    """Run the pipeline on ``video`` and return the per-stage statistics.
+
+    Args:
+        cleaner_config: the cleaner's settings; None = ``skeletor-live``'s defaults (built
+            from its option parser, so the benchmark measures what the live tool ships).
+    """
     from realtime.holistic import DetectorConfig
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
     from realtime.sources import CaptureSource
     from skeletor.protocol import encode_frame
-    from skeletor.stream import CleanerConfig, StreamingCleaner, default_weights_path
+    from skeletor.cleaner.stream import StreamingCleaner
 
-    refine = refine and (weights or default_weights_path()).is_file()
+    if cleaner_config is None:
+        from realtime.cli import build_parser
+        from skeletor.cleaner.cli import cleaner_config as from_options
+
+        cleaner_config = from_options(build_parser().parse_args([]))
+    refine = cleaner_config.refine
     source = CaptureSource(video, DetectorConfig(), realtime=realtime, loop=True)
-    cleaner = StreamingCleaner(CleanerConfig(refine=refine, weights=weights, threads=1))
+    cleaner = StreamingCleaner(cleaner_config)
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
 
     def stamp(frame) -> None:
@@ -81,7 +93,9 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, refine: 
     ours = result["uplift"]["p50"] + result["refine"]["p50"] + result["encode"]["p50"]
     return {
         "video": str(video), "frames": len(recv), "mode": "realtime" if realtime else "as fast as possible",
-        "refiner": "on" if refine else "off (no weights)", "stages_ms": result,
+        "refiner": "on" if refine else "off", "stages_ms": result,
+        "runtime": {"provider": cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
+                    "threads": cleaner_config.runtime.threads},
         "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": source.dropped,
     }  # fmt: skip
 
@@ -93,14 +107,13 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--realtime", action="store_true", help="pace at the video's fps (default: as fast as possible)")
-    p.add_argument("--no-refine", action="store_true")
-    p.add_argument("--weights", type=Path, default=None)
+    add_cleanup_options(p.add_argument_group("cleanup (as skeletor-live; same defaults)"))
     p.add_argument("--json", type=Path, default=RESULTS / "latency.json")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    res = run_latency(args.video, args.frames, args.realtime, not args.no_refine, args.weights)
+    res = run_latency(args.video, args.frames, args.realtime, cleaner_config(args))
     write_result(args.json, res)
     print(f"{'stage':12s} {'p50':>8s} {'p95':>8s} {'p99':>8s}  (ms)")
     for k, v in res["stages_ms"].items():

@@ -40,7 +40,7 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
 
     from skeletor.refiner.export import export_onnx
     from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
-    from skeletor.runtime import PROVIDER_ALIASES, OnnxRefiner, RuntimeConfig
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
 
     available = ort.get_available_providers()
     rows = []
@@ -59,13 +59,13 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
         path = export_onnx(model, tmp / f"w{T}.onnx")
         # Every ONNX Runtime row goes through the runtime the tools use (its session options,
         # its TensorRT profile and engine cache), timing one model call on a full window.
-        backends = [(f"ONNX Runtime CPU, {k} thread(s)", RuntimeConfig(str(path), providers=("cpu",), threads=k)) for k in (1, 2)]
+        backends = [(f"ONNX Runtime CPU, {k} thread(s)", RuntimeConfig(str(path), provider="cpu", threads=k)) for k in (1, 2)]
         backends += [
-            ("ONNX Runtime CUDA", RuntimeConfig(str(path), providers=("cuda",))),
-            ("ONNX Runtime TensorRT fp16", RuntimeConfig(str(path), providers=("tensorrt", "cuda"), trt_cache_dir=str(tmp / "trt"))),
+            ("ONNX Runtime CUDA", RuntimeConfig(str(path), provider="cuda")),
+            ("ONNX Runtime TensorRT fp16", RuntimeConfig(str(path), provider="tensorrt", trt_cache_dir=str(tmp / "trt"))),
         ]
         for name, cfg in backends:
-            wanted = PROVIDER_ALIASES[cfg.providers[0]]
+            wanted = cfg.providers[0]
             row = {"window": T, "backend": name, "provider": wanted, "ms": None}
             if wanted not in available:
                 rows.append(row | {"note": "not measured: provider not available on this machine"})

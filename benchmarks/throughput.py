@@ -66,7 +66,7 @@ def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
     """Frames/s for keypoints (uplift only, and uplift + refiner when weights exist) and video; uplift ms per frame."""
     from skeletor.datasets import data_root
     from skeletor.datasets.poseformat import list_pose_files, load_pose_file
-    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 
     seqs = [load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")]
     frames = sum(len(s) for s in seqs)
@@ -75,7 +75,7 @@ def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
     out["uplift ms per frame, history full"] = uplift_steady_cost(seqs)
     configs = {"uplift only": CleanerConfig(refine=False)}
     if default_weights_path().is_file():
-        configs["uplift + refiner"] = CleanerConfig(refine=True, threads=1)
+        configs["uplift + refiner"] = CleanerConfig(refine=True)
     for name, cfg in configs.items():
         cleaner = StreamingCleaner(cfg)
         t0 = time.perf_counter()

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from skeletor.clean import add_cleanup_options, cleaner_config
+from skeletor.cleaner.cli import add_cleanup_options, cleaner_config
 
 __all__ = ["build_parser", "main"]
 
@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refiner_line(cleaner: object) -> str:
+    """What the startup line says of the refiner: off, or the provider it runs on and its threads."""
+    refiner = getattr(cleaner, "refiner", None)
+    if refiner is None:
+        return "off (uplift only)"
+    providers = getattr(refiner, "providers", None) or ["?"]
+    threads = cleaner.config.runtime.threads  # type: ignore[attr-defined]
+    return f"on ({providers[0].removesuffix('ExecutionProvider')}, {threads or 'all'} thread(s))"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skeletor-live``; returns the exit code (2 = bad input or no such camera)."""
     args = build_parser().parse_args(argv)
@@ -75,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread, security_warnings
     from realtime.sources import SourceError, open_source
-    from skeletor.runtime import RefinerWeightsError
+    from skeletor.refiner.runtime import ProviderUnavailableError, RefinerWeightsError
 
     try:
         server_cfg = ServerConfig(
@@ -90,16 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source, what = open_source(args)
         config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
-        from skeletor.stream import StreamingCleaner
+        from skeletor.cleaner.stream import StreamingCleaner
 
         cleaner = StreamingCleaner(config.cleaner)
-    except (SourceError, RefinerWeightsError, ValueError, OSError) as e:
+    except (SourceError, RefinerWeightsError, ProviderUnavailableError, ValueError, OSError) as e:
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
 
     recorder = None
     if args.record is not None:
-        from skeletor.recording import Recorder
+        from skeletor.io.recording import Recorder
 
         try:
             recorder = Recorder.open(args.record, fps=source.fps or 30.0)
@@ -124,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         preview = Preview()
         sinks.append(preview.show_pose)
     pipeline = LivePipeline(source, config, sinks, lambda ev, text: server.publish_status(ev, text), cleaner)
-    log.info("source: %s; refiner: %s", what, "on" if config.cleaner.refine else "off (uplift only)")
+    log.info("source: %s; refiner: %s", what, _refiner_line(cleaner))
     print(f"skeletor-live: viewer {server.http_url}  stream {server.url}", file=sys.stderr, flush=True)
 
     stop = threading.Event()
@@ -166,3 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info("done: %d frames, %d dropped by the source", pipeline.stats.frames, pipeline.stats.dropped)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

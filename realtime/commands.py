@@ -13,7 +13,9 @@ from skeletor import cli as library_cli
 __all__ = ["COMMANDS", "main"]
 
 # Subcommand modules that live outside the pure library (added only if present).
-_REALTIME_COMMANDS: tuple[str, ...] = ("realtime.client", "benchmarks.cli")
+_REALTIME_USER_COMMANDS: tuple[str, ...] = ("realtime.client",)
+_REALTIME_DEVELOPER_COMMANDS: tuple[str, ...] = ("benchmarks.cli",)
+_REALTIME_COMMANDS: tuple[str, ...] = _REALTIME_USER_COMMANDS + _REALTIME_DEVELOPER_COMMANDS
 
 
 def _available(modules: tuple[str, ...]) -> tuple[str, ...]:
@@ -26,7 +28,9 @@ COMMANDS: tuple[str, ...] = library_cli.LIBRARY_COMMANDS
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``skeletor`` command; returns the exit code."""
     _register_video_readers()
-    return library_cli.main(argv, COMMANDS + _available(_REALTIME_COMMANDS))
+    modules = (library_cli.USER_COMMANDS + _available(_REALTIME_USER_COMMANDS)
+               + library_cli.DEVELOPER_COMMANDS + _available(_REALTIME_DEVELOPER_COMMANDS))  # fmt: skip
+    return library_cli.main(argv, modules)
 
 
 def _register_video_readers() -> None:
@@ -35,7 +39,11 @@ def _register_video_readers() -> None:
         from realtime.holistic import VIDEO_SUFFIXES, read_video_keypoints
     except ImportError:
         return
-    from skeletor import clean
+    from skeletor.cleaner import cli as clean
 
     for suffix in VIDEO_SUFFIXES:
         clean.READERS.setdefault(suffix, read_video_keypoints)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.keypoints import KeypointSequence
+from skeletor.pose.keypoints import KeypointSequence
 
 __all__ = ["DetectorConfig", "HolisticDetector", "VIDEO_SUFFIXES", "read_video_keypoints"]
 

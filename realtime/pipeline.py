@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from skeletor.protocol import PoseFrame, StatusEvent
-from skeletor.stream import CleanerConfig, StreamingCleaner
+from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner
 
 __all__ = ["Detection", "DetectionSource", "PipelineConfig", "PipelineStats", "LivePipeline"]
 

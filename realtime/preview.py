@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from skeletor.protocol import PoseFrame
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 __all__ = ["Preview", "draw_skeleton_views"]
 

@@ -50,7 +50,7 @@ from skeletor.protocol import (
     encode_hello,
     encode_status,
 )
-from skeletor.skeleton import HOLISTIC75, Skeleton
+from skeletor.pose.skeleton import HOLISTIC75, Skeleton
 
 __all__ = ["ServerConfig", "PoseServer", "ServerThread", "security_warnings", "VIEWER_DIR", "WS_PATH"]
 

@@ -7,7 +7,7 @@ read "as fast as possible" instead hands over every frame (blocking), since offl
 must not lose any. Detection runs in the pipeline's worker thread (``read``), so capture
 never waits for MediaPipe.
 
-The demo source needs no camera and no data file: ``skeletor.procedural``'s animated
+The demo source needs no camera and no data file: ``skeletor.pose.procedural``'s animated
 person seen by a virtual 1280x720 camera, with detector-like jitter, dropouts, a hand lost
 now and then, and a MediaPipe-like depth hint. It enters after the detector stage.
 """
@@ -200,8 +200,8 @@ class DemoSource:
     """The built-in animated person as a detection source (no camera, no data)."""
 
     def __init__(self, config: DemoConfig = DemoConfig()) -> None:
-        from skeletor.camera import orbit_camera
-        from skeletor.procedural import PersonConfig, ProceduralPerson
+        from skeletor.pose.camera import orbit_camera
+        from skeletor.pose.procedural import PersonConfig, ProceduralPerson
 
         self.config = config
         self.fps: float | None = config.fps

@@ -82,8 +82,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from skeletor.keypoints import KeypointFormatError, PoseSequence, load_poses
-from skeletor.skeleton import HOLISTIC75, upper50_to_holistic75
+from skeletor.pose.keypoints import KeypointFormatError, PoseSequence, load_poses
+from skeletor.pose.skeleton import HOLISTIC75, upper50_to_holistic75
 
 __all__ = [
     "POINT_NAMES",
@@ -740,7 +740,7 @@ def _read_input(path: Path) -> PoseSequence:
     if not path.is_file():
         raise KeypointFormatError(f"{path}: no such file")
     if path.suffix.lower() == ".jsonl":
-        from skeletor.recording import read_jsonl
+        from skeletor.io.recording import read_jsonl
 
         return read_jsonl(path)
     seq = load_poses(path)

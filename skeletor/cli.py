@@ -12,10 +12,18 @@ import importlib
 import logging
 import sys
 
-__all__ = ["LIBRARY_COMMANDS", "build_parser", "main"]
+__all__ = ["USER_COMMANDS", "DEVELOPER_COMMANDS", "LIBRARY_COMMANDS", "build_parser", "main"]
 
-# Modules that provide library subcommands, in --help order.
-LIBRARY_COMMANDS: tuple[str, ...] = ("skeletor.clean", "skeletor.bvh_export", "skeletor.paper_tables", "skeletor.refiner.cli")
+# Modules that provide library subcommands, in --help order: what users run first, then
+# what developers of the model run (evaluate, dataset, train, export).
+USER_COMMANDS: tuple[str, ...] = ("skeletor.cleaner.cli", "skeletor.bvh_export")
+DEVELOPER_COMMANDS: tuple[str, ...] = ("skeletor.eval.paper_tables", "skeletor.refiner.cli")
+LIBRARY_COMMANDS: tuple[str, ...] = USER_COMMANDS + DEVELOPER_COMMANDS
+
+EPILOG = """\
+commands for users: clean, export-bvh, subscribe (and the live tool, skeletor-live)
+commands for developers of the model: evaluate, dataset, train, export, bench
+run `skeletor COMMAND --help` for each one's options."""
 
 
 def build_parser(modules: tuple[str, ...] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
@@ -23,6 +31,8 @@ def build_parser(modules: tuple[str, ...] = LIBRARY_COMMANDS) -> argparse.Argume
     parser = argparse.ArgumentParser(
         prog="skeletor",
         description="Skeletor Live: clean 3D body poses from 2D keypoints (uplift + transformer refiner).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG, INFO, WARNING, ERROR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

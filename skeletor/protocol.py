@@ -61,7 +61,7 @@ from typing import Any, Final, TypedDict
 
 import numpy as np
 
-from skeletor.skeleton import HOLISTIC75, Skeleton
+from skeletor.pose.skeleton import HOLISTIC75, Skeleton
 
 __all__ = [
     "PROTOCOL_VERSION",

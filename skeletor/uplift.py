@@ -45,8 +45,8 @@ from functools import cached_property
 
 import numpy as np
 
-from skeletor.keypoints import KeypointSequence, PoseSequence
-from skeletor.skeleton import HOLISTIC75, Skeleton
+from skeletor.pose.keypoints import KeypointSequence, PoseSequence
+from skeletor.pose.skeleton import HOLISTIC75, Skeleton
 
 __all__ = ["UpliftConfig", "StreamingUplifter", "UpliftFrame", "uplift_streaming", "uplift_sequence", "flat_uplift", "fill_unestimated", "UpliftTree"]
 

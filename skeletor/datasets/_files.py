@@ -1,11 +1,42 @@
-"""Path helpers shared by the loaders: find a source folder or file, or say clearly what is missing."""
+"""Where the shared data lives (``data_root``) and path helpers shared by the loaders: find a
+source folder or file, or say clearly what is missing."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from skeletor.datasets import DataNotFoundError, data_root
+__all__ = ["DataNotFoundError", "data_root", "source_dir", "require_file"]
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The shared data folder (or a file in it) is not where it was expected."""
+
+
+def data_root() -> Path:
+    """The folder holding the shared third-party data.
+
+    ``$SKELETOR_DATA`` if set, else ``../shared/data`` beside the repository (found from
+    this file, then from the working directory).
+
+    Raises:
+        DataNotFoundError: no such folder exists.
+    """
+    env = os.environ.get("SKELETOR_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+        Path.cwd() / "shared" / "data",
+    ]
+    for c in candidates:
+        if (c / "SOURCES.md").is_file():
+            return c
+    raise DataNotFoundError(
+        "shared data not found; set SKELETOR_DATA or put it at ../shared/data (looked in: "
+        + ", ".join(str(c) for c in candidates)
+        + ")"
+    )
 
 
 def source_dir(root: str | os.PathLike[str] | None, sub: str) -> Path:

@@ -71,10 +71,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.datasets import DataNotFoundError
+from skeletor.datasets._files import DataNotFoundError
 from skeletor.datasets._files import require_file, source_dir
 from skeletor.datasets.motion import Motion, holistic_from_joints
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 __all__ = [
     "BvhMotion",

@@ -7,7 +7,7 @@ Conventions (see DEVELOPERS.md):
 * ``units`` is ``"m"`` (metric: the loader converted the file's units once) or
   ``"relative"`` (normalised data with no metric scale, e.g. shoulder width = 1).
 * ``frame`` is ``"world_y_up"`` (mocap world frame as in the file, right-handed, y up;
-  ``skeletor.camera`` turns it into a camera frame) or ``"camera_y_down"`` (camera frame:
+  ``skeletor.pose.camera`` turns it into a camera frame) or ``"camera_y_down"`` (camera frame:
   x right, y down, z forward away from the camera, right-handed).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 __all__ = ["Motion", "UNITS", "FRAMES"]
 

@@ -1,14 +1,14 @@
 """OpenPose 2D keypoints: the Czech sign-language demo (``.h5``) and How2Sign (JSON).
 
 Both come as (x px, y px, confidence) with (0, 0, 0) for a missing point; the loaders
-return :class:`skeletor.keypoints.KeypointSequence` in ``holistic75`` with missing points
+return :class:`skeletor.pose.keypoints.KeypointSequence` in ``holistic75`` with missing points
 as confidence 0 and NaN x, y. OpenPose confidences slightly above 1 (hands reach 1.1) are
 clipped to 1. "Left" and "right" are the subject's, in OpenPose and in holistic75 alike.
 
 ``gopeith_czech_sl/demo-sequence.h5``
     Dataset ``20161025_pocasi``, (583, 150): the 50 upper50 points (OpenPose body 0-7,
     left hand, right hand) x (x, y, c), mapped with
-    :func:`skeletor.skeleton.upper50_to_holistic75` (the neck is dropped).
+    :func:`skeletor.pose.skeleton.upper50_to_holistic75` (the neck is dropped).
     The file stores neither the image size nor the frame rate:
 
     * image size: ``(1280, 720)``. Every detected point lies inside x < 856, y < 652, which
@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.datasets import DataNotFoundError
+from skeletor.datasets._files import DataNotFoundError
 from skeletor.datasets._files import require_file, source_dir
-from skeletor.keypoints import KeypointSequence
-from skeletor.skeleton import HOLISTIC75, upper50_to_holistic75
+from skeletor.pose.keypoints import KeypointSequence
+from skeletor.pose.skeleton import HOLISTIC75, upper50_to_holistic75
 
 __all__ = [
     "load_gopeith",

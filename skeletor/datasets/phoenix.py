@@ -22,7 +22,7 @@ What the loader does, once:
      the camera and is negated. (The same guess puts the nose 0.1 behind the neck: the
      uplift's "every bone points one way in depth" prior cannot be right for both; the
      hands are the larger, more trusted cue.)
-3. maps upper50 onto holistic75 with :func:`skeletor.skeleton.upper50_to_holistic75`
+3. maps upper50 onto holistic75 with :func:`skeletor.pose.skeleton.upper50_to_holistic75`
    (the neck has no holistic75 twin; face details, hips and legs are missing).
 
 Left and right are the subject's, as in OpenPose: the hand 8-28 hangs off the wrist 7
@@ -44,7 +44,7 @@ import numpy as np
 
 from skeletor.datasets._files import require_file, source_dir
 from skeletor.datasets.motion import Motion
-from skeletor.skeleton import upper50_to_holistic75
+from skeletor.pose.skeleton import upper50_to_holistic75
 
 __all__ = ["load_phoenix", "PHOENIX_SPLITS", "PHOENIX_FPS"]
 

@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from skeletor.datasets._files import require_file, source_dir
-from skeletor.keypoints import KeypointFormatError, KeypointSequence
-from skeletor.skeleton import HOLISTIC75, POSE33_NAMES
+from skeletor.pose.keypoints import KeypointFormatError, KeypointSequence
+from skeletor.pose.skeleton import HOLISTIC75, POSE33_NAMES
 
 __all__ = ["PoseLayoutError", "load_pose_file", "list_pose_files", "pose_file_layout", "MEDIAPIPE_LAYOUTS"]
 

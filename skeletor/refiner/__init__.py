@@ -7,7 +7,7 @@ Estimation", CVPR-W 2021. The modules:
             ``NormalisedRefiner`` (camera frame in, camera frame out).
 ``data``    sequence datasets, the ``.npz`` cache format, window sampling, augmentation.
 ``train``   ``TrainConfig`` and the training loop (checkpoints, resume, CSV log).
-``export``  ONNX export with the metadata ``skeletor.runtime`` reads.
+``export``  ONNX export with the metadata ``skeletor.refiner.runtime`` reads.
 
 This ``__init__`` imports nothing, so ``import skeletor.refiner.data`` does not pull
 torch in; ``model``, ``train`` and ``export`` do.

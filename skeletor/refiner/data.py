@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.skeleton import Skeleton
+from skeletor.pose.skeleton import Skeleton
 
 __all__ = [
     "SequenceDataset",

@@ -44,11 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.eval.corrupt import DetectorFaults, detector_faults
 from skeletor.refiner.data import SequenceDataset, save_cache
-from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.pose.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 from skeletor.uplift import UpliftTree, uplift_streaming
-from skeletor.views import ViewConfig, detector_depth_hint, random_view
+from skeletor.eval.views import ViewConfig, detector_depth_hint, random_view
 
 __all__ = ["BuildConfig", "build_dataset", "align_truth", "random_proportions"]
 

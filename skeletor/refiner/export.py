@@ -1,4 +1,4 @@
-"""Export a trained refiner to ONNX, with the metadata ``skeletor.runtime`` reads.
+"""Export a trained refiner to ONNX, with the metadata ``skeletor.refiner.runtime`` reads.
 
 The graph (opset 17, TorchScript exporter, ``dynamo=False``)::
 
@@ -15,7 +15,7 @@ T and J are fixed. Metadata (``onnx.ModelProto.metadata_props``, all strings)::
     skeletor.window      T
     skeletor.lookahead   k
     skeletor.joints      J
-    skeletor.skeleton    "holistic75"
+    skeletor.pose.skeleton    "holistic75"
     skeletor.config      the RefinerConfig as JSON
     skeletor.package     skeletor-live's version that wrote the file
 """
@@ -155,7 +155,7 @@ def export_checkpoint(
     Returns:
         The path written.
     """
-    from skeletor.refiner.train import load_checkpoint
+    from skeletor.refiner.model import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     return export_onnx(model, path, window_output=window_output)

@@ -7,7 +7,7 @@ to the input. Joints that are not present (masked by training, or missing live) 
 show the model a coordinate: their x, y, z are replaced by a learned per-joint value
 (the mask token), and that value, not zero, is the base the correction is added to.
 
-Streaming semantics (the contract with ``skeletor.runtime``):
+Streaming semantics (the contract with ``skeletor.refiner.runtime``):
 
 * The model reads the last ``T = window`` frames ``[t - T + 1, ..., t]`` and emits frame
   ``t - k`` (window index ``T - 1 - k``), ``k = lookahead`` frames behind the newest.
@@ -35,12 +35,14 @@ depending on the data.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-__all__ = ["RefinerConfig", "SkeletorRefiner", "NormalisedRefiner", "masked_median", "window_stats"]
+__all__ = ["RefinerConfig", "SkeletorRefiner", "NormalisedRefiner", "masked_median", "window_stats", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -295,3 +297,19 @@ class NormalisedRefiner(nn.Module):
         if poses.shape[1] != self.cfg.window:
             raise ValueError(f"emit needs a full window of {self.cfg.window} frames, got {poses.shape[1]}")
         return self(poses, present)[:, self.cfg.emit_index]
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[NormalisedRefiner, dict[str, Any]]:
+    """Load a checkpoint written by ``train``.
+
+    Returns:
+        (model in eval mode, the whole checkpoint dict).
+
+    Raises:
+        OSError: unreadable file.
+        KeyError: not a refiner checkpoint.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = NormalisedRefiner(RefinerConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from skeletor.corrupt import DetectorFaults, PaperCorruption, corrupt_paper, detector_faults_3d
+from skeletor.eval.corrupt import DetectorFaults, PaperCorruption, corrupt_paper, detector_faults_3d
 from skeletor.refiner.data import Augmentation, SequenceDataset, augment, in_frame, sample_window_pairs, shoulder_frame
-from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
-from skeletor.skeleton import get_skeleton
+from skeletor.refiner.model import NormalisedRefiner, RefinerConfig, load_checkpoint
+from skeletor.pose.skeleton import get_skeleton
 
 __all__ = ["TrainConfig", "TrainResult", "Batch", "make_batch", "refiner_loss", "train", "load_checkpoint", "lr_at"]
 
@@ -260,22 +260,6 @@ def evaluate(model: NormalisedRefiner, batches: list[Batch], cfg: TrainConfig) -
         emits.append(emit.item())
     model.train(was_training)
     return float(np.mean(losses)), float(np.mean(emits))
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[NormalisedRefiner, dict[str, Any]]:
-    """Load a checkpoint written by ``train``.
-
-    Returns:
-        (model in eval mode, the whole checkpoint dict).
-
-    Raises:
-        OSError: unreadable file.
-        KeyError: not a refiner checkpoint.
-    """
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = NormalisedRefiner(RefinerConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
 
 
 def _save(

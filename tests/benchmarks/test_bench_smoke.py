@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.common import percentiles, write_result
+from skeletor.cleaner.stream import CleanerConfig
 
 
 def test_percentiles() -> None:
@@ -19,7 +20,7 @@ def test_percentiles() -> None:
 def test_latency_smoke(data_dir: Path, tmp_path: Path) -> None:
     from benchmarks.latency import run_latency
 
-    res = run_latency(data_dir / "videos" / "slp_pose_test_video.mp4", frames=20, refine=False)
+    res = run_latency(data_dir / "videos" / "slp_pose_test_video.mp4", frames=20, cleaner_config=CleanerConfig(refine=False))
     st = res["stages_ms"]
     assert st["detect"]["p50"] > st["uplift"]["p50"] > 0
     assert res["frames"] > 0 and st["end_to_end"]["p50"] >= st["detect"]["p50"]
@@ -81,3 +82,20 @@ def test_every_bench_command_explains_itself(name: str, capsys: pytest.CaptureFi
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert f"skeletor bench {name}" in out and "--json" in out or name == "plot"
+
+
+def test_latency_benchmark_runs_the_refiner_as_skeletor_live_does() -> None:
+    """``skeletor bench latency`` takes the cleaner's options from the same definition as
+    ``skeletor-live``: with no options (and with the same ones) both build the same config,
+    runtime included (weights, provider, threads)."""
+    from realtime.cli import build_parser as live_parser
+    from realtime.commands import COMMANDS, _available, _REALTIME_COMMANDS
+    from skeletor.cleaner.cli import cleaner_config
+    from skeletor.cli import build_parser
+
+    parser = build_parser(COMMANDS + _available(_REALTIME_COMMANDS))
+    for words in ([], ["--provider", "cpu", "--threads", "0", "--no-refine"]):
+        bench = cleaner_config(parser.parse_args(["bench", "latency", "--video", "v.mp4", *words]))
+        live = cleaner_config(live_parser().parse_args(words))
+        assert bench == live
+    assert cleaner_config(live_parser().parse_args([])).runtime.threads == 1

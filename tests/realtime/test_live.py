@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from realtime.cli import main
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 BODY = [0, 11, 12, 13, 14, 15, 16, 23, 24]
 
@@ -46,6 +46,16 @@ def test_missing_camera_exits_2_and_says_what_to_do(capsys: pytest.CaptureFixtur
     assert main(["--camera", "7", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "camera 7" in err and "--video" in err and "--demo" in err
+
+
+def test_unavailable_provider_exits_2_and_names_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    import onnxruntime
+
+    if "TensorrtExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has TensorRT")
+    assert main(["--demo", "--port", "0", "--provider", "tensorrt"]) == 2
+    err = capsys.readouterr().err
+    assert "TensorrtExecutionProvider" in err and "pip install tensorrt" in err
 
 
 def test_demo_streams_hello_and_frames_and_shuts_down_cleanly(tmp_path: Path) -> None:
@@ -106,7 +116,7 @@ def test_person_found_in_real_webcam_clip(data_dir: Path) -> None:
 
 def test_clean_reads_videos(data_dir: Path, tmp_path: Path) -> None:
     from realtime.commands import main as skeletor
-    from skeletor.keypoints import load_poses
+    from skeletor.pose.keypoints import load_poses
 
     video = data_dir / "videos" / "slp_pose_test_video.mp4"
     assert skeletor(["clean", str(video), "-o", str(tmp_path / "v.npz"), "--no-refine"]) == 0
@@ -125,8 +135,8 @@ def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: 
     lengths (``CleanerConfig.refined_lengths``), which see depth and settle sooner.
     """
     from realtime.holistic import read_video_keypoints
-    from skeletor import metrics
-    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+    from skeletor.eval import metrics
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 
     assert default_weights_path().is_file(), "the shipped refiner weights are missing"
     seq = read_video_keypoints(data_dir / "videos" / video, progress=False)

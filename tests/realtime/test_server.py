@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from realtime.server import PoseServer, ServerConfig, security_warnings
 from skeletor.protocol import ErrorCode, PoseFrame, StatusEvent, decode_frame
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 T = TypeVar("T")
 

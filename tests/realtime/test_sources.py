@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from realtime.sources import DemoConfig, DemoSource
-from skeletor.procedural import ProceduralPerson
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.procedural import ProceduralPerson
+from skeletor.pose.skeleton import HOLISTIC75
 
 
 def test_procedural_person_has_constant_limb_bones_and_a_human_size() -> None:

@@ -34,7 +34,7 @@ from skeletor.protocol import (
     parse_client_message,
     pose_frame_from_message,
 )
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 T_CAPTURE = 1_700_000_000_123_456_789

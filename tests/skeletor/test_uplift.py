@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor import metrics
-from skeletor.corrupt import DetectorFaults, detector_faults
+from skeletor.eval import metrics
+from skeletor.eval.corrupt import DetectorFaults, detector_faults
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
 from skeletor.datasets.poseformat import list_pose_files, load_pose_file
-from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.pose.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftTree, flat_uplift, uplift_sequence, uplift_streaming
-from skeletor.views import ViewConfig, detector_depth_hint, random_view
+from skeletor.eval.views import ViewConfig, detector_depth_hint, random_view
 
 BODY = list(POSE_BODY_JOINTS)
 BODY_BONES = [b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in BODY and c in BODY]

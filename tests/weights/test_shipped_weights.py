@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor.runtime import OnnxRefiner, RuntimeConfig
-from skeletor.stream import default_weights_path
+from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+from skeletor.cleaner.stream import default_weights_path
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 
@@ -62,7 +62,7 @@ def test_shipped_refiner_keeps_its_gain_on_a_body_with_other_proportions(data_di
 def test_clean_with_the_k8_weights_needs_and_uses_their_delay(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from realtime.commands import main as skeletor
     from skeletor.datasets.poseformat import list_pose_files, load_pose_file
-    from skeletor.keypoints import load_poses, save_keypoints
+    from skeletor.pose.keypoints import load_poses, save_keypoints
 
     seq = load_pose_file(list_pose_files(data_dir / "slp_pose_format")[0])
     src = tmp_path / "clip.npz"

@@ -11,7 +11,7 @@ import pytest
 
 from skeletor.datasets import Motion, bandai_split, list_bandai, load_bandai, load_manipnet, load_pymo_walk, read_bvh
 from skeletor.datasets.bvh import BANDAI_TO_HOLISTIC75, bandai_labels
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 H = HOLISTIC75.index
 UP = np.array([0.0, 1.0, 0.0])

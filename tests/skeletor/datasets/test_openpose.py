@@ -8,8 +8,8 @@ import pytest
 
 from skeletor.datasets import load_gopeith, load_how2sign
 from skeletor.datasets.openpose import BODY25_TO_HOLISTIC75, openpose_to_holistic75
-from skeletor.keypoints import KeypointSequence
-from skeletor.skeleton import HOLISTIC75, UPPER50_TO_HOLISTIC75
+from skeletor.pose.keypoints import KeypointSequence
+from skeletor.pose.skeleton import HOLISTIC75, UPPER50_TO_HOLISTIC75
 
 H = HOLISTIC75.index
 

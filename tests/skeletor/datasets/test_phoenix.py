@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skeletor.datasets import DataNotFoundError, Motion, load_phoenix
-from skeletor.skeleton import HOLISTIC75, UPPER50, upper50_to_holistic75
+from skeletor.pose.skeleton import HOLISTIC75, UPPER50, upper50_to_holistic75
 
 pytestmark = pytest.mark.data
 

@@ -7,8 +7,8 @@ import pytest
 
 from skeletor.datasets import PoseLayoutError, list_pose_files, load_pose_file
 from skeletor.datasets.poseformat import pose_file_layout
-from skeletor.keypoints import KeypointFormatError
-from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
+from skeletor.pose.keypoints import KeypointFormatError
+from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 
 pytestmark = pytest.mark.data
 

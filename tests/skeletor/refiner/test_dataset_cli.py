@@ -76,7 +76,7 @@ def test_train_and_export_commands(tiny_cache: Path, tmp_path: Path) -> None:
     assert last < first  # the validation loss went down
     onnx_path = tmp_path / "w.onnx"
     assert main(["export", str(run / "ckpt.pt"), "-o", str(onnx_path)]) == 0
-    from skeletor.runtime import OnnxRefiner, RuntimeConfig
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
 
     ref = OnnxRefiner(RuntimeConfig(weights=onnx_path))
     assert ref.lookahead == 0

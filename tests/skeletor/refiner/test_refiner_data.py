@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skeletor.refiner.data import Augmentation, SequenceDataset, augment, sample_windows, save_cache, to_shoulder_units
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 
 def _dataset(seqs: list[tuple[np.ndarray, np.ndarray]]) -> SequenceDataset:

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skeletor.corrupt import PaperCorruption  # noqa: E402
+from skeletor.eval.corrupt import PaperCorruption  # noqa: E402
 from skeletor.refiner.data import SequenceDataset  # noqa: E402
 from skeletor.refiner.model import RefinerConfig  # noqa: E402
 from skeletor.refiner.train import TrainConfig, load_checkpoint, lr_at, make_batch, refiner_loss, train  # noqa: E402

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from skeletor.skeleton import Skeleton
+from skeletor.pose.skeleton import Skeleton
 
 __all__ = [
     "mpjpe",

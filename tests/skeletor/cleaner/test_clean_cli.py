@@ -9,8 +9,8 @@ import pytest
 
 from realtime.commands import main
 from skeletor.datasets.poseformat import list_pose_files, load_pose_file
-from skeletor.keypoints import load_poses, save_keypoints
-from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.pose.keypoints import load_poses, save_keypoints
+from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import uplift_streaming
 
 
@@ -47,7 +47,7 @@ def test_clean_runs_the_streaming_code_frame_by_frame(real_inputs: list[Path], t
     """The CLI's output is exactly the streaming uplift's, frame by frame."""
     dst = tmp_path / "one.npz"
     assert main(["clean", str(real_inputs[0]), "-o", str(dst), "--no-refine"]) == 0
-    from skeletor.keypoints import load_keypoints
+    from skeletor.pose.keypoints import load_keypoints
 
     ref = uplift_streaming(load_keypoints(real_inputs[0]))
     np.testing.assert_allclose(load_poses(dst).poses3d, ref.poses3d, atol=1e-6)
@@ -130,17 +130,32 @@ def test_both_tools_read_the_same_cleaner_options(capsys: pytest.CaptureFixture[
     (``add_cleanup_options``): the same words give the same ``CleanerConfig``; a negative
     lookahead is refused by both before anything runs."""
     from realtime.cli import build_parser as live_parser
-    from skeletor.clean import cleaner_config
+    from skeletor.cleaner.cli import cleaner_config
     from skeletor.cli import build_parser
 
-    words = ["--lookahead", "2", "--focal-px", "900", "--refined-lengths", "0.25", "--detection-pull", "0.2", "--smooth", "--forget-after", "0"]
+    words = ["--lookahead", "2", "--focal-px", "900", "--refined-lengths", "0.25", "--detection-pull", "0.2", "--smooth", "--forget-after", "0",
+             "--provider", "cpu", "--threads", "2"]
     clean_args = build_parser().parse_args(["clean", "in.npz", "-o", "out.npz", *words])
     live_args = live_parser().parse_args(["--demo", *words])
     config = cleaner_config(clean_args)
     assert config == cleaner_config(live_args)
     assert (config.lookahead, config.uplift.focal_px, config.refined_lengths, config.detection_pull) == (2, 900.0, 0.25, 0.2)
     assert config.smoothing is not None and config.forget_after_s is None
+    assert (config.runtime.provider, config.runtime.threads) == ("cpu", 2)
     for parse in (lambda w: build_parser().parse_args(["clean", "in.npz", "-o", "o.npz", *w]), lambda w: live_parser().parse_args(w)):
         with pytest.raises(SystemExit) as exc:
             parse(["--lookahead", "-1"])
         assert exc.value.code == 2 and "expected frames >= 0" in capsys.readouterr().err
+
+
+def test_a_provider_that_is_not_installed_is_an_error_not_a_cpu_fallback(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--provider cuda`` on the CPU build of onnxruntime: exit 2, naming what to install; nothing written."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    out = tmp_path / "out.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(out), "--provider", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDAExecutionProvider" in err and "onnxruntime-gpu" in err and not out.exists()
+    assert main(["clean", str(real_inputs[0]), "-o", str(out), "--provider", "auto"]) == 0 and out.exists()

@@ -1,4 +1,4 @@
-"""Tests for skeletor.metrics: hand-checked tiny cases and invariances on real Phoenix 3D."""
+"""Tests for skeletor.eval.metrics: hand-checked tiny cases and invariances on real Phoenix 3D."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from skeletor import metrics
-from skeletor.corrupt import joint_noise
-from skeletor.skeleton import UPPER50
+from skeletor.eval import metrics
+from skeletor.eval.corrupt import joint_noise
+from skeletor.pose.skeleton import UPPER50
 
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skeletor.camera import orbit_camera
+from skeletor.pose.camera import orbit_camera
 
 
 def test_orbit_camera_axes_follow_the_convention() -> None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skeletor.camera import PinholeCamera, orbit_camera
-from skeletor.keypoints import KeypointSequence
+from skeletor.pose.camera import PinholeCamera, orbit_camera
+from skeletor.pose.keypoints import KeypointSequence
 
 __all__ = ["ViewConfig", "View", "random_view", "detector_depth_hint", "facing_direction"]
 

@@ -8,13 +8,13 @@ The suffix picks the format:
     websocket JSON subscriber receives: ``seq``, ``t_capture_ns``, ``t_send_ns`` (here:
     when the frame was recorded), ``joints`` (null for a missing joint), ``confidence``,
     ``latency_ms``. So ``skeletor.protocol.decode_message`` reads every line, and
-    :func:`read_jsonl` turns the file into a :class:`~skeletor.keypoints.PoseSequence`.
+    :func:`read_jsonl` turns the file into a :class:`~skeletor.pose.keypoints.PoseSequence`.
     Lines go to the operating system every ``flush_every`` frames, or with the first frame
     after ``flush_interval_s`` seconds, whichever comes first: a killed process
     (``kill -9``) loses at most that much, and only the last line can be cut short (the
     reader skips it). ``close()`` flushes and fsyncs.
 
-``.npz``: the output pose format (``skeletor.keypoints``, ``load_poses`` reads it)
+``.npz``: the output pose format (``skeletor.pose.keypoints``, ``load_poses`` reads it)
     Frames are appended, as they come, to a spool file next to the target
     (``PATH.spool``: one JSON header line, then fixed-size little-endian records
     ``seq`` u8, ``t_capture_ns`` i8, ``joints`` f4 (J, 3), ``confidence`` f4 (J,)).
@@ -55,7 +55,7 @@ from typing import Any, BinaryIO, Self, TextIO
 
 import numpy as np
 
-from skeletor.keypoints import KeypointFormatError, PoseSequence, save_poses
+from skeletor.pose.keypoints import KeypointFormatError, PoseSequence, save_poses
 from skeletor.protocol import (
     FIELDS,
     MessageType,
@@ -66,7 +66,7 @@ from skeletor.protocol import (
     encode_hello,
     pose_frame_from_message,
 )
-from skeletor.skeleton import HOLISTIC75, Skeleton, get_skeleton
+from skeletor.pose.skeleton import HOLISTIC75, Skeleton, get_skeleton
 
 __all__ = ["SUFFIXES", "Recorder", "RecorderConfig", "iter_jsonl", "read_jsonl", "recover_npz", "spool_path"]
 
@@ -290,7 +290,7 @@ class _NpzRecorder(Recorder):
         if spool.exists():
             raise FileExistsError(
                 f"{spool} is left from an interrupted recording; finish it with "
-                f"skeletor.recording.recover_npz({str(self.path)!r}) or delete it"
+                f"skeletor.io.recording.recover_npz({str(self.path)!r}) or delete it"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         header = {

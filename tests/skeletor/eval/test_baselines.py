@@ -1,4 +1,4 @@
-"""Tests for skeletor.filters: the 1 Euro filter, Savitzky-Golay and gap fillers."""
+"""Tests for the 1 Euro filter (skeletor.cleaner.one_euro) and the baselines (skeletor.eval.baselines)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from skeletor import filters
-from skeletor.filters import OneEuroFilter, OneEuroParams
-from skeletor.metrics import jitter, mpjpe
+from skeletor.eval import baselines as filters
+from skeletor.cleaner.one_euro import OneEuroFilter, OneEuroParams
+from skeletor.eval.metrics import jitter, mpjpe
 
 
 

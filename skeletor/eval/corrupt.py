@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skeletor.skeleton import Skeleton
+from skeletor.pose.skeleton import Skeleton
 
 __all__ = [
     "PaperCorruption",

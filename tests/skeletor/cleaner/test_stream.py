@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor import metrics
+from skeletor.eval import metrics
 from skeletor.datasets.poseformat import load_pose_file
-from skeletor.skeleton import HOLISTIC75
-from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.pose.skeleton import HOLISTIC75
+from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 
 UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every clip
 
@@ -56,7 +56,7 @@ def test_detection_pull_must_be_a_rate(rate: float) -> None:
 def test_smoothing_steadies_a_real_clip_and_keeps_the_bones(real_clip) -> None:
     """--smooth (a One Euro filter after everything else) lowers the jitter of a real clip
     and leaves the bones at the rig's lengths; the timestamps are the input's."""
-    from skeletor.stream import SMOOTHING
+    from skeletor.cleaner.stream import SMOOTHING
 
     plain = clean_sequence(real_clip, StreamingCleaner(CleanerConfig())).poses3d
     smooth = clean_sequence(real_clip, StreamingCleaner(CleanerConfig(smoothing=SMOOTHING))).poses3d
@@ -77,8 +77,8 @@ def test_refined_body_is_steadier_than_the_uplift_on_a_steady_signer(data_dir: P
     jitter 5.4 -> 7.9 mm/frame^2): its supervised pairs have no hands. With the hands
     refined apart (``RuntimeConfig.hands_apart``, the default) the body is steadier than
     the uplift's and the hand keeps the refiner's cleaning."""
-    from skeletor.runtime import OnnxRefiner, RuntimeConfig
-    from skeletor.stream import default_weights_path
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+    from skeletor.cleaner.stream import default_weights_path
 
     seq = load_pose_file(data_dir / "slp_pose_format" / "mediapipe.pose")
     assert (seq.keypoints[:, 54:75, 2] > 0).any(axis=1).mean() > 0.5  # the right hand is in view most of the clip

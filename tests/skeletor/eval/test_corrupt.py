@@ -1,4 +1,4 @@
-"""Tests for skeletor.corrupt: the paper's masking / noise and the detector fault model."""
+"""Tests for skeletor.eval.corrupt: the paper's masking / noise and the detector fault model."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor import corrupt
-from skeletor.corrupt import Corrupted, DetectorFaults, PaperCorruption
-from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND, UPPER50
+from skeletor.eval import corrupt
+from skeletor.eval.corrupt import Corrupted, DetectorFaults, PaperCorruption
+from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND, UPPER50
 
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor.keypoints import load_poses
+from skeletor.pose.keypoints import load_poses
 from skeletor.protocol import MessageType, PoseFrame, decode_message
-from skeletor.recording import Recorder, RecorderConfig, iter_jsonl, read_jsonl, recover_npz, spool_path
+from skeletor.io.recording import Recorder, RecorderConfig, iter_jsonl, read_jsonl, recover_npz, spool_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,7 +201,7 @@ def _child(path: Path, body: str) -> subprocess.Popen[str]:
         import signal, sys, time
         import numpy as np
         from skeletor.protocol import PoseFrame
-        from skeletor.recording import Recorder, RecorderConfig
+        from skeletor.io.recording import Recorder, RecorderConfig
         rec = Recorder.open({str(path)!r}, fps=30.0, config=RecorderConfig(flush_every=5, flush_interval_s=0.05))
         def frame(i):
             j = np.full((75, 3), 0.001 * i, np.float32)

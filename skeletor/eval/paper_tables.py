@@ -10,7 +10,7 @@ the per-sequence MSE against the clean sequence is summarised as min / ave / max
 
 Data: the Phoenix14T TEST split (5 sequences, the paper's own kind of data: upper body and
 hands) and the Bandai-Namco TEST split (36 mocap clips, the body joints, in the camera
-frame of a seeded virtual camera, ``skeletor.views``). Neither was trained on.
+frame of a seeded virtual camera, ``skeletor.eval.views``). Neither was trained on.
 
 Units. Every sequence is scaled so that its median shoulder width is 1/3, the unit of
 the Phoenix14T files the paper used (joints divided by 3); noise strength s and the MSE
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor import metrics
-from skeletor.corrupt import frame_noise, joint_noise, mask_frames, mask_joints
-from skeletor.filters import hold_last, linear_interpolate, one_euro, savgol
+from skeletor.eval import metrics
+from skeletor.eval.corrupt import frame_noise, joint_noise, mask_frames, mask_joints
+from skeletor.eval.baselines import hold_last, linear_interpolate, one_euro, savgol
 
 __all__ = ["SETTINGS", "METHODS", "load_heldout", "evaluate", "format_markdown", "add_parser", "run"]
 
@@ -65,8 +65,8 @@ def load_heldout(data: Path, max_seqs: int | None = None) -> dict[str, list[tupl
     """Held-out clean sequences per dataset: (name, poses (T, 75, 3) in Phoenix units, present (T, 75))."""
     from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
     from skeletor.datasets.phoenix import load_phoenix
-    from skeletor.skeleton import POSE_BODY_JOINTS
-    from skeletor.views import ViewConfig, random_view
+    from skeletor.pose.skeleton import POSE_BODY_JOINTS
+    from skeletor.eval.views import ViewConfig, random_view
 
     out: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {"Phoenix14T test": [], "Bandai-Namco test": []}
     for m in load_phoenix("test", data / "ptslp_phoenix14t")[:max_seqs]:
@@ -165,8 +165,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """``skeletor evaluate``."""
     from skeletor.datasets import DataNotFoundError, data_root
-    from skeletor.runtime import OnnxRefiner, RefinerWeightsError, RuntimeConfig
-    from skeletor.stream import default_weights_path
+    from skeletor.refiner.runtime import OnnxRefiner, RefinerWeightsError, RuntimeConfig
+    from skeletor.cleaner.stream import default_weights_path
 
     try:
         refiner = OnnxRefiner(RuntimeConfig(weights=args.weights or default_weights_path(), hands_apart=False))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletor.skeleton import get_skeleton
+from skeletor.pose.skeleton import get_skeleton
 
 __all__ = ["KeypointFormatError", "KeypointSequence", "PoseSequence", "load_keypoints", "save_keypoints", "load_poses", "save_poses"]
 

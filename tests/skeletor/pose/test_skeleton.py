@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skeletor.skeleton import HOLISTIC75, UPPER50, get_skeleton, holistic75_to_upper50, upper50_to_holistic75
+from skeletor.pose.skeleton import HOLISTIC75, UPPER50, get_skeleton, holistic75_to_upper50, upper50_to_holistic75
 
 
 def test_holistic75_follows_mediapipe_order() -> None:

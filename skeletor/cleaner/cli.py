@@ -1,6 +1,6 @@
 """``skeletor clean``: 2D keypoint files in, cleaned 3D pose files out.
 
-Runs the same :class:`~skeletor.stream.StreamingCleaner` the live tool runs, frame by
+Runs the same :class:`~skeletor.cleaner.stream.StreamingCleaner` the live tool runs, frame by
 frame. Inputs are read by suffix through ``READERS``; ``realtime.commands`` adds video
 files (MediaPipe detection) to that table.
 """
@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from skeletor.keypoints import KeypointFormatError, KeypointSequence, load_keypoints, save_poses
-from skeletor.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
+from skeletor.pose.keypoints import KeypointFormatError, KeypointSequence, load_keypoints, save_poses
+from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
+from skeletor.refiner.runtime import PROVIDERS, RuntimeConfig, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config"]
+__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config", "runtime_config"]
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,32 @@ def _frames(text: str) -> int:
     return value
 
 
+def _threads(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected threads >= 0 (0 = all cores), got {text}")
+    return value
+
+
 def add_cleanup_options(group: argparse._ActionsContainer) -> None:
     """Every option of the streaming cleaner, shared by ``skeletor clean`` and ``skeletor-live``.
 
-    ``--lookahead K``, ``--weights``, ``--no-refine``, ``--focal-px``, ``--detection-pull
+    ``--lookahead K``, ``--weights``, ``--no-refine``, ``--provider``, ``--threads``, ``--focal-px``, ``--detection-pull
     RATE``, ``--refined-lengths W``, ``--smooth`` and ``--forget-after S``: what
-    :func:`cleaner_config` reads back into a :class:`~skeletor.stream.CleanerConfig`.
+    :func:`cleaner_config` reads back into a :class:`~skeletor.cleaner.stream.CleanerConfig`.
     """
     group.add_argument("--lookahead", type=_frames, default=0, metavar="K",
                        help="frames of delay allowed for better estimates (0 = causal, the lowest latency, as live; default 0)")  # fmt: skip
     group.add_argument("--weights", type=Path, default=None, help=f"refiner ONNX file (default: {default_weights_path()})")
     group.add_argument("--no-refine", action="store_true", help="the uplift only, no transformer refiner")
+    runtime = RuntimeConfig()
+    group.add_argument("--provider", choices=PROVIDERS, default=runtime.provider,
+                       help="where the refiner runs: auto = TensorRT, else CUDA, else the CPU, whichever is available (and "
+                       "says which); cpu / cuda / tensorrt = exactly that one, or an error naming what is missing "
+                       f"(default {runtime.provider})")  # fmt: skip
+    group.add_argument("--threads", type=_threads, default=runtime.threads, metavar="N",
+                       help=f"CPU threads for the refiner (0 = all cores; default {runtime.threads}, which leaves the other "
+                       "cores to the detector)")  # fmt: skip
     group.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels if known (default: the larger image side)")
     default = CleanerConfig().detection_pull
     group.add_argument("--detection-pull", type=_rate, default=default, metavar="RATE",
@@ -76,6 +92,11 @@ def add_cleanup_options(group: argparse._ActionsContainer) -> None:
                        f"someone else, with other bone lengths (0 = never; default {forget:g})")  # fmt: skip
 
 
+def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
+    """The refiner's ``RuntimeConfig`` from ``--weights``, ``--provider`` and ``--threads``."""
+    return RuntimeConfig(weights=args.weights, provider=args.provider, threads=args.threads)
+
+
 def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
     """The ``CleanerConfig`` of ``skeletor clean`` and ``skeletor-live`` from their options.
 
@@ -90,7 +111,7 @@ def cleaner_config(args: argparse.Namespace) -> CleanerConfig:
         uplift=replace(UpliftConfig(), focal_px=args.focal_px),
         lookahead=args.lookahead,
         refine=refine,
-        weights=args.weights,
+        runtime=runtime_config(args),
         detection_pull=args.detection_pull,
         refined_lengths=args.refined_lengths,
         smoothing=SMOOTHING if args.smooth else None,
@@ -136,11 +157,11 @@ def run(args: argparse.Namespace) -> int:
     """Clean every input; a bad input is reported in one line and skipped. Exit 2 if any failed."""
     outputs = output_paths(args.inputs, args.output)
     config = cleaner_config(args)
-    from skeletor.runtime import RefinerWeightsError
+    from skeletor.refiner.runtime import ProviderUnavailableError, RefinerWeightsError
 
     try:
         cleaner = StreamingCleaner(config)
-    except (ValueError, OSError, RefinerWeightsError) as e:
+    except (ValueError, OSError, RefinerWeightsError, ProviderUnavailableError) as e:
         print(f"skeletor clean: {e}", file=sys.stderr)
         return 2
     failed = 0

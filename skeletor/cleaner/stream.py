@@ -13,14 +13,14 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from skeletor.filters import OneEuroFilter, OneEuroParams
-from skeletor.keypoints import KeypointSequence, PoseSequence
-from skeletor.refined_lengths import RefinedBoneLengths
+from skeletor.cleaner.one_euro import OneEuroFilter, OneEuroParams
+from skeletor.pose.keypoints import KeypointSequence, PoseSequence
+from skeletor.cleaner.refined_lengths import RefinedBoneLengths
+from skeletor.refiner.runtime import RuntimeConfig, default_weights_path
 from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, fill_unestimated
 
 __all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
@@ -28,13 +28,8 @@ __all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "c
 log = logging.getLogger(__name__)
 
 
-def default_weights_path() -> Path:
-    """The shipped refiner: ``weights/skeletor_refiner.onnx`` beside the package."""
-    return Path(__file__).resolve().parents[1] / "weights" / "skeletor_refiner.onnx"
-
-
 class FrameRefiner(Protocol):
-    """What the cleaner needs of a refiner (``skeletor.runtime.OnnxRefiner`` is one)."""
+    """What the cleaner needs of a refiner (``skeletor.refiner.runtime.OnnxRefiner`` is one)."""
 
     @property
     def lookahead(self) -> int:
@@ -69,13 +64,14 @@ class CleanerConfig:
         uplift: the uplift's settings (its ``lookahead`` is set from ``lookahead`` below).
         lookahead: total frames of delay (uplift + refiner); 0 = causal.
         refine: run the refiner after the uplift.
-        weights: refiner ONNX file; None = the shipped weights.
-        threads: ONNX Runtime intra-op threads (0 = library default).
+        runtime: how the refiner runs: its weights (None = the shipped ones), execution
+            provider and threads (:class:`~skeletor.refiner.runtime.RuntimeConfig`; the
+            same defaults in every tool and benchmark).
         keep_bone_lengths: after the refiner, put every bone back to the rig's length
             (directions from the refiner), so the cleaned skeleton stays rigid. The rig is
             the uplift's online lengths, body bones blended with the refiner's (below).
         refined_lengths: weight (0-1) of the refiner's own 3D bone lengths (their running
-            median, :mod:`skeletor.refined_lengths`) in the rig's body bones; the rest is
+            median, :mod:`skeletor.cleaner.refined_lengths`) in the rig's body bones; the rest is
             the uplift's 2D-based estimate, which a bone never seen across the image (a
             shank leaning in depth) underestimates at first. 0.5 was chosen on Bandai
             *training* views, the same views with wider shoulders and the PyMO walk
@@ -111,8 +107,7 @@ class CleanerConfig:
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
     lookahead: int = 0
     refine: bool = True
-    weights: Path | None = None
-    threads: int = 0
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     keep_bone_lengths: bool = True
     refined_lengths: float = 0.5
     detection_pull: float = 0.1
@@ -145,20 +140,21 @@ class StreamingCleaner:
     def __init__(self, config: CleanerConfig = CleanerConfig(), refiner: FrameRefiner | None = None) -> None:
         """Args:
             config: settings.
-            refiner: a ready refiner; None loads ``config.weights`` (or the shipped weights)
-                when ``config.refine`` is set.
+            refiner: a ready refiner; None loads ``config.runtime`` (the shipped weights by
+                default) when ``config.refine`` is set.
 
         Raises:
             ValueError: ``lookahead`` smaller than the refiner's own lookahead.
-            skeletor.runtime.RefinerWeightsError: weights missing or unreadable.
+            skeletor.refiner.runtime.RefinerWeightsError: weights missing or unreadable.
+            skeletor.refiner.runtime.ProviderUnavailableError: the requested provider is not available.
         """
         if config.lookahead < 0:
             raise ValueError(f"lookahead must be >= 0, got {config.lookahead}")
         self.config = config
         if refiner is None and config.refine:
-            from skeletor.runtime import OnnxRefiner, RuntimeConfig
+            from skeletor.refiner.runtime import OnnxRefiner
 
-            refiner = OnnxRefiner(RuntimeConfig(weights=config.weights or default_weights_path(), threads=config.threads))
+            refiner = OnnxRefiner(config.runtime)
         self.refiner = refiner if config.refine else None
         k_ref = self.refiner.lookahead if self.refiner is not None else 0
         if config.lookahead < k_ref:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor.keypoints import KeypointFormatError, KeypointSequence, PoseSequence, load_keypoints, load_poses, save_keypoints, save_poses
+from skeletor.pose.keypoints import KeypointFormatError, KeypointSequence, PoseSequence, load_keypoints, load_poses, save_keypoints, save_poses
 
 
 def _seq(t: int = 5) -> KeypointSequence:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skeletor.skeleton import LEFT_HAND, RIGHT_HAND
+from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
 from skeletor.uplift import UpliftTree, nanquantile_rows
 
 __all__ = ["RefinedBoneLengths"]

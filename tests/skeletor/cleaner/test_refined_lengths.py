@@ -1,4 +1,4 @@
-"""The refiner's running bone lengths (``skeletor.refined_lengths``), on real mocap and real detections."""
+"""The refiner's running bone lengths (``skeletor.cleaner.refined_lengths``), on real mocap and real detections."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skeletor.datasets.bvh import bandai_split, list_bandai, load_bandai
-from skeletor.refined_lengths import RefinedBoneLengths
+from skeletor.cleaner.refined_lengths import RefinedBoneLengths
 from skeletor.uplift import UpliftTree
 
 TREE = UpliftTree()

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 
 from skeletor.datasets.phoenix import load_phoenix
-from skeletor.runtime import (
+from skeletor.refiner.runtime import (
     FORMAT,
     LAYOUT_VERSION,
     OnnxRefiner,
     RefinerWeightsError,
     RuntimeConfig,
     TorchRefiner,
+    ProviderUnavailableError,
     choose_providers,
+    default_weights_path,
 )
 
 T, K = 16, 2
@@ -50,7 +52,7 @@ def model_and_weights(tmp_path_factory: pytest.TempPathFactory):  # -> (Normalis
 @pytest.fixture
 def refiner(model_and_weights) -> OnnxRefiner:
     """The model as it is: one window, every joint (hands_apart off)."""
-    return OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",), hands_apart=False))
+    return OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), provider="cpu", hands_apart=False))
 
 
 def _model_window(model, poses: np.ndarray, present: np.ndarray, e: int) -> np.ndarray:
@@ -106,7 +108,7 @@ def test_hands_apart_joins_a_body_answer_and_a_hands_answer(
     refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
 ) -> None:
     model, path = model_and_weights
-    apart = OnnxRefiner(RuntimeConfig(weights=str(path), providers=("cpu",)))
+    apart = OnnxRefiner(RuntimeConfig(weights=str(path), provider="cpu"))
     assert apart.hands_apart and not refiner.hands_apart
     poses, present = _phoenix_sequence(data_dir)  # real signing: both hands in view
     present = present & (rng.random(present.shape) > 0.1)
@@ -167,7 +169,7 @@ def test_push_checks_shapes_and_flush_of_a_short_stream(refiner: OnnxRefiner) ->
 def test_torch_and_onnx_back_ends_agree(model_and_weights, rng: np.random.Generator) -> None:
     x = rng.standard_normal((25, 75, 3)).astype(np.float32)
     for apart in (False, True):
-        onnx = OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), providers=("cpu",), hands_apart=apart))
+        onnx = OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), provider="cpu", hands_apart=apart))
         a, ca = onnx.refine_sequence(x)
         b, cb = TorchRefiner(model_and_weights[0], hands_apart=apart).refine_sequence(x)
         np.testing.assert_allclose(a, b, atol=1e-4)
@@ -206,12 +208,25 @@ def test_provider_choice_follows_preference() -> None:
     assert choose_providers(RuntimeConfig().providers, avail) == avail
     assert choose_providers(("trt", "cuda", "cpu"), ["CPUExecutionProvider", "TensorrtExecutionProvider"]) == [
         "TensorrtExecutionProvider", "CPUExecutionProvider"]  # fmt: skip
-    with pytest.raises(ValueError, match="available"):
+    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider is not available.*onnxruntime-gpu"):
         choose_providers(("cuda",), ["CPUExecutionProvider"])
 
 
+def test_provider_request_auto_or_explicit() -> None:
+    assert RuntimeConfig().provider == "auto" and RuntimeConfig().threads == 1
+    assert RuntimeConfig().providers == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    assert RuntimeConfig(provider="cuda").providers == ("CUDAExecutionProvider",)
+    assert RuntimeConfig(provider="tensorrt").explicit and not RuntimeConfig().explicit
+    with pytest.raises(ValueError, match="unknown provider 'gpu'"):
+        RuntimeConfig(provider="gpu")
+    auto = OnnxRefiner(RuntimeConfig())  # the shipped weights, whatever this machine has
+    assert auto.providers[0] in RuntimeConfig().providers and auto.path == default_weights_path()
+    cpu = OnnxRefiner(RuntimeConfig(provider="cpu"))
+    assert cpu.providers == ["CPUExecutionProvider"]
+
+
 def test_runtime_needs_no_torch_and_matches_the_exporter() -> None:
-    code = "import sys, skeletor.runtime; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    code = "import sys, skeletor.refiner.runtime; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
     export = pytest.importorskip("skeletor.refiner.export")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skeletor import metrics
-from skeletor.filters import hold_last
-from skeletor.paper_tables import METHODS, SETTINGS, _corrupt, evaluate, format_markdown, load_heldout
+from skeletor.eval import metrics
+from skeletor.eval.baselines import hold_last
+from skeletor.eval.paper_tables import METHODS, SETTINGS, _corrupt, evaluate, format_markdown, load_heldout
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_masking_ratio_and_identity_row(heldout) -> None:
 
 
 def test_tables_structure_and_refiner_row(heldout, tiny_onnx: Path, tmp_path: Path) -> None:
-    from skeletor.runtime import OnnxRefiner, RuntimeConfig
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
 
     small = {k: v[:1] for k, v in heldout.items()}
     result = evaluate(small, OnnxRefiner(RuntimeConfig(weights=tiny_onnx)), seed=0)

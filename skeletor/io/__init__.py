@@ -1,0 +1,1 @@
+"""Files the tools write while they run: live recordings (``recording``)."""
