@@ -42,7 +42,7 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
 
 def run_latency(video: Path, frames: int = 200, realtime: bool = False, refine: bool = True, weights: Path | None = None) -> dict:
     """Run the pipeline on ``video`` and return the per-stage statistics."""
-    from realtime.holistic import DetectorConfig
+    from realtime.detectors.holistic import DetectorConfig
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
     from realtime.sources import CaptureSource

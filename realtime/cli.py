@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         sinks.append(recorder.write)
     preview = None
     if args.preview:
-        from realtime.preview import Preview
+        from realtime.sinks.preview import Preview
 
         preview = Preview()
         sinks.append(preview.show_pose)

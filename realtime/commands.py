@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 def _register_video_readers() -> None:
     """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic)."""
     try:
-        from realtime.holistic import VIDEO_SUFFIXES, read_video_keypoints
+        from realtime.detectors.holistic import VIDEO_SUFFIXES, read_video_keypoints
     except ImportError:
         return
     from skeletor import clean

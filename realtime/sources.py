@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.holistic import DetectorConfig, HolisticDetector
+from realtime.detectors.holistic import DetectorConfig, HolisticDetector
 from realtime.pipeline import Detection
 
 __all__ = ["SourceError", "camera_available", "CaptureSource", "DemoConfig", "DemoSource", "open_source"]

@@ -94,7 +94,7 @@ def test_demo_record_is_flushed_on_exit(tmp_path: Path) -> None:
 
 
 def test_person_found_in_real_webcam_clip(data_dir: Path) -> None:
-    from realtime.holistic import read_video_keypoints
+    from realtime.detectors.holistic import read_video_keypoints
 
     seq = read_video_keypoints(data_dir / "videos" / "slp_pose_test_video.mp4", progress=False)
     found = (seq.keypoints[:, :33, 2] > 0).any(1)
@@ -124,7 +124,7 @@ def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: 
     across the image); the refined skeleton's body bones are half the refiner's running 3D
     lengths (``CleanerConfig.refined_lengths``), which see depth and settle sooner.
     """
-    from realtime.holistic import read_video_keypoints
+    from realtime.detectors.holistic import read_video_keypoints
     from skeletor import metrics
     from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 

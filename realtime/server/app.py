@@ -57,7 +57,7 @@ __all__ = ["ServerConfig", "PoseServer", "ServerThread", "security_warnings", "V
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
-VIEWER_DIR = Path(__file__).resolve().parent / "viewer"
+VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

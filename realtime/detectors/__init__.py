@@ -1,0 +1,1 @@
+"""Detectors: camera image -> 2D keypoints."""

@@ -1,0 +1,1 @@
+"""Sinks: where cleaned pose frames go."""
