@@ -42,7 +42,7 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
 
 def run_latency(video: Path, frames: int = 200, realtime: bool = False, refine: bool = True, weights: Path | None = None) -> dict:
     """Run the pipeline on ``video`` and return the per-stage statistics."""
-    from realtime.detectors.holistic import DetectorConfig
+    from realtime.detectors.holistic import HolisticDetector
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
     from realtime.sources import CaptureSource
@@ -50,7 +50,7 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, refine: 
     from skeletor.stream import CleanerConfig, StreamingCleaner, default_weights_path
 
     refine = refine and (weights or default_weights_path()).is_file()
-    source = CaptureSource(video, DetectorConfig(), realtime=realtime, loop=True)
+    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
     cleaner = StreamingCleaner(CleanerConfig(refine=refine, weights=weights, threads=1))
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
 

@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register_video_readers() -> None:
-    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic)."""
+    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic, the default detector)."""
     try:
-        from realtime.detectors.holistic import VIDEO_SUFFIXES, read_video_keypoints
+        from realtime.detectors.video import VIDEO_SUFFIXES, read_video_keypoints
     except ImportError:
         return
     from skeletor import clean

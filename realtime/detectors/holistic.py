@@ -1,4 +1,4 @@
-"""MediaPipe Holistic (0.10.21, video mode) -> ``holistic75`` keypoints.
+"""MediaPipe Holistic (0.10.21, video mode) -> ``holistic75`` keypoints: the default detector.
 
 Output per image: ``keypoints`` (75, 3) float32 = x px, y px, confidence; ``depth`` (75,)
 float32 = MediaPipe's relative landmark z in pixels (z times the image width; smaller =
@@ -6,29 +6,37 @@ nearer; NaN where missing). Confidence: pose landmarks' visibility; hand landmar
 have none) take their pose wrist's visibility when the hand is found. A hand not found =
 its 21 joints at confidence 0 with NaN x, y; no person = all 75 at 0.
 
-MediaPipe's ``left_hand_landmarks`` is the subject's left hand, as holistic75's 33-53.
+MediaPipe's ``left_hand_landmarks`` is the subject's left hand, as holistic75's
+``LEFT_HAND`` (33-53). Its one ``skeletor-live`` option is ``--model-complexity``.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from skeletor.keypoints import KeypointSequence
+from realtime.detectors.base import DetectedPose, DetectorSpec, no_person
+from skeletor.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND, Skeleton
 
-__all__ = ["DetectorConfig", "HolisticDetector", "VIDEO_SUFFIXES", "read_video_keypoints"]
+__all__ = ["HolisticConfig", "HolisticDetector", "SPEC"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+POSE_LANDMARKS = LEFT_HAND[0]  # MediaPipe Pose's 33 landmarks come first in holistic75
+HAND_POINTS = len(LEFT_HAND)  # 21
+_HANDS = (  # (MediaPipe result attribute, first holistic75 index, the pose wrist the hand hangs off)
+    ("left_hand_landmarks", LEFT_HAND[0], HOLISTIC75.index("left_wrist")),
+    ("right_hand_landmarks", RIGHT_HAND[0], HOLISTIC75.index("right_wrist")),
+)
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
+class HolisticConfig:
     """MediaPipe Holistic settings.
 
     Attributes:
@@ -43,6 +51,10 @@ class DetectorConfig:
     min_tracking_confidence: float = 0.5
     smooth_landmarks: bool = False
 
+    def __post_init__(self) -> None:
+        if self.model_complexity not in (0, 1, 2):
+            raise ValueError(f"model_complexity must be 0, 1 or 2, got {self.model_complexity!r}")
+
 
 def _landmarks(lms, n: int, w: int, h: int, visibility: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, 2) pixels, (n,) confidence, (n,) depth px from a MediaPipe landmark list."""
@@ -51,9 +63,12 @@ def _landmarks(lms, n: int, w: int, h: int, visibility: bool) -> tuple[np.ndarra
 
 
 class HolisticDetector:
-    """A MediaPipe Holistic graph in video mode (frames must come in order)."""
+    """A MediaPipe Holistic graph in video mode (frames must come in order); a :class:`~realtime.detectors.base.Detector`."""
 
-    def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
+    name = "holistic"
+    skeleton: Skeleton = HOLISTIC75
+
+    def __init__(self, config: HolisticConfig = HolisticConfig()) -> None:
         import mediapipe as mp
 
         self.config = config
@@ -65,45 +80,52 @@ class HolisticDetector:
             min_detection_confidence=config.min_detection_confidence,
             min_tracking_confidence=config.min_tracking_confidence,
         )
+        self._closed = False
 
-    def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def detect(self, image: np.ndarray, t_ns: int = 0) -> DetectedPose:
         """Detect one BGR image.
 
+        Args:
+            image: (H, W, 3) uint8 BGR.
+            t_ns: capture time (unused: this graph's video mode takes frames in order).
+
         Returns:
-            (keypoints (75, 3) float32, depth (75,) float32, person_found).
+            holistic75 keypoints (75, 3) float32, depth (75,) float32, person_found.
 
         Raises:
             ValueError: not an (H, W, 3) uint8 image.
         """
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-            raise ValueError(f"expected an (H, W, 3) uint8 BGR image, got {image_bgr.shape} {image_bgr.dtype}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
         import cv2
 
-        h, w = image_bgr.shape[:2]
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        h, w = image.shape[:2]
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         res = self._graph.process(rgb)
-        kp = np.full((75, 3), np.nan, dtype=np.float32)
-        kp[:, 2] = 0.0
-        depth = np.full(75, np.nan, dtype=np.float32)
         if res.pose_landmarks is None:
-            return kp, depth, False
-        xy, conf, z = _landmarks(res.pose_landmarks, 33, w, h, visibility=True)
-        kp[:33, :2], kp[:33, 2], depth[:33] = xy, conf, z
-        for lms, start, wrist in ((res.left_hand_landmarks, 33, 15), (res.right_hand_landmarks, 54, 16)):
+            return no_person(self.skeleton)
+        kp, depth, _ = no_person(self.skeleton)
+        xy, conf, z = _landmarks(res.pose_landmarks, POSE_LANDMARKS, w, h, visibility=True)
+        kp[:POSE_LANDMARKS, :2], kp[:POSE_LANDMARKS, 2], depth[:POSE_LANDMARKS] = xy, conf, z
+        for attr, start, wrist in _HANDS:
+            lms = getattr(res, attr)
             if lms is None:
                 continue
-            hxy, _, hz = _landmarks(lms, 21, w, h, visibility=False)
-            kp[start : start + 21, :2] = hxy
-            kp[start : start + 21, 2] = max(float(conf[wrist]), 0.5)
-            depth[start : start + 21] = depth[wrist] + hz - hz[0]  # hand z is relative to its wrist
+            hand = slice(start, start + HAND_POINTS)
+            hxy, _, hz = _landmarks(lms, HAND_POINTS, w, h, visibility=False)
+            kp[hand, :2] = hxy
+            kp[hand, 2] = max(float(conf[wrist]), 0.5)
+            depth[hand] = depth[wrist] + hz - hz[0]  # hand z is relative to its wrist
         missing = kp[:, 2] <= 0
         kp[missing, :2] = np.nan
-        return kp, depth, True
+        return DetectedPose(kp, depth, True)
 
     def close(self) -> None:
-        """Free the graph."""
-        self._graph.close()
+        """Free the graph (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._graph.close()
 
     def __enter__(self) -> HolisticDetector:
         return self
@@ -112,37 +134,22 @@ class HolisticDetector:
         self.close()
 
 
-def read_video_keypoints(path: Path, config: DetectorConfig = DetectorConfig(), progress: bool | None = None) -> KeypointSequence:
-    """Detect every frame of a video file (as fast as possible, none skipped).
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("holistic detector (--detector holistic)")
+    g.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe Holistic's pose model: 0 fast, 1 default, 2 accurate")
 
-    Raises:
-        OSError: the file cannot be opened as a video.
-    """
-    import sys
 
-    import cv2
-    from tqdm import tqdm
+def _options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {"model_complexity": getattr(args, "model_complexity", 1)}
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise OSError(f"{path}: cannot open as a video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    kps, depths, size = [], [], None
-    t0 = time.perf_counter()
-    show = sys.stderr.isatty() if progress is None else progress
-    with HolisticDetector(config) as det, tqdm(total=n or None, desc=Path(path).name, unit="frame", disable=not show, leave=False) as bar:
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            size = (img.shape[1], img.shape[0])
-            kp, depth, _ = det.detect(img)
-            kps.append(kp)
-            depths.append(depth)
-            bar.update(1)
-    cap.release()
-    if not kps:
-        raise OSError(f"{path}: no frames could be read")
-    log.info("%s: %d frames detected in %.1f s", path, len(kps), time.perf_counter() - t0)
-    return KeypointSequence(np.stack(kps), float(fps), size, depth=np.stack(depths), name=Path(path).name)
+
+def _create(options: Mapping[str, Any]) -> HolisticDetector:
+    return HolisticDetector(HolisticConfig(**options))
+
+
+SPEC = DetectorSpec(
+    summary="MediaPipe Holistic 0.10 (CPU): body, both hands, a depth hint",
+    create=_create,
+    add_options=_add_options,
+    options_from_args=_options_from_args,
+)
