@@ -3,186 +3,39 @@
 One asyncio server (``websockets``' asyncio API) does two jobs on one port:
 
 - ``GET /`` and the viewer's static files (``realtime/viewer/``), served from memory by
-  ``process_request``;
-- the stream at ``/ws``: the wire protocol of ``skeletor.protocol`` (``docs/protocol.md``).
+  ``process_request`` (:mod:`realtime.server.static`);
+- the stream at ``/ws``: the wire protocol of ``skeletor.protocol`` (``docs/protocol.md``),
+  fanned out to every client through its own newest-frame-wins slot
+  (:mod:`realtime.server.fanout`).
 
-Every client has a newest-frame-wins slot (a :class:`skeletor.protocol.ClientSession`),
-an :class:`asyncio.Event` and one sender task. :meth:`PoseServer.publish` (callable from the
-pipeline thread) only puts the frame in each slot and sets each event, so a slow or stalled
-client gets fewer, newer frames and never delays the pipeline or other clients; what it
-missed is counted in its ``frames_dropped``. Each frame is encoded once per (format,
-fields) and the bytes are shared by every client that asked for that variant.
-
-Security: the default bind is loopback. Binding another interface without a token logs a
-warning. With ``token`` set, ``/ws`` needs ``?token=...`` or ``Authorization: Bearer ...``
-(HTTP 401 otherwise). Browser origins are checked (HTTP 403): by default only local pages
-(localhost / loopback / IP-literal same-origin) may connect; ``allowed_origins`` lists
-others (``"*"`` allows any). Clients that send no ``Origin`` (non-browser) are not
-origin-checked: use a token when that matters.
+Requests to ``/ws`` are checked first (:mod:`realtime.server.auth`: token, browser origin)
+and refused with 503 beyond ``max_clients``. This module ties those together: the
+server's lifecycle, its URLs, the HTTP routing and each connection's receive loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import http
-import ipaddress
 import logging
-import socket
-import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from skeletor.protocol import (
-    ClientSession,
-    CloseCode,
-    PoseFrame,
-    SharedFrame,
-    StatusEvent,
-    encode_hello,
-    encode_status,
-)
+from realtime.server.auth import check_stream_request, security_warnings
+from realtime.server.config import WS_PATH, ServerConfig
+from realtime.server.fanout import Fanout
+from realtime.server.static import VIEWER_DIR, load_static, static_response, text_response
+from realtime.server.stats import ServerStats, client_stats, peer_name
+from skeletor.protocol import CloseCode, PoseFrame, StatusEvent, encode_hello, encode_status
 from skeletor.skeleton import HOLISTIC75, Skeleton
 
-__all__ = ["ServerConfig", "PoseServer", "ServerThread", "security_warnings", "VIEWER_DIR", "WS_PATH"]
+__all__ = ["PoseServer"]
 
 log = logging.getLogger(__name__)
-
-WS_PATH = "/ws"
-VIEWER_DIR = Path(__file__).resolve().parent.parent / "viewer"
-_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
-# The viewer needs nothing from elsewhere; keep it that way.
-_CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
-# Status events that describe a state; new clients get the latest of each group after hello.
-_STATUS_GROUP = {
-    StatusEvent.SOURCE_LOST: "source",
-    StatusEvent.SOURCE_FOUND: "source",
-    StatusEvent.SOURCE_ENDED: "source",
-    StatusEvent.NO_PERSON: "person",
-    StatusEvent.PERSON_FOUND: "person",
-}
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Settings of :class:`PoseServer` (``skeletor-live`` flags map to these fields).
-
-    Attributes:
-        host: interface to bind; loopback by default so nothing leaves the machine.
-        port: TCP port; 0 picks a free one (tests).
-        token: shared secret required on ``/ws`` (query ``token`` or ``Authorization: Bearer``); None = open.
-        allowed_origins: browser origins allowed besides local pages (``"*"`` = any); None = local pages only.
-        max_clients: connections beyond this get HTTP 503.
-        max_message_bytes: largest client message; bigger ones close the connection with 1009.
-        max_errors: invalid client messages tolerated before closing with 1008.
-        ping_interval_s: keepalive ping period (None = off); also how stalled clients are found.
-        ping_timeout_s: a client that does not answer a ping within this is dropped.
-        close_timeout_s: how long a closing handshake may take before the TCP connection is cut.
-        compression: permessage-deflate; off, since pose frames barely compress and it costs CPU per client.
-        unsent_limit_bytes: unsent bytes the kernel may queue per client (``TCP_NOTSENT_LOWAT``, where the
-            OS has it; None = OS default). Small, so a slow client's backlog (and so its latency) stays a few
-            frames and newest-frame-wins takes over; in-flight data is not limited by it.
-        serve_viewer: serve the browser viewer on ``/``.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    allowed_origins: tuple[str, ...] | None = None
-    max_clients: int = 500
-    max_message_bytes: int = 64 * 1024
-    max_errors: int = 16
-    ping_interval_s: float | None = 20.0
-    ping_timeout_s: float | None = 20.0
-    close_timeout_s: float = 2.0
-    compression: bool = False
-    unsent_limit_bytes: int | None = 16 * 1024
-    serve_viewer: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in [0, 65535], got {self.port}")
-        if self.max_clients < 1 or self.max_message_bytes < 256 or self.max_errors < 1:
-            raise ValueError("max_clients and max_errors must be >= 1 and max_message_bytes >= 256")
-        if self.token is not None and not self.token:
-            raise ValueError("token must be None or a non-empty string")
-        if self.allowed_origins is not None:
-            object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def security_warnings(config: ServerConfig) -> list[str]:
-    """Problems with a configuration that the server logs at WARNING level when it starts.
-
-    Args:
-        config: the server settings.
-
-    Returns:
-        One sentence per problem (empty when the setup is safe).
-    """
-    out = []
-    if not _is_loopback(config.host) and config.token is None:
-        out.append(
-            f"binding {config.host or 'all interfaces'} without a token: anyone who can reach this "
-            "machine can watch the pose stream; set a token (clients pass ?token=... or "
-            "'Authorization: Bearer ...') or bind 127.0.0.1"
-        )
-    if config.allowed_origins is not None and "*" in config.allowed_origins:
-        out.append("allowed_origins contains '*': any web page the user opens may read the pose stream")
-    return out
-
-
-def _origin_is_local(origin: str, host_header: str | None) -> bool:
-    """A page on localhost / a loopback address, or served by this server under an IP-literal host.
-
-    A domain name other than ``localhost`` is never trusted by default: DNS rebinding
-    can point any name at this machine.
-    """
-    try:
-        o = urlsplit(origin)
-        hostname = o.hostname
-    except ValueError:
-        return False
-    if o.scheme not in ("http", "https") or not hostname:
-        return False
-    if _is_loopback(hostname):
-        return True
-    try:
-        ipaddress.ip_address(hostname)
-    except ValueError:
-        return False
-    return host_header is not None and o.netloc.lower() == host_header.lower()
-
-
-@dataclass
-class _Client:
-    ws: ServerConnection
-    session: ClientSession
-    wake: asyncio.Event
-    peer: str
 
 
 class PoseServer:
@@ -202,18 +55,11 @@ class PoseServer:
         """
         self.config = config
         self.skeleton = skeleton
-        self._hello = encode_hello(skeleton, fps)
+        self.stats = ServerStats()
+        self._fanout = Fanout(config, encode_hello(skeleton, fps), self.stats)
         self._server: Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._clients: dict[int, _Client] = {}
         self._static: dict[str, tuple[bytes, str]] = {}
-        self._last_status: dict[str, str] = {}
-        self._pending: PoseFrame | None = None  # newest frame from another thread, not yet fanned out
-        self._pending_lock = threading.Lock()
         self._debug = False
-        self.frames_published = 0
-        self.frames_coalesced = 0  # frames from other threads replaced before the loop took them
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -228,11 +74,10 @@ class PoseServer:
             raise RuntimeError("server already started")
         for warning in security_warnings(self.config):
             log.warning("%s", warning)
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._fanout.attach(asyncio.get_running_loop())
         self._debug = log.isEnabledFor(logging.DEBUG)
         if self.config.serve_viewer:
-            self._static = _load_static(VIEWER_DIR)
+            self._static = load_static(VIEWER_DIR)
         c = self.config
         self._server = await serve(
             self._handle,
@@ -255,7 +100,7 @@ class PoseServer:
             return
         server.close()  # closes open connections with 1001
         await server.wait_closed()
-        self._loop = None
+        self._fanout.detach()
         log.info("server stopped")
 
     async def __aenter__(self) -> PoseServer:
@@ -292,17 +137,29 @@ class PoseServer:
             return "127.0.0.1"
         return f"[{host}]" if ":" in host else host
 
+    # ------------------------------------------------------------------ stats
+
     @property
     def num_clients(self) -> int:
         """Connected websocket clients."""
-        return len(self._clients)
+        return len(self._fanout.clients)
+
+    @property
+    def frames_published(self) -> int:
+        """Frames fanned out to the clients' slots."""
+        return self.stats.frames_published
+
+    @property
+    def frames_coalesced(self) -> int:
+        """Frames from other threads replaced by a newer one before the event loop took them."""
+        return self.stats.frames_coalesced
 
     def client_stats(self) -> list[dict[str, Any]]:
         """Per-client counters (peer, subscription, frames sent / dropped / rate-limited, errors).
 
         Call it on the event loop thread for a consistent snapshot.
         """
-        return [{"peer": c.peer, **c.session.stats()} for c in list(self._clients.values())]
+        return client_stats(self._fanout.clients.values())
 
     # ------------------------------------------------------------------ publishing
 
@@ -321,22 +178,7 @@ class PoseServer:
         """
         if frame.num_joints != self.skeleton.num_joints:
             raise ValueError(f"frame has {frame.num_joints} joints; {self.skeleton.name} has {self.skeleton.num_joints}")
-        loop = self._loop
-        if loop is None:
-            return
-        if threading.get_ident() == self._loop_thread:
-            self._fanout(frame)
-            return
-        with self._pending_lock:
-            schedule = self._pending is None
-            if not schedule:
-                self.frames_coalesced += 1
-            self._pending = frame
-        if schedule:
-            try:
-                loop.call_soon_threadsafe(self._take_pending)
-            except RuntimeError:  # the loop closed under us: the server is gone
-                pass
+        self._fanout.publish(frame)
 
     def publish_status(self, event: StatusEvent | str, message: str | None = None, **details: Any) -> None:
         """Send a ``status`` message to every client (and remember it for clients that connect later).
@@ -352,40 +194,7 @@ class PoseServer:
             ValueError: an unknown event or details that are not JSON.
         """
         event = StatusEvent(event)
-        text = encode_status(event, message, **details)
-        loop = self._loop
-        if loop is None:
-            return
-        if threading.get_ident() == self._loop_thread:
-            self._fanout_status(event, text)
-        else:
-            try:
-                loop.call_soon_threadsafe(self._fanout_status, event, text)
-            except RuntimeError:
-                pass
-
-    def _take_pending(self) -> None:
-        with self._pending_lock:
-            frame, self._pending = self._pending, None
-        if frame is not None:
-            self._fanout(frame)
-
-    def _fanout(self, frame: PoseFrame) -> None:
-        self.frames_published += 1
-        shared = SharedFrame(frame)
-        now = time.monotonic_ns()
-        for client in self._clients.values():
-            if client.session.offer(shared, now):
-                client.wake.set()
-        if self._debug:
-            log.debug("frame %d to %d clients", frame.seq, len(self._clients))
-
-    def _fanout_status(self, event: StatusEvent, text: str) -> None:
-        self._last_status[_STATUS_GROUP[event]] = text
-        for client in self._clients.values():
-            client.session.queue_control(text)
-            client.wake.set()
-        log.info("status %s sent to %d clients", event.value, len(self._clients))
+        self._fanout.publish_status(event, encode_status(event, message, **details))
 
     # ------------------------------------------------------------------ HTTP
 
@@ -393,78 +202,27 @@ class PoseServer:
         url = urlsplit(request.path)
         headers = request.headers
         if url.path == WS_PATH:
-            if not self._origin_allowed(headers.get("Origin"), headers.get("Host")):
-                log.info("rejected a stream request from origin %r (403)", headers.get("Origin"))
-                return _text_response(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-            if not self._authorized(url.query, headers):
-                log.info("rejected a stream request without a valid token (401)")
-                response = _text_response(http.HTTPStatus.UNAUTHORIZED, "a valid token is required: ?token=... or 'Authorization: Bearer ...'\n")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="skeletor"'
-                return response
-            if len(self._clients) >= self.config.max_clients:
-                return _text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n")
+            refusal = check_stream_request(self.config, url.query, headers)
+            if refusal is not None:
+                return refusal
+            if len(self._fanout.clients) >= self.config.max_clients:
+                return text_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n")
             return None  # go on with the websocket handshake
         if "Upgrade" in headers:
-            return _text_response(http.HTTPStatus.NOT_FOUND, f"the pose stream is at {WS_PATH}\n")
-        name = "index.html" if url.path == "/" else url.path.lstrip("/")
-        entry = self._static.get(name)
-        if entry is None:
-            return _text_response(http.HTTPStatus.NOT_FOUND, "not found\n")
-        body, content_type = entry
-        return Response(
-            http.HTTPStatus.OK.value,
-            "OK",
-            Headers(
-                [
-                    ("Content-Type", content_type),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-cache"),
-                    ("X-Content-Type-Options", "nosniff"),
-                    ("Content-Security-Policy", _CSP),
-                    ("Connection", "close"),
-                ]
-            ),
-            body,
-        )
-
-    def _origin_allowed(self, origin: str | None, host_header: str | None) -> bool:
-        if origin is None:
-            return True  # not a browser: origins mean nothing there (use a token)
-        allowed = self.config.allowed_origins
-        if allowed is not None and ("*" in allowed or origin in allowed):
-            return True
-        return _origin_is_local(origin, host_header)
-
-    def _authorized(self, query: str, headers: Headers) -> bool:
-        token = self.config.token
-        if token is None:
-            return True
-        expected = token.encode()
-        for given in parse_qs(query).get("token", []):
-            if hmac.compare_digest(given.encode(), expected):
-                return True
-        auth = headers.get("Authorization", "")
-        scheme, _, value = auth.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), expected)
+            return text_response(http.HTTPStatus.NOT_FOUND, f"the pose stream is at {WS_PATH}\n")
+        return static_response(self._static, url.path)
 
     # ------------------------------------------------------------------ websocket
 
     async def _handle(self, ws: ServerConnection) -> None:
-        peer = _peer_name(ws)
-        if len(self._clients) >= self.config.max_clients:  # raced past the HTTP check
+        peer = peer_name(ws)
+        if len(self._fanout.clients) >= self.config.max_clients:  # raced past the HTTP check
             await ws.close(CloseCode.TRY_AGAIN_LATER, "too many clients")
             return
-        session = ClientSession(max_message_bytes=self.config.max_message_bytes, max_errors=self.config.max_errors)
-        session.queue_control(self._hello)
-        for text in self._last_status.values():
-            session.queue_control(text)
-        self._limit_unsent(ws)
-        client = _Client(ws, session, asyncio.Event(), peer)
-        client.wake.set()
-        key = id(ws)
-        self._clients[key] = client
-        sender = asyncio.create_task(self._send_loop(client), name=f"pose-sender {peer}")
-        log.info("client %s connected (%d clients)", peer, len(self._clients))
+        client = self._fanout.add(ws, peer)
+        session = client.session
+        sender = asyncio.create_task(self._fanout.send_loop(client), name=f"pose-sender {peer}")
+        log.info("client %s connected (%d clients)", peer, len(self._fanout.clients))
         try:
             async for message in ws:
                 sub = session.receive(message)
@@ -482,173 +240,8 @@ class PoseServer:
         except ConnectionClosed:
             pass
         finally:
-            del self._clients[key]
+            self._fanout.remove(client)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             code = ws.close_code
             log.info("client %s disconnected (code %s; %s)", peer, code, session.stats())
-
-    def _limit_unsent(self, ws: ServerConnection) -> None:
-        limit = self.config.unsent_limit_bytes
-        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
-        sock = ws.transport.get_extra_info("socket")
-        if limit is None or option is None or sock is None:
-            return
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, option, limit)
-        except OSError as e:  # not TCP (a Unix socket) or not supported here
-            if self._debug:
-                log.debug("TCP_NOTSENT_LOWAT not set: %s", e)
-
-    async def _send_loop(self, client: _Client) -> None:
-        ws, session, wake = client.ws, client.session, client.wake
-        try:
-            while True:
-                await wake.wait()
-                wake.clear()
-                while (message := session.next_message()) is not None:
-                    await ws.send(message)
-                if session.close_code is not None:
-                    await ws.close(session.close_code, session.close_reason)
-                    return
-        except ConnectionClosed:
-            return
-        except Exception:
-            log.exception("sender for %s failed; closing it", client.peer)
-            await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
-
-
-def _text_response(status: http.HTTPStatus, text: str) -> Response:
-    body = text.encode()
-    return Response(
-        status.value,
-        status.phrase,
-        Headers([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), ("Connection", "close")]),
-        body,
-    )
-
-
-def _peer_name(ws: ServerConnection) -> str:
-    try:
-        host, port = ws.remote_address[:2]
-        return f"{host}:{port}"
-    except (TypeError, ValueError):
-        return "?"
-
-
-def _load_static(folder: Path) -> dict[str, tuple[bytes, str]]:
-    """The viewer's files (top level of ``folder``, known types only), read once into memory."""
-    if not folder.is_dir():
-        log.warning("viewer folder %s is missing; / will answer 404", folder)
-        return {}
-    out = {}
-    for path in sorted(folder.iterdir()):
-        content_type = _CONTENT_TYPES.get(path.suffix.lower())
-        if path.is_file() and content_type is not None:
-            out[path.name] = (path.read_bytes(), content_type)
-    return out
-
-
-class ServerThread:
-    """A :class:`PoseServer` on its own event loop in a background thread.
-
-    For synchronous callers (a pipeline loop, tests): ``start()`` returns once the server
-    listens; ``publish`` / ``publish_status`` go straight to the server (they are
-    thread-safe); ``stop()`` closes clients with 1001 and joins the thread.
-    """
-
-    def __init__(self, config: ServerConfig = ServerConfig(), **kwargs: Any) -> None:
-        """Prepare the server; nothing runs until :meth:`start`.
-
-        Args:
-            config: settings, as for :class:`PoseServer`.
-            **kwargs: ``skeleton`` and ``fps``, as for :class:`PoseServer`.
-        """
-        self.server = PoseServer(config, **kwargs)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    def start(self, timeout: float = 10.0) -> ServerThread:
-        """Start the thread and wait until the server listens.
-
-        Args:
-            timeout: seconds to wait.
-
-        Returns:
-            ``self``.
-
-        Raises:
-            RuntimeError: the server did not come up (the cause is chained).
-        """
-        self._thread = threading.Thread(target=self._run, name="pose-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error is not None:
-            raise RuntimeError("the pose server did not start") from self._error
-        return self
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            try:
-                await self.server.start()
-            except BaseException as e:
-                self._error = e
-                self._ready.set()
-                return
-            self._ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await self.server.stop()
-
-        asyncio.run(main())
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server (clients get 1001) and join the thread."""
-        if self._loop is not None and self._stop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self.server.port
-
-    @property
-    def url(self) -> str:
-        """The stream's websocket URL."""
-        return self.server.url
-
-    @property
-    def http_url(self) -> str:
-        """The viewer's URL."""
-        return self.server.http_url
-
-    def publish(self, frame: PoseFrame) -> None:
-        """Same as :meth:`PoseServer.publish`."""
-        self.server.publish(frame)
-
-    def publish_status(self, event: StatusEvent | str, message: str | None = None, **details: Any) -> None:
-        """Same as :meth:`PoseServer.publish_status`."""
-        self.server.publish_status(event, message, **details)
-
-    def call(self, fn: Any, timeout: float = 5.0) -> Any:
-        """Run ``fn()`` on the server's loop and return its result (e.g. ``server.client_stats``)."""
-        if self._loop is None:
-            raise RuntimeError("not started")
-
-        async def wrapper() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
