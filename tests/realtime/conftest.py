@@ -77,6 +77,28 @@ class CollectSink(BaseSink):
         self.closed = True
 
 
+class FailingSink:
+    """A sink whose every call after ``open`` raises, as a network sink's does when its peer is gone."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def open(self, context: SinkContext) -> None:
+        pass
+
+    def write(self, frame: PoseFrame) -> None:
+        raise ConnectionError("the peer went away")
+
+    def status(self, event: StatusEvent, text: str) -> None:
+        raise ConnectionError("the peer went away")
+
+    def close(self) -> None:
+        self.closed = True
+        raise ConnectionError("the peer went away")
+
+
 @pytest.fixture(scope="session")
 def holistic_clip(data_dir: Path) -> KeypointSequence:
     """A real MediaPipe Holistic clip (pose-format's test data, 170 frames, 1250 x 1250 px)."""
@@ -117,3 +139,9 @@ def clip_frames(holistic_clip: KeypointSequence) -> Callable[[int], list[PoseFra
 def collect_sink() -> type[CollectSink]:
     """The :class:`CollectSink` class."""
     return CollectSink
+
+
+@pytest.fixture
+def failing_sink() -> FailingSink:
+    """A :class:`FailingSink`."""
+    return FailingSink()

@@ -19,26 +19,8 @@ from skeletor.stream import CleanerConfig
 CLIP_FRAMES = 58
 
 
-class Failing:
-    """Raises in every call but open."""
-
-    name = "failing"
-
-    def open(self, context: SinkContext) -> None:
-        pass
-
-    def write(self, frame: PoseFrame) -> None:
-        raise BrokenPipeError("the receiver is gone")
-
-    def status(self, event: StatusEvent, text: str) -> None:
-        raise BrokenPipeError("the receiver is gone")
-
-    def close(self) -> None:
-        raise BrokenPipeError("the receiver is gone")
-
-
 def test_pipeline_survives_a_failing_sink_and_a_stalled_one(
-    clip_detector: Callable[[], Any], collect_sink: type, webcam_video: Path
+    clip_detector: Callable[[], Any], collect_sink: type, failing_sink: Any, webcam_video: Path
 ) -> None:
     gate = threading.Event()
 
@@ -51,7 +33,7 @@ def test_pipeline_survives_a_failing_sink_and_a_stalled_one(
     background = InBackground(stalled)
     det = clip_detector()
     pipe = LivePipeline(
-        CaptureSource(webcam_video, det), PipelineConfig(cleaner=CleanerConfig(refine=False)), [Failing(), background, good]
+        CaptureSource(webcam_video, det), PipelineConfig(cleaner=CleanerConfig(refine=False)), [failing_sink, background, good]
     )
     pipe.start()
     assert good.context == SinkContext(fps=good.context.fps, skeleton=HOLISTIC75) and stalled.context is good.context
@@ -62,7 +44,7 @@ def test_pipeline_survives_a_failing_sink_and_a_stalled_one(
     assert pipe.sinks.failures == {"failing": CLIP_FRAMES + len(good.events)}
     gate.set()
     pipe.stop()
-    assert good.closed and stalled.closed and det.closed
+    assert good.closed and stalled.closed and det.closed and failing_sink.closed
     assert pipe.sinks.failures["failing"] == CLIP_FRAMES + len(good.events) + 1  # its close failed too
     seqs = [f.seq for f in stalled.frames]
     assert seqs[-1] == CLIP_FRAMES - 1 and len(seqs) + background.frames_dropped == CLIP_FRAMES  # newest wins, none queued

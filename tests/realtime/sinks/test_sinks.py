@@ -16,31 +16,9 @@ from realtime.sinks import SINKS, FunctionSink, Sink, SinkContext, SinkError, Si
 from realtime.sinks.preview import Preview
 from realtime.sinks.recording import RecordingSink
 from realtime.sinks.websocket import WebsocketSink
-from skeletor.protocol import PoseFrame, StatusEvent
+from skeletor.protocol import StatusEvent
 from skeletor.recording import read_jsonl
 from skeletor.skeleton import HOLISTIC75
-
-
-class Failing:
-    """A sink that raises in everything after open."""
-
-    name = "failing"
-
-    def __init__(self) -> None:
-        self.closed = False
-
-    def open(self, context: SinkContext) -> None:
-        pass
-
-    def write(self, frame: PoseFrame) -> None:
-        raise ConnectionError("the peer went away")
-
-    def status(self, event: StatusEvent, text: str) -> None:
-        raise ConnectionError("the peer went away")
-
-    def close(self) -> None:
-        self.closed = True
-        raise ConnectionError("already gone")
 
 
 def test_registry_builds_the_sinks_the_flags_ask_for(tmp_path: Path) -> None:
@@ -57,9 +35,9 @@ def test_registry_builds_the_sinks_the_flags_ask_for(tmp_path: Path) -> None:
 
 
 def test_a_failing_sink_is_logged_once_counted_and_never_stops_the_others(
-    clip_frames: Any, collect_sink: type, caplog: pytest.LogCaptureFixture
+    clip_frames: Any, collect_sink: type, failing_sink: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first, last, bad = collect_sink("first"), collect_sink("last"), Failing()
+    first, last, bad = collect_sink("first"), collect_sink("last"), failing_sink
     sinks = SinkSet([first, bad, last])
     frames = clip_frames(30)
     with caplog.at_level(logging.ERROR, logger="realtime.sinks.base"):
