@@ -49,7 +49,7 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
         cleaner_config: the cleaner's settings; None = ``skeletor-live``'s defaults (built
             from its option parser, so the benchmark measures what the live tool ships).
     """
-    from realtime.holistic import DetectorConfig
+    from realtime.detectors.holistic import HolisticDetector
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
     from realtime.sources import CaptureSource
@@ -62,7 +62,7 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
 
         cleaner_config = from_options(build_parser().parse_args([]))
     refine = cleaner_config.refine
-    source = CaptureSource(video, DetectorConfig(), realtime=realtime, loop=True)
+    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
     cleaner = StreamingCleaner(cleaner_config)
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
 

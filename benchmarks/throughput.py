@@ -86,7 +86,7 @@ def run_throughput(video: Path | None, max_video_frames: int = 120) -> dict:
     if video is not None:
         import cv2
 
-        from realtime.holistic import HolisticDetector
+        from realtime.detectors.holistic import HolisticDetector
 
         cap = cv2.VideoCapture(str(video))
         cleaner = StreamingCleaner(list(configs.values())[-1])

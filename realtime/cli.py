@@ -3,22 +3,33 @@
 Run it with no arguments: it uses camera 0, or, when there is none, says so and serves
 the built-in demo. Open the printed http:// address in a browser for the live viewer;
 programs subscribe to ws://HOST:PORT/ws (docs/protocol.md, docs/clients.md).
+
+The stages are chosen here from two registries: the detector (``--detector``, from
+:data:`realtime.detectors.DETECTORS`) and the outputs (every :data:`realtime.sinks.SINKS`
+entry adds its own flags and runs when they ask for it). This module only parses, builds
+the :class:`~realtime.sources.SourceConfig`, and runs the loop.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from realtime.detectors import DEFAULT_DETECTOR, DETECTORS
+from realtime.sinks import add_sink_options, sinks_from_args
+from realtime.sources import SourceConfig
 from skeletor.cleaner.cli import add_cleanup_options, cleaner_config
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from realtime.pipeline import LivePipeline
+
+__all__ = ["build_parser", "main", "source_config_from_args"]
 
 log = logging.getLogger("skeletor-live")
 
@@ -36,35 +47,35 @@ axes of the streamed joints: camera frame, x right, y down, z forward, metres.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``skeletor-live`` argument parser."""
+    """The ``skeletor-live`` argument parser (the registered detectors' and sinks' flags included)."""
     p = argparse.ArgumentParser(
         prog="skeletor-live",
-        description="Real-time 3D body-pose cleanup: MediaPipe Holistic -> streaming uplift -> Skeletor refiner -> websockets.",
+        description="Real-time 3D body-pose cleanup: detector (MediaPipe Holistic) -> streaming uplift -> Skeletor refiner -> websockets.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_argument_group("source (default: camera 0, else the demo)").add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="N", help="capture from camera N (exit code 2 if it cannot be opened)")
     src.add_argument("--video", type=Path, metavar="PATH", help="read a video file")
-    src.add_argument("--demo", action="store_true", help="built-in animated person (no camera, no data file)")
+    src.add_argument("--demo", action="store_true", help="built-in animated person (no camera, no data file, no detector)")
     vid = p.add_argument_group("video options")
     vid.add_argument("--realtime", action="store_true", help="pace a video at its own fps (default: as fast as possible)")
     vid.add_argument("--loop", action="store_true", help="restart the video at its end")
-    net = p.add_argument_group("server")
-    net.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    net.add_argument("--port", type=int, default=8765, help="TCP port for http:// (viewer) and ws:// (stream); default 8765")
-    net.add_argument("--token", default=os.environ.get("SKELETOR_TOKEN"), help="shared secret clients must send (default: $SKELETOR_TOKEN); needed for --host 0.0.0.0")
-    net.add_argument("--allowed-origin", action="append", default=None, metavar="ORIGIN", help="browser origin allowed besides local pages (repeatable; '*' = any)")
-    net.add_argument("--max-clients", type=int, default=500, help="most simultaneous clients (default 500)")
-    clean = p.add_argument_group("cleanup")
-    clean.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe model: 0 fast, 1 default, 2 accurate")
-    add_cleanup_options(clean)
-    out = p.add_argument_group("output")
-    out.add_argument("--preview", action="store_true", help="OpenCV window: the image with 2D keypoints and the cleaned 3D skeleton")
-    out.add_argument("--record", type=Path, metavar="PATH", help="record the stream to PATH (.jsonl or .npz), flushed on exit")
-    out.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (default: run until Ctrl-C or the video ends)")
-    out.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-    out.add_argument("--no-status", action="store_true", help="no one-line status on stderr")
+    det = p.add_argument_group("detector")
+    det.add_argument(
+        "--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+        help="2D keypoint detector for --camera / --video: " + "; ".join(f"{k}: {v.summary}" for k, v in sorted(DETECTORS.items()))
+        + f" (default {DEFAULT_DETECTOR})",
+    )  # fmt: skip
+    for spec in DETECTORS.values():
+        if spec.add_options is not None:
+            spec.add_options(p)
+    add_cleanup_options(p.add_argument_group("cleanup"))
+    add_sink_options(p)
+    run = p.add_argument_group("run")
+    run.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (default: run until Ctrl-C or the video ends)")
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    run.add_argument("--no-status", action="store_true", help="no one-line status on stderr")
     return p
 
 
@@ -78,64 +89,63 @@ def _refiner_line(cleaner: object) -> str:
     return f"on ({providers[0].removesuffix('ExecutionProvider')}, {threads or 'all'} thread(s))"
 
 
+def source_config_from_args(args: argparse.Namespace) -> SourceConfig:
+    """The :class:`SourceConfig` that ``skeletor-live``'s source, video and detector flags describe.
+
+    Raises:
+        ValueError: a bad value (a negative camera index or frame count, an unknown detector).
+    """
+    if args.demo:
+        kind = "demo"
+    elif args.video is not None:
+        kind = "video"
+    elif args.camera is not None:
+        kind = "camera"
+    else:
+        kind = "auto"
+    spec = DETECTORS.get(args.detector)
+    options = spec.options_from_args(args) if spec is not None and spec.options_from_args is not None else {}
+    return SourceConfig(
+        kind=kind, camera=args.camera if args.camera is not None else 0, video=args.video, realtime=args.realtime,
+        loop=args.loop, detector=args.detector, detector_options=options, max_frames=args.frames,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``skeletor-live``; returns the exit code (2 = bad input or no such camera)."""
+    """Entry point of ``skeletor-live``; returns the exit code (2 = bad input, no such camera, an output that cannot be opened)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from realtime.pipeline import LivePipeline, PipelineConfig
-    from realtime.server import ServerConfig, ServerThread, security_warnings
+    from realtime.sinks import SinkError
     from realtime.sources import SourceError, open_source
     from skeletor.refiner.runtime import ProviderUnavailableError, RefinerWeightsError
 
     try:
-        server_cfg = ServerConfig(
-            host=args.host, port=args.port, token=args.token or None,
-            allowed_origins=tuple(args.allowed_origin) if args.allowed_origin else None, max_clients=args.max_clients,
-        )  # fmt: skip
-    except ValueError as e:
+        source_cfg = source_config_from_args(args)
+        sinks = sinks_from_args(args)
+        config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
+        source, what = open_source(source_cfg)
+    except (SourceError, ValueError, ImportError, OSError) as e:
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
-    for warning in security_warnings(server_cfg):
-        log.warning("%s", warning)
     try:
-        source, what = open_source(args)
-        config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
         from skeletor.cleaner.stream import StreamingCleaner
 
         cleaner = StreamingCleaner(config.cleaner)
-    except (SourceError, RefinerWeightsError, ProviderUnavailableError, ValueError, OSError) as e:
+    except (RefinerWeightsError, ProviderUnavailableError, ValueError, OSError) as e:
+        source.close()
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
 
-    recorder = None
-    if args.record is not None:
-        from skeletor.io.recording import Recorder
-
-        try:
-            recorder = Recorder.open(args.record, fps=source.fps or 30.0)
-        except (ValueError, OSError) as e:
-            source.close()
-            print(f"skeletor-live: --record {args.record}: {e}", file=sys.stderr)
-            return 2
-    server = ServerThread(server_cfg, fps=source.fps)
+    pipeline = LivePipeline(source, config, sinks, cleaner=cleaner)
     try:
-        server.start()
-    except OSError as e:
-        source.close()
-        print(f"skeletor-live: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
+        pipeline.start()  # opens the sinks: binds the server, creates the recording
+    except SinkError as e:
+        pipeline.stop()
+        print(f"skeletor-live: {e.__cause__ or e}", file=sys.stderr)
         return 2
-    sinks = [server.publish]
-    if recorder is not None:
-        sinks.append(recorder.write)
-    preview = None
-    if args.preview:
-        from realtime.preview import Preview
-
-        preview = Preview()
-        sinks.append(preview.show_pose)
-    pipeline = LivePipeline(source, config, sinks, lambda ev, text: server.publish_status(ev, text), cleaner)
     log.info("source: %s; refiner: %s", what, _refiner_line(cleaner))
-    print(f"skeletor-live: viewer {server.http_url}  stream {server.url}", file=sys.stderr, flush=True)
+    print("skeletor-live: " + "  ".join(pipeline.sinks.describe()), file=sys.stderr, flush=True)
 
     stop = threading.Event()
 
@@ -144,29 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if threading.current_thread() is threading.main_thread() else {}
-    pipeline.start()
     try:
         last = 0.0
         while not stop.is_set() and pipeline.running:
             stop.wait(0.1)
-            if preview is not None:
-                preview.pump()
+            pipeline.sinks.pump()  # GUI sinks draw on the main thread
             now = time.monotonic()
             if not args.no_status and now - last >= 1.0:
                 last = now
-                st = pipeline.stats
-                print(
-                    f"\rfps {st.fps():5.1f} | latency p50 {st.latency_p50_ms():6.1f} ms | clients {server.server.num_clients:3d}"
-                    f" | frames {st.frames} | dropped {st.dropped}   ",
-                    end="", file=sys.stderr, flush=True,
-                )  # fmt: skip
+                print("\r" + _status_line(pipeline) + "   ", end="", file=sys.stderr, flush=True)
     finally:
-        pipeline.stop()
-        server.stop()  # clients get close code 1001 (going away)
-        if recorder is not None:
-            recorder.close()
-        if preview is not None:
-            preview.close()
+        pipeline.stop()  # the sinks close after the last frame: clients get 1001, the recording is finished
         for s, h in old.items():
             signal.signal(s, h)
         if not args.no_status:
@@ -178,5 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _status_line(pipeline: LivePipeline) -> str:
+    """``fps | latency | (the sinks' words, e.g. clients) | frames | dropped | sink errors``."""
+    st, sinks = pipeline.stats, pipeline.sinks
+    parts = [f"fps {st.fps():5.1f}", f"latency p50 {st.latency_p50_ms():6.1f} ms", *sinks.summary(), f"frames {st.frames}", f"dropped {st.dropped}"]
+    if sinks.total_failures:
+        parts.append(f"sink errors {sinks.total_failures}")
+    return " | ".join(parts)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register_video_readers() -> None:
-    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic)."""
+    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic, the default detector)."""
     try:
-        from realtime.holistic import VIDEO_SUFFIXES, read_video_keypoints
+        from realtime.detectors.video import VIDEO_SUFFIXES, read_video_keypoints
     except ImportError:
         return
     from skeletor.cleaner import cli as clean

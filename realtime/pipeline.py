@@ -3,8 +3,9 @@
 Threads: the source captures in its own thread (newest frame wins, so a slow detector
 makes the source drop stale frames instead of queueing them); this pipeline runs
 detection, uplift and refinement in one worker thread, in order, and hands every cleaned
-frame to its sinks (the websocket server's ``publish``, a recorder, a preview window).
-Sinks must be quick; the server's ``publish`` only fills per-client slots.
+frame to its sinks (:mod:`realtime.sinks`: the websocket server, a recorder, a preview
+window). Sinks must be quick; the server's only fills per-client slots. A sink that
+raises is logged once and counted, and never stops the pipeline or the other sinks.
 
 Every frame carries its stage timestamps: capture (wall clock, sent to clients as
 ``t_capture_ns``), and the durations of waiting, detection, uplift and refinement in
@@ -17,13 +18,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from realtime.sinks.base import Sink, SinkContext, SinkSet
 from skeletor.protocol import PoseFrame, StatusEvent
+from skeletor.pose.skeleton import HOLISTIC75
 from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner
 
 __all__ = ["Detection", "DetectionSource", "PipelineConfig", "PipelineStats", "LivePipeline"]
@@ -37,8 +40,8 @@ class Detection:
 
     Attributes:
         seq: frame counter of the source.
-        keypoints: (75, 3) float32 x px, y px, confidence (0 = missing, x, y NaN).
-        depth: (75,) float32 relative depth hint in pixels (smaller = nearer), NaN unknown; or None.
+        keypoints: (J, 3) float32 x px, y px, confidence (0 = missing, x, y NaN); holistic75.
+        depth: (J,) float32 relative depth hint in pixels (smaller = nearer), NaN unknown; or None.
         person_found: whether any person was detected.
         image_size: (width, height) in pixels.
         t_capture_ns: wall-clock capture time (``time.time_ns()``).
@@ -120,8 +123,7 @@ class PipelineStats:
         return float(np.median(self.recent_ms)) if self.recent_ms else float("nan")
 
 
-Sink = Callable[[PoseFrame], None]
-StatusSink = Callable[[StatusEvent, str], None]
+StatusCallback = Callable[[StatusEvent, str], None]
 
 
 class LivePipeline:
@@ -131,21 +133,23 @@ class LivePipeline:
         self,
         source: DetectionSource,
         config: PipelineConfig = PipelineConfig(),
-        sinks: list[Sink] | None = None,
-        status: StatusSink | None = None,
+        sinks: SinkSet | Iterable[Sink | Callable[[PoseFrame], None]] = (),
+        status: StatusCallback | None = None,
         cleaner: StreamingCleaner | None = None,
     ) -> None:
         """Args:
             source: the detection source (owned: closed by :meth:`stop`).
             config: settings.
-            sinks: called with every cleaned :class:`PoseFrame`, in order.
-            status: called with status events (source lost/found/ended, person lost/found).
+            sinks: :class:`~realtime.sinks.base.Sink` s (owned: opened by :meth:`start`,
+                closed by :meth:`stop`) or plain ``frame -> None`` callables, given every
+                cleaned :class:`PoseFrame` and every status event, in order.
+            status: also called with status events (source lost/found/ended, person lost/found).
             cleaner: a ready cleaner (default: built from ``config.cleaner``).
         """
         self.source = source
         self.config = config
-        self.sinks = list(sinks or [])
-        self.status = status or (lambda event, text: None)
+        self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet(sinks)
+        self._status_callback = status
         self.cleaner = cleaner or StreamingCleaner(config.cleaner)
         self.stats = PipelineStats()
         self._stop = threading.Event()
@@ -155,17 +159,30 @@ class LivePipeline:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> LivePipeline:
-        """Run the worker in a background thread."""
+        """Open the sinks, then run the worker in a background thread.
+
+        Raises:
+            realtime.sinks.base.SinkError: a sink could not be opened (the others are closed
+                again; the source stays open until :meth:`stop`).
+        """
+        self.sinks.open(SinkContext(fps=self.source.fps, skeleton=HOLISTIC75))  # the cleaner's layout
         self._thread = threading.Thread(target=self._run_safely, name="skeletor-pipeline", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the worker and close the source (idempotent)."""
+        """Stop the worker, close the source, then the sinks (idempotent)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self.source.close()
+        self.sinks.close()
+
+    def status(self, event: StatusEvent, text: str) -> None:
+        """Send a status event to the sinks (and the ``status`` callback)."""
+        self.sinks.status(event, text)
+        if self._status_callback is not None:
+            self._status_callback(event, text)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker ends (source ended, max_frames, or stop); True if it did."""
@@ -251,5 +268,5 @@ class LivePipeline:
             self.stats.frames += 1
             self.stats.recent_ms.append(latency["pipeline"])
             self.stats.recent_t.append(now_mono / 1e9)
-            for sink in self.sinks:
-                sink(frame)
+            self.sinks.see_input(det)
+            self.sinks.write(frame)

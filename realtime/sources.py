@@ -5,7 +5,9 @@ frame wins, an unread frame that gets overwritten is counted as dropped, and not
 queues up (a slow detector means fewer, fresher frames, never growing latency). A video
 read "as fast as possible" instead hands over every frame (blocking), since offline work
 must not lose any. Detection runs in the pipeline's worker thread (``read``), so capture
-never waits for MediaPipe.
+never waits for the detector. A :class:`CaptureSource` is given its detector (any
+:class:`realtime.detectors.Detector`); :func:`open_source` builds one from a
+:class:`SourceConfig` through the registry in :mod:`realtime.detectors`.
 
 The demo source needs no camera and no data file: ``skeletor.pose.procedural``'s animated
 person seen by a virtual 1280x720 camera, with detector-like jitter, dropouts, a hand lost
@@ -14,19 +16,22 @@ now and then, and a MediaPipe-like depth hint. It enters after the detector stag
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
-from realtime.holistic import DetectorConfig, HolisticDetector
+from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, check_pose, create_detector
 from realtime.pipeline import Detection
+from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 
-__all__ = ["SourceError", "camera_available", "CaptureSource", "DemoConfig", "DemoSource", "open_source"]
+__all__ = ["SourceError", "camera_available", "CaptureSource", "DemoConfig", "DemoSource", "SourceConfig", "SourceKind", "open_source"]
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +67,33 @@ class CaptureSource:
 
     Args:
         target: camera index (int) or video path.
-        detector: MediaPipe settings.
+        detector: runs on every frame the pipeline takes; owned from here on (closed by
+            :meth:`close`, also when this constructor fails).
         realtime: pace a video at its fps with newest-frame-wins (cameras always are).
         loop: restart a video at its end.
+
+    Raises:
+        SourceError: the camera or video cannot be opened.
     """
 
-    def __init__(self, target: int | Path, detector: DetectorConfig = DetectorConfig(), realtime: bool = False, loop: bool = False) -> None:
+    def __init__(self, target: int | Path, detector: Detector, realtime: bool = False, loop: bool = False) -> None:
+        try:
+            self._open(target)
+        except BaseException:
+            detector.close()
+            raise
+        self.realtime = realtime or self.is_camera
+        self.loop = loop
+        self.detector = detector
+        self._cond = threading.Condition()
+        self._slot: _Frame | None = None
+        self._ended = False
+        self._closed = False
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._capture, name="skeletor-capture", daemon=True)
+        self._thread.start()
+
+    def _open(self, target: int | Path) -> None:
         import cv2
 
         self.is_camera = isinstance(target, int)
@@ -82,16 +108,6 @@ class CaptureSource:
             raise SourceError(f"{target}: cannot open as a video")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps: float | None = float(fps) if fps and fps > 0 else None
-        self.realtime = realtime or self.is_camera
-        self.loop = loop
-        self._detector = HolisticDetector(detector)
-        self._cond = threading.Condition()
-        self._slot: _Frame | None = None
-        self._ended = False
-        self._closed = False
-        self._dropped = 0
-        self._thread = threading.Thread(target=self._capture, name="skeletor-capture", daemon=True)
-        self._thread.start()
 
     @property
     def ended(self) -> bool:
@@ -141,7 +157,11 @@ class CaptureSource:
             self._cond.notify_all()
 
     def read(self, timeout: float) -> Detection | None:
-        """Take the newest frame and run the detector on it (None if no frame in ``timeout`` s)."""
+        """Take the newest frame and run the detector on it (None if no frame in ``timeout`` s).
+
+        Raises:
+            ValueError: the detector's keypoints are not in its skeleton's shape.
+        """
         with self._cond:
             if self._slot is None and not self._ended:
                 self._cond.wait(timeout)
@@ -150,9 +170,10 @@ class CaptureSource:
         if frame is None:
             return None
         t0 = time.perf_counter()
-        kp, depth, found = self._detector.detect(frame.image)
+        pose = self.detector.detect(frame.image, frame.t_mono_ns)
+        check_pose(self.detector, pose)
         h, w = frame.image.shape[:2]
-        return Detection(frame.seq, kp, depth, found, (w, h), frame.t_wall_ns, frame.t_mono_ns,
+        return Detection(frame.seq, pose.keypoints, pose.depth, pose.person_found, (w, h), frame.t_wall_ns, frame.t_mono_ns,
                          1000 * (time.perf_counter() - t0), frame.image, frame.decode_ms)  # fmt: skip
 
     def close(self) -> None:
@@ -164,7 +185,7 @@ class CaptureSource:
             self._cond.notify_all()
         self._thread.join(2.0)
         self._cap.release()
-        self._detector.close()
+        self.detector.close()
 
 
 @dataclass(frozen=True)
@@ -196,6 +217,10 @@ class DemoConfig:
     max_frames: int | None = None
 
 
+_HANDS = (slice(LEFT_HAND[0], LEFT_HAND[-1] + 1), slice(RIGHT_HAND[0], RIGHT_HAND[-1] + 1))
+_HIPS = [HOLISTIC75.index("left_hip"), HOLISTIC75.index("right_hip")]
+
+
 class DemoSource:
     """The built-in animated person as a detection source (no camera, no data)."""
 
@@ -225,7 +250,7 @@ class DemoSource:
         return 0
 
     def truth(self, seq: int) -> np.ndarray:
-        """(75, 3) camera-frame 3D truth of frame ``seq`` (metres), for tests."""
+        """(J, 3) holistic75 camera-frame 3D truth of frame ``seq`` (metres), for tests."""
         return self._camera.world_to_camera(self._person.pose(seq / self.config.fps))[0]
 
     def read(self, timeout: float) -> Detection | None:
@@ -244,10 +269,11 @@ class DemoSource:
         self._seq += 1
         cam = self.truth(seq)
         px = self._camera.project(cam)
-        kp = np.concatenate([px + self._rng.normal(0, cfg.jitter_px, px.shape), np.ones((75, 1))], -1).astype(np.float32)
-        kp[:, 2] = np.clip(0.95 - 0.1 * self._rng.random(75), 0, 1)
-        missing = self._rng.random(75) < cfg.drop_joint
-        for h, sl in enumerate((slice(33, 54), slice(54, 75))):
+        j = HOLISTIC75.num_joints
+        kp = np.concatenate([px + self._rng.normal(0, cfg.jitter_px, px.shape), np.ones((j, 1))], -1).astype(np.float32)
+        kp[:, 2] = np.clip(0.95 - 0.1 * self._rng.random(j), 0, 1)
+        missing = self._rng.random(j) < cfg.drop_joint
+        for h, sl in enumerate(_HANDS):
             if self._hand_lost[h] == 0 and self._rng.random() < cfg.lose_hand:
                 self._hand_lost[h] = int(self._rng.integers(5, 25))
             if self._hand_lost[h] > 0:
@@ -256,8 +282,8 @@ class DemoSource:
         outside = ~((px[:, 0] >= 0) & (px[:, 0] < cfg.width) & (px[:, 1] >= 0) & (px[:, 1] < cfg.height))
         missing |= outside
         kp[missing] = (np.nan, np.nan, 0.0)
-        z_root = 0.5 * (cam[23, 2] + cam[24, 2])
-        depth = ((cam[:, 2] - z_root + self._rng.normal(0, 0.05, 75)) * cfg.focal_px / z_root).astype(np.float32)
+        z_root = cam[_HIPS, 2].mean()
+        depth = ((cam[:, 2] - z_root + self._rng.normal(0, 0.05, j)) * cfg.focal_px / z_root).astype(np.float32)
         depth[missing] = np.nan
         return Detection(seq, kp, depth, True, (cfg.width, cfg.height), time.time_ns(), time.monotonic_ns(), 0.0, None)
 
@@ -266,26 +292,103 @@ class DemoSource:
         self._closed = True
 
 
-def open_source(args: argparse.Namespace) -> tuple[CaptureSource | DemoSource, str]:
-    """The source ``skeletor-live``'s flags ask for, and a description of it.
+SourceKind = Literal["auto", "camera", "video", "demo"]
 
-    No source flag: camera 0 if one can be opened, else the demo (saying so).
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Which source to open, and how (``skeletor-live``'s source, video and detector flags map here).
+
+    Attributes:
+        kind: ``"camera"`` (``camera``), ``"video"`` (``video``), ``"demo"`` (the built-in
+            animated person; no detector), or ``"auto"``: camera 0 if one can be opened,
+            else the demo, saying so.
+        camera: the camera index for ``"camera"``.
+        video: the file for ``"video"``.
+        realtime: pace a video at its own fps, newest frame wins (cameras always are);
+            False = every frame, as fast as the pipeline takes them.
+        loop: restart a video at its end.
+        detector: the detector's name in :data:`realtime.detectors.DETECTORS`.
+        detector_options: the detector's own options (e.g. ``{"model_complexity": 2}`` for
+            ``holistic``); stored as sorted ``(key, value)`` pairs so the config stays hashable.
+        max_frames: the demo ends after this many frames (None = never).
+    """
+
+    kind: SourceKind = "auto"
+    camera: int = 0
+    video: Path | None = None
+    realtime: bool = False
+    loop: bool = False
+    detector: str = DEFAULT_DETECTOR
+    detector_options: tuple[tuple[str, Any], ...] | Mapping[str, Any] = field(default=())
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("auto", "camera", "video", "demo"):
+            raise ValueError(f"kind must be auto, camera, video or demo, got {self.kind!r}")
+        if self.kind == "video" and self.video is None:
+            raise ValueError("a video source needs a video path")
+        if self.video is not None:
+            object.__setattr__(self, "video", Path(self.video))
+        if self.camera < 0:
+            raise ValueError(f"camera index must be >= 0, got {self.camera}")
+        if self.max_frames is not None and self.max_frames < 0:
+            raise ValueError(f"max_frames must be >= 0, got {self.max_frames}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}; expected one of: {', '.join(sorted(DETECTORS))}")
+        opts = self.detector_options
+        pairs = opts.items() if isinstance(opts, Mapping) else opts
+        object.__setattr__(self, "detector_options", tuple(sorted((str(k), v) for k, v in pairs)))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``detector_options`` as a dict."""
+        return dict(self.detector_options)
+
+
+def open_source(config: SourceConfig) -> tuple[CaptureSource | DemoSource, str]:
+    """Open the source ``config`` asks for, with its detector; and a description of it.
+
+    Args:
+        config: which source; ``"auto"`` tries camera 0, else serves the demo (and says so
+            on stderr).
+
+    Returns:
+        The source (the caller closes it) and a few words for the startup line.
 
     Raises:
-        SourceError: an explicit ``--camera N`` that cannot be opened, or a bad video.
+        SourceError: a camera that cannot be opened, or a bad video.
+        ValueError: the detector refuses its options.
+        ImportError: the detector's library is not installed.
     """
-    det = DetectorConfig(model_complexity=getattr(args, "model_complexity", 1))
-    if getattr(args, "demo", False):
-        return DemoSource(DemoConfig(max_frames=args.frames)), "the built-in demo"
-    if getattr(args, "video", None) is not None:
-        return CaptureSource(Path(args.video), det, realtime=args.realtime, loop=args.loop), f"video {args.video}"
-    if getattr(args, "camera", None) is not None:
-        if not camera_available(args.camera):
-            raise SourceError(f"cannot open camera {args.camera}; try another --camera N, --video PATH, or --demo")
-        return CaptureSource(int(args.camera), det), f"camera {args.camera}"
+    demo = DemoConfig(max_frames=config.max_frames)
+    if config.kind == "demo":
+        return DemoSource(demo), "the built-in demo"
+    if config.kind == "video":
+        assert config.video is not None
+        if not config.video.is_file():
+            raise SourceError(f"{config.video}: no such video file")
+        source = CaptureSource(config.video, _detector(config), realtime=config.realtime, loop=config.loop)
+        return source, f"video {config.video} ({source.detector.name})"
+    if config.kind == "camera":
+        if not camera_available(config.camera):
+            raise SourceError(f"cannot open camera {config.camera}; try another --camera N, --video PATH, or --demo")
+        source = CaptureSource(config.camera, _detector(config))
+        return source, f"camera {config.camera} ({source.detector.name})"
     if camera_available(0):
-        return CaptureSource(0, det), "camera 0"
-    import sys
-
+        source = CaptureSource(0, _detector(config))
+        return source, f"camera 0 ({source.detector.name})"
     print("skeletor-live: no camera found at index 0; serving the built-in demo (--video PATH or --camera N to choose)", file=sys.stderr, flush=True)
-    return DemoSource(DemoConfig(max_frames=args.frames)), "the built-in demo (no camera)"
+    return DemoSource(demo), "the built-in demo (no camera)"
+
+
+def _detector(config: SourceConfig) -> Detector:
+    """The configured detector; refused unless it gives the cleaner's layout."""
+    detector = create_detector(config.detector, config.options)
+    if detector.skeleton.name != HOLISTIC75.name:
+        detector.close()
+        raise ValueError(
+            f"detector {config.detector!r} gives {detector.skeleton.name} keypoints; the cleaner takes "
+            f"{HOLISTIC75.name}: map them in the detector (as skeletor.pose.skeleton.upper50_to_holistic75 does for upper50)"
+        )
+    return detector

@@ -95,23 +95,23 @@ def test_demo_streams_hello_and_frames_and_shuts_down_cleanly(tmp_path: Path) ->
     assert code == 1001
 
 
+def test_a_port_in_use_exits_2_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--demo", "--frames", "5", "--port", str(port), "--no-refine", "--no-status"]) == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
 def test_demo_record_is_flushed_on_exit(tmp_path: Path) -> None:
     out = tmp_path / "rec.jsonl"
     assert main(["--demo", "--frames", "45", "--port", "0", "--no-status", "--record", str(out)]) == 0
     lines = out.read_text().strip().splitlines()
     assert len(lines) >= 40
     assert len(json.loads(lines[-1])["joints"]) == 75
-
-
-def test_person_found_in_real_webcam_clip(data_dir: Path) -> None:
-    from realtime.holistic import read_video_keypoints
-
-    seq = read_video_keypoints(data_dir / "videos" / "slp_pose_test_video.mp4", progress=False)
-    found = (seq.keypoints[:, :33, 2] > 0).any(1)
-    assert found.mean() >= 0.9
-    # subject's left shoulder on the image right; left hand landmarks next to the left wrist
-    assert np.nanmean(seq.keypoints[:, 11, 0] > seq.keypoints[:, 12, 0]) > 0.9
-    assert np.isnan(seq.keypoints[seq.keypoints[..., 2] == 0][:, :2]).all()
 
 
 def test_clean_reads_videos(data_dir: Path, tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_refined_real_video_is_steadier_than_uplift_only(data_dir: Path, video: 
     across the image); the refined skeleton's body bones are half the refiner's running 3D
     lengths (``CleanerConfig.refined_lengths``), which see depth and settle sooner.
     """
-    from realtime.holistic import read_video_keypoints
+    from realtime.detectors.video import read_video_keypoints
     from skeletor.eval import metrics
     from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence, default_weights_path
 

@@ -1,0 +1,45 @@
+"""Detectors: camera image -> one person's 2D keypoints (the pipeline's first stage).
+
+``DETECTORS`` maps a name (``skeletor-live --detector NAME``) to a
+:class:`~realtime.detectors.base.DetectorSpec`. Adding a detector is one new module here
+(a class with ``name``, ``skeleton``, ``detect(image, t_ns)``, ``close()`` and a ``SPEC``)
+plus one line below. Modules here import their heavy libraries (mediapipe, onnxruntime)
+inside the detector's constructor, so the registry itself costs nothing to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from realtime.detectors import holistic
+from realtime.detectors.base import DetectedPose, Detector, DetectorSpec, check_pose, no_person
+
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DetectedPose", "Detector", "DetectorSpec", "check_pose", "create_detector", "no_person"]
+
+DETECTORS: dict[str, DetectorSpec] = {
+    "holistic": holistic.SPEC,
+}
+DEFAULT_DETECTOR = "holistic"
+
+
+def create_detector(name: str, options: Mapping[str, Any] | None = None) -> Detector:
+    """Build the detector registered as ``name``.
+
+    Args:
+        name: a key of ``DETECTORS``.
+        options: the detector's own options (as its ``options_from_args`` gives them).
+
+    Returns:
+        A ready detector; the caller closes it.
+
+    Raises:
+        ValueError: an unknown name, or options the detector does not take or accept.
+    """
+    spec = DETECTORS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown detector {name!r}; expected one of: {', '.join(sorted(DETECTORS))}")
+    try:
+        return spec.create(dict(options or {}))
+    except TypeError as e:  # an option the detector's config has no field for
+        raise ValueError(f"detector {name!r}: bad options {dict(options or {})}: {e}") from e

@@ -1,0 +1,42 @@
+"""The server's counters: frames published and coalesced, and each client's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+
+if TYPE_CHECKING:
+    from realtime.server.fanout import Client
+
+__all__ = ["ServerStats", "client_stats", "peer_name"]
+
+
+@dataclass
+class ServerStats:
+    """Server-wide counters.
+
+    Attributes:
+        frames_published: frames fanned out to the clients' slots.
+        frames_coalesced: frames from other threads replaced by a newer one before the
+            event loop took them (the loop fell behind the pipeline).
+    """
+
+    frames_published: int = 0
+    frames_coalesced: int = 0
+
+
+def client_stats(clients: Iterable[Client]) -> list[dict[str, Any]]:
+    """Per-client counters: peer, subscription, frames sent / dropped / rate-limited, errors."""
+    return [{"peer": c.peer, **c.session.stats()} for c in list(clients)]
+
+
+def peer_name(ws: ServerConnection) -> str:
+    """``host:port`` of the client, for logs and stats (``?`` when unknown)."""
+    try:
+        host, port = ws.remote_address[:2]
+        return f"{host}:{port}"
+    except (TypeError, ValueError):
+        return "?"

@@ -1,0 +1,110 @@
+"""The websocket + HTTP server as a sink: every frame to every client, the viewer on ``/``.
+
+``publish`` only fills each client's newest-frame-wins slot (see :mod:`realtime.server`),
+so this sink never waits for a client. Its flags: ``--host``, ``--port``, ``--token``,
+``--allowed-origin``, ``--max-clients``. It is always on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from realtime.server import ServerConfig, ServerThread
+from realtime.sinks.base import BaseSink, SinkContext, SinkSpec
+from skeletor.protocol import PoseFrame, StatusEvent
+
+__all__ = ["SPEC", "WebsocketSink"]
+
+
+class WebsocketSink(BaseSink):
+    """Serves the stream on ``ws://HOST:PORT/ws`` and the viewer on ``http://HOST:PORT/``.
+
+    Args:
+        config: the server's settings.
+
+    Attributes:
+        server: the running server thread (None until :meth:`open`).
+    """
+
+    name = "websocket"
+
+    def __init__(self, config: ServerConfig = ServerConfig()) -> None:
+        self.config = config
+        self.server: ServerThread | None = None
+
+    def open(self, context: SinkContext) -> None:
+        """Start the server; ``hello`` carries the context's skeleton and fps.
+
+        Raises:
+            OSError: the address cannot be bound (in use, not this machine's).
+        """
+        server = ServerThread(self.config, skeleton=context.skeleton, fps=context.fps)
+        try:
+            server.start()
+        except RuntimeError as e:
+            raise OSError(f"cannot serve on {self.config.host}:{self.config.port}: {e.__cause__ or e}") from e
+        self.server = server
+
+    def write(self, frame: PoseFrame) -> None:
+        """Offer the frame to every client's slot (never blocks)."""
+        if self.server is not None:
+            self.server.publish(frame)
+
+    def status(self, event: StatusEvent, text: str) -> None:
+        """Send a ``status`` message to every client."""
+        if self.server is not None:
+            self.server.publish_status(event, text)
+
+    def close(self) -> None:
+        """Stop the server; clients get close code 1001 (going away)."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+
+    def describe(self) -> str:
+        """The viewer's and the stream's URLs."""
+        return "" if self.server is None else f"viewer {self.server.http_url}  stream {self.server.url}"
+
+    def summary(self) -> str:
+        """Connected clients."""
+        return "" if self.server is None else f"clients {self.server.server.num_clients:3d}"
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group("server (websocket stream + browser viewer)")
+    net.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    net.add_argument("--port", type=int, default=8765, help="TCP port for http:// (viewer) and ws:// (stream); default 8765")
+    net.add_argument(
+        "--token",
+        default=os.environ.get("SKELETOR_TOKEN"),
+        help="shared secret clients must send (default: $SKELETOR_TOKEN); needed for --host 0.0.0.0",
+    )
+    net.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="browser origin allowed besides local pages (repeatable; '*' = any)",
+    )
+    net.add_argument("--max-clients", type=int, default=500, help="most simultaneous clients (default 500)")
+
+
+def _from_args(args: argparse.Namespace) -> WebsocketSink:
+    """The server the flags describe (always one).
+
+    Raises:
+        ValueError: a bad port, client limit or empty token.
+    """
+    return WebsocketSink(
+        ServerConfig(
+            host=args.host,
+            port=args.port,
+            token=args.token or None,
+            allowed_origins=tuple(args.allowed_origin) if args.allowed_origin else None,
+            max_clients=args.max_clients,
+        )  # fmt: skip
+    )
+
+
+SPEC = SinkSpec(add_options=_add_options, from_args=_from_args)

@@ -1,0 +1,147 @@
+"""Stand-ins for the realtime tests: a detector that replays a real MediaPipe Holistic clip,
+and a sink that keeps what it is given.
+
+They are what a new detector or a new output looks like: a class with the protocol's few
+members. Tests register them with one line (``monkeypatch.setitem(DETECTORS, ...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.detectors import DetectedPose
+from realtime.sinks import BaseSink, SinkContext
+from skeletor.pose.keypoints import KeypointSequence
+from skeletor.protocol import PoseFrame, StatusEvent
+from skeletor.pose.skeleton import HOLISTIC75
+
+WEBCAM_VIDEO = "slp_pose_test_video.mp4"  # 58 frames, 540 x 720, a person waving (SOURCES.md)
+WEBCAM_FRAMES = 58
+
+
+class ClipDetector:
+    """Replays a real MediaPipe Holistic ``.pose`` clip, one frame per image, scaled into the image.
+
+    Attributes:
+        calls: (image shape, image dtype, t_ns) of every ``detect`` call.
+        outputs: what each call returned.
+        closed: ``close`` was called.
+    """
+
+    name = "clip"
+    skeleton = HOLISTIC75
+
+    def __init__(self, clip: KeypointSequence) -> None:
+        self.clip = clip
+        self.calls: list[tuple[tuple[int, ...], np.dtype, int]] = []
+        self.outputs: list[DetectedPose] = []
+        self.closed = False
+
+    def detect(self, image: np.ndarray, t_ns: int) -> DetectedPose:
+        h, w = image.shape[:2]
+        kp = self.clip.keypoints[len(self.calls) % len(self.clip)].copy()
+        kp[:, :2] *= min(w, h) / max(self.clip.image_size)  # the clip's square frame into this image
+        self.calls.append((image.shape, image.dtype, t_ns))
+        pose = DetectedPose(kp, None, bool((kp[:, 2] > 0).any()))
+        self.outputs.append(pose)
+        return pose
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class CollectSink(BaseSink):
+    """Keeps the context, every frame and every status event; notes ``close``."""
+
+    def __init__(self, name: str = "collect") -> None:
+        self.name = name
+        self.context: SinkContext | None = None
+        self.frames: list[PoseFrame] = []
+        self.events: list[StatusEvent] = []
+        self.closed = False
+
+    def open(self, context: SinkContext) -> None:
+        self.context = context
+
+    def write(self, frame: PoseFrame) -> None:
+        self.frames.append(frame)
+
+    def status(self, event: StatusEvent, text: str) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FailingSink:
+    """A sink whose every call after ``open`` raises, as a network sink's does when its peer is gone."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def open(self, context: SinkContext) -> None:
+        pass
+
+    def write(self, frame: PoseFrame) -> None:
+        raise ConnectionError("the peer went away")
+
+    def status(self, event: StatusEvent, text: str) -> None:
+        raise ConnectionError("the peer went away")
+
+    def close(self) -> None:
+        self.closed = True
+        raise ConnectionError("the peer went away")
+
+
+@pytest.fixture(scope="session")
+def holistic_clip(data_dir: Path) -> KeypointSequence:
+    """A real MediaPipe Holistic clip (pose-format's test data, 170 frames, 1250 x 1250 px)."""
+    from skeletor.datasets.poseformat import load_pose_file
+
+    return load_pose_file(data_dir / "slp_pose_format" / "mediapipe.pose")
+
+
+@pytest.fixture(scope="session")
+def webcam_video(data_dir: Path) -> Path:
+    """A real webcam-style video (58 frames)."""
+    return data_dir / "videos" / WEBCAM_VIDEO
+
+
+@pytest.fixture
+def clip_detector(holistic_clip: KeypointSequence) -> Callable[[], ClipDetector]:
+    """Makes :class:`ClipDetector` s replaying ``holistic_clip``."""
+    return lambda: ClipDetector(holistic_clip)
+
+
+@pytest.fixture
+def clip_frames(holistic_clip: KeypointSequence) -> Callable[[int], list[PoseFrame]]:
+    """Makes ``n`` pose frames from the real clip (keypoints / 1000 as joints: the values only
+    need to be real and distinct, for equality checks)."""
+
+    def make(n: int) -> list[PoseFrame]:
+        out = []
+        for i in range(n):
+            kp = holistic_clip.keypoints[i]
+            joints = np.where(kp[:, 2:] > 0, kp / 1000, np.nan).astype(np.float32)
+            out.append(PoseFrame(seq=i, t_capture_ns=1_000_000 * i, joints=joints, confidence=kp[:, 2].copy()))
+        return out
+
+    return make
+
+
+@pytest.fixture
+def collect_sink() -> type[CollectSink]:
+    """The :class:`CollectSink` class."""
+    return CollectSink
+
+
+@pytest.fixture
+def failing_sink() -> FailingSink:
+    """A :class:`FailingSink`."""
+    return FailingSink()
