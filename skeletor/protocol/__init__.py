@@ -24,7 +24,8 @@ server -> client
 
 client -> server
     ``subscribe``   ``{"type": "subscribe", "format": "json"|"binary", "fields": [...],
-                    "max_rate_hz": float|null}``; every key but ``type`` is optional.
+                    "max_rate_hz": float|null}``; every key but ``type`` is optional;
+                    ``max_rate_hz`` is null or in [0.1, 1000] Hz.
 
 Frame fields a client can ask for: ``joints`` (J, 3), ``confidence`` (J,), ``raw_joints``
 (J, 3, the uplift-only pose before the refiner) and ``latency_ms`` (per-stage durations).
@@ -74,6 +75,7 @@ from skeletor.protocol.messages import (
     FIELDS,
     MAX_MESSAGE_BYTES,
     MAX_RATE_HZ,
+    MIN_RATE_HZ,
     PROTOCOL_VERSION,
     CloseCode,
     ErrorCode,
@@ -95,6 +97,7 @@ __all__ = [
     "FIELDS",
     "DEFAULT_FIELDS",
     "MAX_MESSAGE_BYTES",
+    "MIN_RATE_HZ",
     "MAX_RATE_HZ",
     "Format",
     "FrameFlag",

@@ -8,6 +8,7 @@ The specification is ``docs/protocol.md`` (summary: the :mod:`skeletor.protocol`
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag, StrEnum
@@ -20,6 +21,7 @@ __all__ = [
     "FIELDS",
     "DEFAULT_FIELDS",
     "MAX_MESSAGE_BYTES",
+    "MIN_RATE_HZ",
     "MAX_RATE_HZ",
     "Format",
     "FrameFlag",
@@ -35,7 +37,11 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 64 * 1024  # largest client -> server message; a subscribe is < 200 bytes
-MAX_RATE_HZ: Final = 1000.0  # upper bound accepted for max_rate_hz
+# The range accepted for a subscription's max_rate_hz (inclusive). Both ends keep the rate
+# gate's frame interval, 1e9 / rate ns, a finite integer (1 ms to 10 s); a rate of 1e-300 Hz
+# would make it infinite.
+MIN_RATE_HZ: Final = 0.1  # one frame every 10 s
+MAX_RATE_HZ: Final = 1000.0
 
 
 class Format(StrEnum):
@@ -197,7 +203,13 @@ class Subscribe:
         format: ``json`` text frames or ``binary`` frames.
         fields: optional frame fields, a subset of :data:`FIELDS`, kept in wire order.
         max_rate_hz: upper bound on the average frame rate (frames are skipped, never
-            delayed, to keep to it); ``None`` = every frame.
+            delayed, to keep to it), in [:data:`MIN_RATE_HZ`, :data:`MAX_RATE_HZ`] Hz;
+            ``None`` = every frame.
+
+    Raises:
+        ValueError: an unknown format, fields that are not distinct names from
+            :data:`FIELDS`, or a rate that is not a real number in the range (``True``,
+            ``"10"``, NaN, infinities and integers too large for a float are refused).
     """
 
     format: Format = Format.JSON
@@ -206,23 +218,44 @@ class Subscribe:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "format", Format(self.format))
+        names = f"a list of distinct names from {list(FIELDS)}"
+        if isinstance(self.fields, (str, bytes)) or not isinstance(self.fields, Iterable):
+            raise ValueError(f"fields must be {names}, got {type(self.fields).__name__}")
         fields = tuple(self.fields)
-        unknown = [f for f in fields if f not in _FIELD_FLAG]
+        if not all(isinstance(f, str) for f in fields):
+            raise ValueError(f"fields must be {names}, got a {sorted({type(f).__name__ for f in fields if not isinstance(f, str)})[0]}")
+        unknown = [f[:40] for f in fields if f not in _FIELD_FLAG]
         if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; expected a subset of {list(FIELDS)}")
+            raise ValueError(f"unknown field(s) {unknown[:5]}; expected a subset of {list(FIELDS)}")
         if len(set(fields)) != len(fields):
             raise ValueError(f"fields must not repeat, got {list(fields)}")
         object.__setattr__(self, "fields", tuple(f for f in FIELDS if f in fields))
-        r = self.max_rate_hz
-        if r is not None:
-            if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or not 0 < r <= MAX_RATE_HZ:
-                raise ValueError(f"max_rate_hz must be null or a number in (0, {MAX_RATE_HZ:g}], got {r!r}")
-            object.__setattr__(self, "max_rate_hz", float(r))
+        if self.max_rate_hz is not None:
+            object.__setattr__(self, "max_rate_hz", _rate_hz(self.max_rate_hz))
+
+    @property
+    def min_interval_ns(self) -> int | None:
+        """The rate gate's frame interval, ``1e9 / max_rate_hz`` ns (1 ms to 10 s); ``None`` without a limit."""
+        return None if self.max_rate_hz is None else int(1e9 / self.max_rate_hz)
 
     @property
     def flags(self) -> FrameFlag:
         """The binary header flags for these fields."""
         return _fields_to_flags(self.fields)
+
+
+def _rate_hz(value: object) -> float:
+    """``value`` as a rate in [MIN_RATE_HZ, MAX_RATE_HZ] Hz; ``ValueError`` for anything else."""
+    rate = math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        try:
+            rate = float(value)
+        except OverflowError:  # an integer beyond float's range
+            pass
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:  # NaN fails this too
+        shown = f"an integer of {value.bit_length()} bits" if isinstance(value, int) and value.bit_length() > 64 else repr(value)[:40]
+        raise ValueError(f"max_rate_hz must be null or a number in [{MIN_RATE_HZ:g}, {MAX_RATE_HZ:g}] Hz, got {shown}")
+    return rate
 
 
 def _fields_to_flags(fields: Iterable[str]) -> FrameFlag:

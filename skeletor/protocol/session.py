@@ -147,9 +147,8 @@ class ClientSession:
         if self.close_code is not None:
             return False
         self.frames_offered += 1
-        rate = self.subscription.max_rate_hz
-        if rate is not None:
-            interval = int(1e9 / rate)
+        interval = self.subscription.min_interval_ns  # 1 ms to 10 s: Subscribe keeps the rate in range
+        if interval is not None:
             due = self._next_due_ns
             # Skip (never delay) frames that come too early; a quarter interval of slack
             # keeps a source just above the limit from being halved by jitter.

@@ -248,3 +248,22 @@ def test_size_limit_counts_utf8_bytes() -> None:
     with pytest.raises(ProtocolError) as e:
         parse_client_message(msg, max_size=100)
     assert e.value.code == ErrorCode.MESSAGE_TOO_BIG
+
+
+@pytest.mark.parametrize(
+    "rate",
+    ["1e-300", "1e-310", "5e-324", "0", "0.05", "-1", "-0.0", "1000.5", "1e999", "-1e999", "1" + "0" * 400, '"10"', "true", "[30]", "{}"],
+)
+def test_subscribe_rates_outside_0_1_to_1000_hz_are_invalid_messages(rate: str) -> None:
+    """Defect: 1e-300 Hz used to be accepted and overflowed the rate gate on every frame; a
+    400-digit integer raised OverflowError out of the parser instead of a ProtocolError."""
+    with pytest.raises(ProtocolError) as e:
+        parse_client_message('{"type": "subscribe", "max_rate_hz": ' + rate + "}")
+    assert e.value.code == ErrorCode.INVALID_MESSAGE
+    assert "max_rate_hz" in e.value.message and len(e.value.message) < 300
+
+
+def test_subscribe_rate_bounds_are_inclusive() -> None:
+    assert parse_client_message('{"type": "subscribe", "max_rate_hz": 0.1}').max_rate_hz == 0.1
+    assert parse_client_message('{"type": "subscribe", "max_rate_hz": 1000}').max_rate_hz == 1000.0
+    assert parse_client_message('{"type": "subscribe", "max_rate_hz": null}').max_rate_hz is None

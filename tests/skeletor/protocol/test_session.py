@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from protocol_helpers import T_SEND, make_frame
 
 from skeletor.protocol import ClientSession, CloseCode, ErrorCode, Format, PoseFrame, SharedFrame, Subscribe
@@ -82,3 +85,47 @@ def test_session_errors_and_close_codes() -> None:
     b.receive(b"\x01\x02")
     assert b.close_code == CloseCode.UNSUPPORTED_DATA
     assert not b.offer(SharedFrame(PoseFrame(0, 0, np.zeros((75, 3)), np.ones(75))), 0)  # closing: no more frames
+
+
+# Any JSON value a client could put in a subscribe's keys (hypothesis draws from these).
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5), max_leaves=20)
+_rates = st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(min_value=-(10**30), max_value=10**30) | st.sampled_from([1e-300, 1e-310, 5e-324, 0.1, 1000.0]) | _json
+_subscribes = st.fixed_dictionaries(
+    {"type": st.just("subscribe")},
+    optional={
+        "format": st.sampled_from(["json", "binary"]) | _json,
+        "fields": st.lists(st.sampled_from(["joints", "confidence", "raw_joints", "latency_ms"]), max_size=5) | _json,
+        "max_rate_hz": _rates,
+        "protocol": st.just(1) | _json,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(msg=_subscribes, clock=st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=6))
+def test_any_subscribe_is_answered_and_an_accepted_one_never_breaks_the_frame_gate(msg: dict[str, Any], clock: list[int]) -> None:
+    """Defect: an accepted subscribe (max_rate_hz 1e-300) made every offer() raise, which stopped
+    the server's fan-out for every client. Whatever a client sends, receive() answers with
+    ``subscribed`` or ``error`` and never raises; offer() then never raises at any clock reading."""
+    session = ClientSession()
+    sub = session.receive(json.dumps(msg))
+    answer = json.loads(session.next_message())  # type: ignore[arg-type]
+    assert answer["type"] == ("error" if sub is None else "subscribed")
+    if sub is not None:
+        assert sub.max_rate_hz is None or 0.1 <= sub.max_rate_hz <= 1000
+    shared = SharedFrame(PoseFrame(0, 0, np.zeros((75, 3)), np.ones(75)))
+    for now_ns in sorted(clock):
+        session.offer(shared, now_ns)
+        session.next_message()
+    assert session.frames_offered == len(clock) and session.frames_sent >= 1
+
+
+def test_a_slow_subscription_still_gets_its_first_frame_and_then_one_per_interval(rng: np.random.Generator) -> None:
+    """0.1 Hz (the lowest accepted rate): a frame at once, then one per 10 s of a 30 fps source."""
+    s = ClientSession()
+    assert s.receive('{"type":"subscribe","max_rate_hz":0.1}') is not None
+    s.next_message()
+    shared = SharedFrame(make_frame(rng))
+    sent = sum(s.offer(shared, int(i * 1e9 / 30)) for i in range(30 * 35))  # 35 s
+    assert sent == 4  # t = 0, 10, 20, 30 s
