@@ -112,8 +112,8 @@ class KeypointSequence:
         lo, hi = FPS_RANGE
         if not lo <= self.fps <= hi:  # NaN fails too
             raise KeypointFormatError(f"fps must be a number in [{lo:g}, {hi:g}], got {self.fps}")
-        size = tuple(self.image_size)
-        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and 1 <= s <= MAX_IMAGE_SIDE_PX for s in size):
+        size = tuple(self.image_size) if isinstance(self.image_size, (tuple, list, np.ndarray)) else ()
+        if len(size) != 2 or not all(_whole_pixels(s) for s in size):
             raise KeypointFormatError(
                 f"image_size must be (width, height) in whole pixels, each in [1, {MAX_IMAGE_SIDE_PX}], got {self.image_size}"
             )
@@ -127,6 +127,13 @@ class KeypointSequence:
         """(T, J) confidence; 0 where missing (NaN coordinates count as missing)."""
         c = self.keypoints[..., 2]
         return np.where(np.isfinite(self.keypoints[..., :2]).all(-1) & np.isfinite(c), c, 0.0).astype(np.float32)
+
+
+def _whole_pixels(s: object) -> bool:
+    """Whether ``s`` is an image side: a whole number of pixels in [1, MAX_IMAGE_SIDE_PX] (``1280.0`` counts)."""
+    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, float, np.integer, np.floating)):
+        return False
+    return bool(1 <= s <= MAX_IMAGE_SIDE_PX and float(s).is_integer())
 
 
 @dataclass

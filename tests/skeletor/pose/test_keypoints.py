@@ -61,14 +61,20 @@ def test_bad_files_name_the_file_and_the_expectation(tmp_path: Path) -> None:
         load_keypoints(nofps)
 
 
-@pytest.mark.parametrize("size", [(0, 0), (640, 0), (-640, 480), (100_001, 480), (640.5, 480), (640,)])
+@pytest.mark.parametrize("size", [(0, 0), (640, 0), (-640, 480), (100_001, 480), (640.5, 480), (float("nan"), 480), (True, 480), (640,), None])
 def test_image_size_outside_the_documented_range_is_refused(size: tuple, tmp_path: Path) -> None:
     """Defect: image_size [0, 0] passed the loader and crashed the uplift (ZeroDivisionError)."""
     with pytest.raises(KeypointFormatError, match="image_size"):
         KeypointSequence(np.zeros((2, 75, 3), np.float32), 30.0, size)  # type: ignore[arg-type]
+    if size is None or isinstance(size[0], bool):  # (a file stores True as the integer 1, a valid size)
+        return
     np.savez(tmp_path / "k.npz", keypoints=np.zeros((2, 75, 3), np.float32), fps=30.0, image_size=np.array(size), skeleton="holistic75")
     with pytest.raises(KeypointFormatError, match=r"k\.npz: image_size"):
         load_keypoints(tmp_path / "k.npz")
+
+
+def test_whole_float_image_sizes_are_taken_as_pixels() -> None:
+    assert KeypointSequence(np.zeros((2, 75, 3), np.float32), 30.0, (1280.0, np.int32(720))).image_size == (1280, 720)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fps", [0.0, -30.0, 1e-300, 5e-324, 1e300, float("inf"), float("nan")])
