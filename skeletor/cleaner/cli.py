@@ -1,8 +1,15 @@
 """``skeletor clean``: 2D keypoint files in, cleaned 3D pose files out.
 
 Runs the same :class:`~skeletor.cleaner.stream.StreamingCleaner` the live tool runs, frame by
-frame. Inputs are read by suffix through ``READERS``; ``realtime.commands`` adds video
-files (MediaPipe detection) to that table.
+frame. Inputs are read by suffix through ``READERS`` (keypoint ``.npz``, pose-format
+``.pose``); ``realtime.commands`` adds video files (MediaPipe detection) to that table.
+Outputs are pose ``.npz`` or ``.pose`` files (``WRITERS``).
+
+Every input is handled on its own: whatever goes wrong with one (unreadable, out of the
+documented ranges, no person in it, a bug) is reported in one line naming the file, and the
+others are still cleaned; a summary line always ends the run. Exit status: 0 when every
+input was written, 2 when any was not (or the options are wrong), 130 when interrupted
+(Ctrl-C: the file being written is left out, never half written).
 """
 
 from __future__ import annotations
@@ -10,21 +17,50 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from skeletor.pose.keypoints import KeypointFormatError, KeypointSequence, load_keypoints, save_poses
+from skeletor.datasets.poseformat import load_pose_file
+from skeletor.pose.keypoints import (
+    KeypointFormatError,
+    KeypointSequence,
+    PoseSequence,
+    check_keypoint_ranges,
+    load_keypoints,
+    save_pose_file,
+    save_poses,
+)
 from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.refiner.runtime import PROVIDERS, RuntimeConfig, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config", "runtime_config"]
+__all__ = ["READERS", "WRITERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config", "runtime_config"]
 
 log = logging.getLogger(__name__)
 
 # suffix -> reader returning a KeypointSequence (raises KeypointFormatError / OSError on bad input)
-READERS: dict[str, Callable[[Path], KeypointSequence]] = {".npz": load_keypoints}
+READERS: dict[str, Callable[[Path], KeypointSequence]] = {".npz": load_keypoints, ".pose": load_pose_file}
+
+
+def _write_npz(path: Path, poses: PoseSequence, source: KeypointSequence) -> None:
+    save_poses(path, poses)
+
+
+def _write_pose(path: Path, poses: PoseSequence, source: KeypointSequence) -> None:
+    save_pose_file(path, poses, source.image_size)
+
+
+# output format -> (suffix, writer of the cleaned poses; the source keypoints give the .pose header its image size)
+WRITERS: dict[str, tuple[str, Callable[[Path, PoseSequence, KeypointSequence], None]]] = {
+    "npz": (".npz", _write_npz),
+    "pose": (".pose", _write_pose),
+}
+# Below this share of frames with a person, a file gets a warning: most of its output is
+# carried or estimated, not seen.
+_FEW_PEOPLE = 0.5
 
 
 def _rate(text: str) -> float:
@@ -125,23 +161,68 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "clean",
         help="uplift and refine 2D keypoint files into clean 3D poses",
         description=(
-            "Read 2D keypoint files (.npz, see docs/formats.md; videos when the live extras are installed), "
-            "run the streaming uplift and the Skeletor refiner frame by frame (the same code as skeletor-live), "
-            "and write 3D pose .npz files (camera frame: x right, y down, z forward; metres at an assumed adult size)."
+            "Read 2D keypoint files (.npz, see docs/formats.md; .pose files of pose-format; videos when the live "
+            "extras are installed), run the streaming uplift and the Skeletor refiner frame by frame (the same code "
+            "as skeletor-live), and write 3D pose files (camera frame: x right, y down, z forward; metres at an "
+            "assumed adult size) as .npz or .pose. Each input is reported with the share of its frames that show a "
+            "person; a bad input gets a one-line error and the others are still cleaned."
         ),
+        epilog="exit status: 0 every input written; 2 some input not written (unreadable, invalid, or no person in any "
+        "frame without --allow-empty) or bad options; 130 interrupted (Ctrl-C; no half-written file is left)",
     )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="keypoint .npz files (or videos)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output .npz for one input, or a directory (several inputs keep their file names)")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="keypoint .npz files, .pose files (or videos)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output file for one input (.npz or .pose), or a directory (several inputs keep their file names)")  # fmt: skip
+    p.add_argument("--format", choices=sorted(WRITERS), default=None,
+                   help="output format: npz (docs/formats.md) or pose (pose-format, for sign-language tools); "
+                   "default: the suffix of -o when it names a file, else npz")  # fmt: skip
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write the output of an input in which no frame shows a person (every joint missing) and "
+                   "count it as done; by default such an input is an error (nothing written, exit 2)")  # fmt: skip
     add_cleanup_options(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they are shown only on a terminal)")
     p.set_defaults(run=run)
 
 
-def output_paths(inputs: list[Path], output: Path) -> list[Path]:
-    """Where each input's result goes: ``output`` itself for one ``.npz`` target, else ``output/<input name>.npz``."""
-    if len(inputs) == 1 and output.suffix == ".npz" and not output.is_dir():
+def output_paths(inputs: list[Path], output: Path, fmt: str | None = None) -> list[Path]:
+    """Where each input's result goes.
+
+    ``output`` itself for one input when it ends in an output suffix (``.npz``, ``.pose``)
+    and is not a directory; else ``output/<input stem>.<format's suffix>``.
+
+    Args:
+        inputs: the input files.
+        output: ``-o``.
+        fmt: ``--format`` (a key of ``WRITERS``); ``None`` = from ``output``'s suffix, else npz.
+
+    Returns:
+        One path per input.
+
+    Raises:
+        ValueError: ``fmt`` contradicts ``output``'s suffix, ``output`` names one file for
+            several inputs, or two inputs would be written to the same file.
+    """
+    suffixes = {suffix: name for name, (suffix, _) in WRITERS.items()}
+    as_file = output.suffix.lower() in suffixes and not output.is_dir()
+    if as_file:
+        implied = suffixes[output.suffix.lower()]
+        if fmt is not None and fmt != implied:
+            raise ValueError(f"-o {output} is a .{implied} file but --format is {fmt}")
+        if len(inputs) != 1:
+            raise ValueError(f"-o {output} names one file but there are {len(inputs)} inputs; give a directory")
         return [output]
-    return [output / (p.stem + ".npz") for p in inputs]
+    suffix = WRITERS[fmt or "npz"][0]
+    paths = [output / (p.stem + suffix) for p in inputs]
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, paths):
+        if dst in seen:
+            raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}; clean them into different directories")
+        seen[dst] = src
+    return paths
+
+
+def _format_of(path: Path) -> str:
+    return next(name for name, (suffix, _) in WRITERS.items() if suffix == path.suffix.lower())
 
 
 def _read(path: Path) -> KeypointSequence:
@@ -153,32 +234,114 @@ def _read(path: Path) -> KeypointSequence:
     return reader(path)
 
 
+@dataclass
+class _Report:
+    """What became of one input."""
+
+    frames: int = 0
+    with_person: int = 0
+    written: bool = False
+
+    @property
+    def share(self) -> float:
+        """Fraction of frames with a person (0 for an empty file)."""
+        return self.with_person / self.frames if self.frames else 0.0
+
+
+class _Console:
+    """The CLI's messages on stderr, written above the progress bars when they are shown."""
+
+    def __init__(self, progress: bool) -> None:
+        self.progress = progress
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    @contextmanager
+    def files(self, paths: list[Path]) -> Iterator[Any]:
+        """A progress bar over the input files (a no-op object when bars are off or there is one file)."""
+        if not self.progress or len(paths) < 2:
+            yield _NoBar()
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=len(paths), desc="files", unit="file", file=sys.stderr, position=0) as bar:
+            yield bar
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+
+def _clean_one(src: Path, dst: Path, fmt: str, cleaner: StreamingCleaner, args: argparse.Namespace, console: _Console) -> _Report:
+    """Read, check, clean and write one input; raises on any failure (the caller reports it)."""
+    seq = _read(src)
+    if seq.skeleton != "holistic75":
+        raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
+    seq, changes = check_keypoint_ranges(seq)
+    for change in changes:
+        console.say(f"skeletor clean: warning: {src}: {change}")
+    present = (seq.confidence > 0).any(axis=1)  # (T,) frames in which any joint was detected
+    report = _Report(frames=len(seq), with_person=int(present.sum()))
+    share = f"a person in {report.with_person} of {report.frames} frames ({100 * report.share:.1f} %)"
+    if report.with_person == 0 and not args.allow_empty:
+        raise KeypointFormatError(f"{src}: no person in any of its {report.frames} frames; nothing written (--allow-empty writes it anyway)")
+    if report.share < _FEW_PEOPLE:
+        console.say(f"skeletor clean: warning: {src}: {share}; the other frames are carried or estimated")
+    cleaner.reset()
+    result = clean_sequence(seq, cleaner, progress=console.progress)
+    WRITERS[fmt][1](dst, result, seq)
+    report.written = True
+    console.say(f"skeletor clean: {src} -> {dst}: {share}")
+    return report
+
+
 def run(args: argparse.Namespace) -> int:
-    """Clean every input; a bad input is reported in one line and skipped. Exit 2 if any failed."""
-    outputs = output_paths(args.inputs, args.output)
+    """Clean every input (see the module docstring for what is reported and the exit status)."""
+    try:
+        outputs = output_paths(args.inputs, args.output, args.format)
+    except ValueError as e:
+        print(f"skeletor clean: error: {e}", file=sys.stderr)
+        return 2
+    formats = [args.format or (_format_of(dst) if dst == args.output else "npz") for dst in outputs]
     config = cleaner_config(args)
     from skeletor.refiner.runtime import ProviderUnavailableError, RefinerWeightsError
 
-    try:
-        cleaner = StreamingCleaner(config)
-    except (ValueError, OSError, RefinerWeightsError, ProviderUnavailableError) as e:
-        print(f"skeletor clean: {e}", file=sys.stderr)
-        return 2
+    console = _Console(progress=not args.no_progress and sys.stderr.isatty())
+    written: list[Path] = []
     failed = 0
-    progress = not args.no_progress and sys.stderr.isatty()
-    for src, dst in zip(args.inputs, outputs):
+    try:
         try:
-            seq = _read(src)
-            if seq.skeleton != "holistic75":
-                raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
-            cleaner.reset()
-            result = clean_sequence(seq, cleaner, progress=progress)
-            save_poses(dst, result)
-            log.info("%s -> %s (%d frames)", src, dst, len(seq))
-        except (KeypointFormatError, OSError, ValueError) as e:
-            failed += 1
-            msg = str(e) if str(src) in str(e) else f"{src}: {e}"
-            print(f"skeletor clean: error: {msg}", file=sys.stderr)
-    done = len(args.inputs) - failed
-    print(f"skeletor clean: {done} of {len(args.inputs)} file(s) written", file=sys.stderr)
+            cleaner = StreamingCleaner(config)
+        except (ValueError, OSError, RefinerWeightsError, ProviderUnavailableError) as e:
+            print(f"skeletor clean: {e}", file=sys.stderr)
+            return 2
+        with console.files(args.inputs) as bar:
+            for src, dst, fmt in zip(args.inputs, outputs, formats):
+                try:
+                    if _clean_one(src, dst, fmt, cleaner, args, console).written:
+                        written.append(dst)
+                except (KeypointFormatError, OSError, ValueError) as e:
+                    failed += 1
+                    msg = str(e) if str(src) in str(e) else f"{src}: {e}"
+                    console.say(f"skeletor clean: error: {msg}")
+                except Exception as e:  # a bug shows on one file; the batch goes on
+                    failed += 1
+                    log.debug("cleaning %s failed", src, exc_info=True)
+                    console.say(f"skeletor clean: error: {src}: failed with {type(e).__name__}: {e} (--log-level DEBUG shows where)")
+                bar.update(1)
+    except KeyboardInterrupt:
+        names = ", ".join(str(p) for p in written) or "none"
+        print(f"\nskeletor clean: interrupted; {len(written)} of {len(args.inputs)} file(s) written: {names}", file=sys.stderr)
+        return 130
+    print(f"skeletor clean: {len(written)} of {len(args.inputs)} file(s) written", file=sys.stderr)
     return 2 if failed else 0

@@ -9,17 +9,27 @@ The suffix picks the format:
     when the frame was recorded), ``joints`` (null for a missing joint), ``confidence``,
     ``latency_ms``. So ``skeletor.protocol.decode_message`` reads every line, and
     :func:`read_jsonl` turns the file into a :class:`~skeletor.pose.keypoints.PoseSequence`.
-    Lines go to the operating system every ``flush_every`` frames, or with the first frame
-    after ``flush_interval_s`` seconds, whichever comes first: a killed process
-    (``kill -9``) loses at most that much, and only the last line can be cut short (the
-    reader skips it). ``close()`` flushes and fsyncs.
+    What survives a crash (the default ``flush_every=1``): every frame is handed to the
+    operating system before ``write()`` returns, so a process that is killed (``kill -9``,
+    an out-of-memory kill, a crash in native code) loses no frame whose ``write()`` had
+    returned, and the file is valid to the last whole frame: at most one line at its end,
+    the frame being written at the moment of the kill, can be cut short, and
+    :func:`read_jsonl` skips it. What the OS holds reaches the disk within its own
+    writeback time (seconds); only a power cut or an OS crash before that loses it.
+    ``close()`` flushes and fsyncs. A larger ``flush_every`` batches writes (to the OS
+    every ``flush_every`` frames, or with the first frame after ``flush_interval_s``):
+    cheaper, but a kill then loses the frames written since the last flush, and if the
+    source stalls they wait for the next frame. The cost of the default is small: about
+    0.2 ms a frame for a ``.jsonl`` line (mostly the JSON encoding), 7 us for a spool record.
 
 ``.npz``: the output pose format (``skeletor.pose.keypoints``, ``load_poses`` reads it)
     Frames are appended, as they come, to a spool file next to the target
     (``PATH.spool``: one JSON header line, then fixed-size little-endian records
     ``seq`` u8, ``t_capture_ns`` i8, ``joints`` f4 (J, 3), ``confidence`` f4 (J,)).
     ``close()`` writes the ``.npz`` (atomically) and deletes the spool. A process killed
-    before ``close()`` leaves the spool; :func:`recover_npz` finishes it.
+    before ``close()`` leaves the spool, holding every frame whose ``write()`` had
+    returned (as for ``.jsonl``; a record cut short by the kill is dropped);
+    :func:`recover_npz` finishes it.
 
 Skipped source frames
     The pipeline drops camera frames when it runs slower than the camera (newest frame
@@ -83,15 +93,17 @@ class RecorderConfig:
     """How a :class:`Recorder` writes.
 
     Attributes:
-        flush_every: hand buffered data to the OS at least every this many frames.
-        flush_interval_s: ... and with the first frame this many seconds after the last flush.
+        flush_every: hand buffered data to the OS at least every this many frames. 1 (the
+            default) makes every frame survive a killed process (see the module docstring).
+        flush_interval_s: ... and with the first frame this many seconds after the last flush
+            (matters only with ``flush_every`` > 1).
         fields: frame fields in ``.jsonl`` lines (protocol names: ``joints``,
             ``confidence``, ``raw_joints``, ``latency_ms``); ``.npz`` keeps joints and confidence.
         fill_gaps: when finishing an ``.npz``, put frames at their ``seq`` and fill skipped ones.
         max_gap_s: longest gap filled by interpolation; longer gaps hold the last pose.
     """
 
-    flush_every: int = 30
+    flush_every: int = 1
     flush_interval_s: float = 0.5
     fields: tuple[str, ...] = ("joints", "confidence", "latency_ms")
     fill_gaps: bool = True
@@ -191,7 +203,7 @@ class Recorder:
         return self._closed
 
     def write(self, frame: PoseFrame) -> None:
-        """Append one frame (cheap; flushes to the OS every ``flush_every`` frames or ``flush_interval_s``).
+        """Append one frame; with the default config it is in the OS's hands when this returns (survives ``kill -9``).
 
         A frame that comes after :meth:`close` is counted in ``frames_ignored`` and dropped.
 

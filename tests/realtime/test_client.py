@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import math
 import re
 import threading
 import time
@@ -91,6 +92,13 @@ def test_wrong_token_is_refused() -> None:
 
 
 def test_run_subscribe_measures_rate_and_latency() -> None:
+    """run_subscribe's numbers agree with what the feeder published while it listened.
+
+    No wall-clock bounds (a fixed ">= 40 fps" failed on a busy 2-core machine, where the
+    feeder, the server and the client all slow down together): the client's count is
+    compared with the feeder's own count over the same run, and latencies are checked for
+    sense (finite, ordered, in milliseconds), not speed."""
+    published: list[float] = []  # time.monotonic() of each publish
     with ServerThread(ServerConfig(port=0), fps=60) as st:
         stop = threading.Event()
 
@@ -98,21 +106,33 @@ def test_run_subscribe_measures_rate_and_latency() -> None:
             seq = 0
             while not stop.wait(1 / 60):
                 st.publish(synthetic_frame(seq))
+                published.append(time.monotonic())
                 seq += 1
 
         feeder = threading.Thread(target=pipeline)
         feeder.start()
         try:
             out = io.StringIO()
+            t0 = time.monotonic()
             stats = run_subscribe(st.url, seconds=1.5, format="binary", out=out)
+            t1 = time.monotonic()
         finally:
             stop.set()
             feeder.join(5)
     text = out.getvalue()
     assert "connected to ws://127.0.0.1:" in text and "holistic75 (75 joints)" in text and "frames/s" in text
-    assert 40 <= stats.fps <= 70, stats
-    assert stats.frames >= 60 and stats.missed <= 0.1 * stats.frames
-    assert 0 <= stats.latency_ms_p50 <= stats.latency_ms_p95 < 100
+    during = sum(t0 <= t <= t1 for t in published)  # frames published while the client ran (connection included)
+    assert stats.frames >= 10, (stats, during)  # frames flowed (about 90 on an idle machine)
+    # It cannot count more than was published while it listened (+2: frames in flight when it began).
+    assert stats.frames + stats.missed <= during + 2, (stats, during)
+    # Newest frame wins, so a client starved of CPU skips frames rather than queueing them;
+    # a binary frame costs well under a millisecond, so most still arrive (all, when idle).
+    assert stats.missed <= stats.frames, stats
+    assert stats.fps == pytest.approx(stats.frames / stats.seconds)
+    assert stats.seconds >= 1.49  # it listened for the time asked (asyncio may wake a hair early)
+    lat = (stats.latency_ms_p50, stats.latency_ms_p95, stats.transport_ms_p50, stats.transport_ms_p95)
+    assert all(math.isfinite(v) for v in lat), stats
+    assert 0 <= stats.latency_ms_p50 <= stats.latency_ms_p95 and stats.latency_ms_p50 < 1000  # milliseconds (a unit mix-up is 1e6 off)
     assert stats.transport_ms_p50 <= stats.latency_ms_p50 + 1e-6
 
 
@@ -151,10 +171,9 @@ def test_threaded_server_publish_is_safe_under_load() -> None:
         async def listen() -> list[int]:
             seqs: list[int] = []
             async with PoseStream(st.url, format="binary", fields=[]) as stream:
-                end = time.monotonic() + 1.0
                 async for f in stream:
                     seqs.append(f["seq"])
-                    if time.monotonic() > end:
+                    if len(seqs) >= 50:  # a count, not a time: a busy machine only makes this take longer
                         break
             return seqs
 
@@ -173,12 +192,12 @@ def test_threaded_server_publish_is_safe_under_load() -> None:
         for t in threads:
             t.start()
         try:
-            seqs = asyncio.run(asyncio.wait_for(listen(), 10))
+            seqs = asyncio.run(asyncio.wait_for(listen(), 60))
         finally:
             stop.set()
             for t in threads:
                 t.join(5)
-        assert len(seqs) > 20
+        assert len(seqs) == 50 and len(set(seqs)) == 50  # every frame a new one
         stats = st.call(lambda: (st.server.frames_published, st.server.frames_coalesced))
         assert stats[0] > 0
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from realtime.commands import main
+from skeletor.cleaner import cli as clean_cli
 from skeletor.datasets.poseformat import list_pose_files, load_pose_file
 from skeletor.pose.keypoints import load_poses, save_keypoints
 from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import uplift_streaming
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +169,185 @@ def test_a_provider_that_is_not_installed_is_an_error_not_a_cpu_fallback(real_in
     err = capsys.readouterr().err
     assert "CUDAExecutionProvider" in err and "onnxruntime-gpu" in err and not out.exists()
     assert main(["clean", str(real_inputs[0]), "-o", str(out), "--provider", "auto"]) == 0 and out.exists()
+
+
+def _variant(src: Path, dst: Path, **arrays: Any) -> Path:
+    """A copy of the keypoint file ``src`` with some arrays replaced."""
+    with np.load(src) as z:
+        content = {k: z[k] for k in z.files}
+    content.update(arrays)
+    np.savez(dst, **content)
+    return dst
+
+
+def test_a_failing_file_is_contained_and_the_summary_printed(
+    real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: image_size [0, 0] crashed the uplift with ZeroDivisionError, and the batch stopped
+    there: later files were not cleaned and no summary was printed. Now the size is refused at
+    the input boundary, and any failure (here also a reader that hits a bug) stays with its file."""
+    zero = _variant(real_inputs[0], tmp_path / "zero_size.npz", image_size=np.array([0, 0]))
+    crash = tmp_path / "bug.crash"
+    crash.write_text("")
+    monkeypatch.setitem(clean_cli.READERS, ".crash", lambda path: 1 / 0)
+    out = tmp_path / "out"
+    rc = main(["clean", str(zero), str(crash), str(real_inputs[1]), "-o", str(out), "--no-refine", "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 2, err
+    assert "zero_size.npz" in errors[0] and "image_size" in errors[0] and "[1, 100000]" in errors[0]
+    assert "bug.crash" in errors[1] and "ZeroDivisionError" in errors[1]
+    assert (out / real_inputs[1].name).is_file() and not (out / "zero_size.npz").exists()
+    assert err.strip().splitlines()[-1] == "skeletor clean: 1 of 3 file(s) written"
+
+
+def test_every_file_reports_its_share_of_frames_with_a_person_and_an_empty_one_fails(
+    real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect: a video with no person 'succeeded' (exit 0, an all-NaN output, no warning). Now
+    each file's share of frames with a person is printed, a file with few gets a warning, and
+    one with none is an error (nothing written, exit 2) unless --allow-empty."""
+    kp = np.load(real_inputs[0])["keypoints"]
+    nobody = _variant(real_inputs[0], tmp_path / "nobody.npz", keypoints=np.zeros_like(kp))
+    few_kp = kp.copy()
+    few_kp[len(kp) // 4 :, :, 2] = 0.0  # a person in the first quarter only
+    few = _variant(real_inputs[0], tmp_path / "few.npz", keypoints=few_kp)
+    out = tmp_path / "out"
+    rc = main(["clean", str(nobody), str(real_inputs[0]), str(few), "-o", str(out), "--no-refine", "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    n = len(kp)
+    with_person = int((kp[..., 2] > 0).any(-1).sum())
+    assert f"error: {nobody}: no person in any of its {n} frames; nothing written" in err
+    assert f"{real_inputs[0]} -> {out / real_inputs[0].name}: a person in {with_person} of {n} frames ({100 * with_person / n:.1f} %)" in err
+    n_few = int((few_kp[..., 2] > 0).any(-1).sum())
+    assert f"warning: {few}: a person in {n_few} of {n} frames ({100 * n_few / n:.1f} %)" in err
+    assert not (out / "nobody.npz").exists() and (out / "few.npz").is_file()
+    assert "2 of 3 file(s) written" in err
+
+    rc = main(["clean", str(nobody), "-o", str(out / "allowed.npz"), "--no-refine", "--no-progress", "--allow-empty"])
+    assert rc == 0
+    assert np.isnan(load_poses(out / "allowed.npz").poses3d).all()
+    assert "a person in 0 of" in capsys.readouterr().err
+
+
+def test_out_of_range_keypoints_are_fixed_with_a_message(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect: confidence 5.0 went through to the output, and coordinates of 1e30 gave poses
+    1e27 m away. Now confidences are clipped to [0, 1] and impossible joints made missing, with
+    a warning naming the file and the counts; the pose stays where the person is."""
+    kp = np.load(real_inputs[0])["keypoints"].copy()
+    frames = np.flatnonzero(kp[:, 11, 2] > 0)[:20]
+    kp[frames, 11, 2] = 5.0  # left shoulder
+    kp[frames[:5], 13, :2] = 1e30  # left elbow
+    bad = _variant(real_inputs[0], tmp_path / "bad_ranges.npz", keypoints=kp)
+    rc = main(["clean", str(bad), "-o", str(tmp_path / "out.npz"), "--no-refine", "--no-progress"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert f"warning: {bad}: 20 confidence value(s) above 1 (largest 5) clipped to 1" in err
+    assert f"warning: {bad}: 5 detected joint(s) more than 10 image sizes outside" in err
+    out = load_poses(tmp_path / "out.npz")
+    assert out.confidence.max() <= 1.0
+    assert np.nanmax(np.abs(out.poses3d)) < 20.0  # metres: the person stays in front of the camera
+    clean = tmp_path / "clean.npz"
+    assert main(["clean", str(real_inputs[0]), "-o", str(clean), "--no-refine", "--no-progress"]) == 0
+    np.testing.assert_allclose(out.poses3d[: frames[0]], load_poses(clean).poses3d[: frames[0]], atol=1e-6)  # before the bad frames: the same
+
+
+def test_pose_files_are_read_and_written(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect: .pose input was refused. Now a .pose is read like a keypoint .npz (the same
+    output), and -o x.pose or --format pose writes a .pose that pose-format reads back."""
+    from pose_format import Pose
+
+    from skeletor.datasets.poseformat import pose_file_layout
+
+    src = data_dir / "slp_pose_format" / "mediapipe.pose"
+    as_npz = tmp_path / "from_pose.npz"
+    as_pose = tmp_path / "from_pose.pose"
+    assert main(["clean", str(src), "-o", str(as_npz), "--no-refine", "--no-progress"]) == 0
+    assert main(["clean", str(src), "-o", str(as_pose), "--no-refine", "--no-progress"]) == 0
+    keypoints = tmp_path / "keypoints.npz"
+    save_keypoints(keypoints, load_pose_file(src))
+    assert main(["clean", str(keypoints), "-o", str(tmp_path / "from_npz.npz"), "--no-refine", "--no-progress"]) == 0
+    ref = load_poses(as_npz)
+    np.testing.assert_array_equal(ref.poses3d, load_poses(tmp_path / "from_npz.npz").poses3d)
+
+    pose = Pose.read(as_pose.read_bytes())
+    assert pose.body.fps == ref.fps and pose.body.data.shape == (len(ref.poses3d), 1, 75, 3)
+    seen = np.isfinite(ref.poses3d).all(-1)
+    assert seen.any() and not seen.all()  # this file's layout has 8 body points: the legs are never seen
+    np.testing.assert_array_equal(pose.body.data.data[:, 0][seen], ref.poses3d[seen])
+    np.testing.assert_array_equal(np.ma.getmaskarray(pose.body.data)[:, 0, :, 0], ~seen)
+    assert pose_file_layout(as_pose) == "mediapipe_full"  # MediaPipe's component and point names
+
+    folder = tmp_path / "folder"
+    assert main(["clean", str(src), str(keypoints), "-o", str(folder), "--format", "pose", "--no-refine", "--no-progress"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["keypoints.pose", "mediapipe.pose"]
+    capsys.readouterr()
+    assert main(["clean", str(src), "-o", str(tmp_path / "x.npz"), "--format", "pose"]) == 2
+    assert "-o" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+
+
+def test_output_names_that_would_collide_are_refused(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two inputs with one output name, or one output file for two inputs: exit 2 before anything runs."""
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / real_inputs[0].name
+    twin.write_bytes(real_inputs[0].read_bytes())
+    assert main(["clean", str(real_inputs[0]), str(twin), "-o", str(tmp_path / "out"), "--no-refine"]) == 2
+    assert "would both be written to" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main(["clean", *map(str, real_inputs), "-o", str(tmp_path / "one.npz"), "--no-refine"]) == 2
+    assert "names one file but there are 2 inputs" in capsys.readouterr().err
+
+
+def test_progress_bars_over_files_and_frames_on_a_terminal(
+    real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["clean", *map(str, real_inputs), "-o", str(tmp_path / "a"), "--no-refine"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"files: +100%.*2/2", err) and "frame/s" in err
+    assert f"{real_inputs[1]} -> " in err  # messages still come through, above the bars
+    assert main(["clean", *map(str, real_inputs), "-o", str(tmp_path / "b"), "--no-refine", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "2/2" not in err and "frame/s" not in err
+
+
+INTERRUPT_SCRIPT = """
+import sys
+from realtime.commands import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_names_what_was_written(real_inputs: list[Path], tmp_path: Path) -> None:
+    """Defect: Ctrl-C printed a KeyboardInterrupt traceback and no summary. Now: exit 130, one
+    line naming the files written, each of them complete, and no partial or temporary file."""
+    inputs = []
+    for i in range(30):
+        inputs.append(tmp_path / f"in{i:02d}.npz")
+        inputs[-1].write_bytes(real_inputs[i % 2].read_bytes())
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPT_SCRIPT, "clean", *map(str, inputs), "-o", str(out), "--no-progress", "--threads", "1"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.glob("*.npz"))):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no output within 120 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    last = err.strip().splitlines()[-1]
+    m = re.fullmatch(r"skeletor clean: interrupted; (\d+) of 30 file\(s\) written: (.*)", last)
+    assert m, last
+    names = m.group(2).split(", ")
+    assert int(m.group(1)) == len(names) >= 1 and len(names) < 30
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(n).name for n in names)  # nothing else: no .tmp, no partial file
+    for n in names:
+        assert load_poses(n).poses3d.shape[0] > 0

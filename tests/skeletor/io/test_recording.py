@@ -291,3 +291,73 @@ def test_bad_use_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
     (tmp_path / "bad.jsonl").write_text('{"type":"hello","skeleton":{"name":"holistic75"},"fps":30}\nnot json\n{"type":"frame"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         read_jsonl(tmp_path / "bad.jsonl")
+
+
+WRITE_AND_REPORT = """
+import sys, time
+import numpy as np
+from skeletor.protocol import PoseFrame
+from skeletor.io.recording import Recorder
+rec = Recorder.open(sys.argv[1], fps=30.0)  # the default config, as skeletor-live --record uses it
+def frame(i):
+    return PoseFrame(seq=i, t_capture_ns=i, joints=np.full((75, 3), 0.001 * i, np.float32), confidence=np.ones(75, np.float32))
+n = int(sys.argv[2])
+i = 0
+while n == 0 or i < n:
+    rec.write(frame(i))
+    i += 1
+    print(i, flush=True)  # after write() returned: this many frames are recorded
+time.sleep(3600)  # a stalled source: no more frames, the process stays alive until killed
+"""
+
+
+def _kill_9_after(path: Path, frames: int, at_least: int = 0) -> int:
+    """Record ``frames`` frames (0 = without end) in a child, SIGKILL it, return how many writes had returned."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", WRITE_AND_REPORT, str(path), str(frames)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    returned = 0
+    while returned < max(frames, at_least):
+        returned = int(proc.stdout.readline())
+    proc.kill()  # SIGKILL: no handler, no atexit, no flush
+    proc.wait(10)
+    return returned
+
+
+@pytest.mark.parametrize("frames", [1, 40])
+def test_kill_9_of_a_stalled_recording_keeps_every_frame_written(tmp_path: Path, frames: int) -> None:
+    """Defect: a SIGKILL'd .jsonl lost its last frames: they sat in the file's buffer until the
+    next flush (every 30 frames by default), for ever if the source had stalled. Now every frame
+    whose write() returned is in the operating system's hands, so a killed process loses none."""
+    path = tmp_path / "stalled.jsonl"
+    assert _kill_9_after(path, frames) == frames
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")  # no cut-short line: the kill came between writes
+    lines = raw.split(b"\n")[:-1]
+    assert len(lines) == 1 + frames and decode_message(lines[0].decode())["type"] == MessageType.HELLO
+    seq = read_jsonl(path)
+    assert seq.poses3d.shape[0] == frames
+    np.testing.assert_allclose(seq.poses3d[-1, 0], 0.001 * (frames - 1), atol=1e-5)
+
+    spooled = tmp_path / "stalled.npz"
+    assert _kill_9_after(spooled, frames) == frames
+    assert recover_npz(spooled).poses3d.shape[0] == frames
+
+
+def test_kill_9_mid_stream_leaves_the_file_valid_to_the_last_whole_frame(tmp_path: Path) -> None:
+    """Killed while writing as fast as it can: every frame whose write() had returned is
+    there, every whole line decodes, and at most one cut-short line ends the file (the
+    reader skips it)."""
+    path = tmp_path / "busy.jsonl"
+    returned = _kill_9_after(path, 0, at_least=200)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    whole, tail = lines[:-1], lines[-1]  # tail: b"" or the cut-short frame being written at the kill
+    frames = [decode_message(line.decode()) for line in whole[1:]]
+    assert [f["seq"] for f in frames] == list(range(len(frames)))
+    assert len(frames) >= returned
+    seq = read_jsonl(path)
+    assert seq.poses3d.shape[0] == len(frames)
+    if tail:
+        with pytest.raises(ValueError):
+            json.loads(tail)

@@ -1,0 +1,285 @@
+"""The messages of the wire protocol: enums, limits, errors and the pose and subscription records.
+
+Everything here is plain data with its validation; turning it into bytes is
+:mod:`skeletor.protocol.codec`, and per-client state is :mod:`skeletor.protocol.session`.
+The specification is ``docs/protocol.md`` (summary: the :mod:`skeletor.protocol` docstring).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag, StrEnum
+from typing import Any, Final, TypedDict
+
+import numpy as np
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "FIELDS",
+    "DEFAULT_FIELDS",
+    "MAX_MESSAGE_BYTES",
+    "MIN_RATE_HZ",
+    "MAX_RATE_HZ",
+    "Format",
+    "FrameFlag",
+    "MessageType",
+    "StatusEvent",
+    "ErrorCode",
+    "CloseCode",
+    "ProtocolError",
+    "PoseFrame",
+    "Subscribe",
+    "FrameMessage",
+]
+
+PROTOCOL_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 64 * 1024  # largest client -> server message; a subscribe is < 200 bytes
+# The range accepted for a subscription's max_rate_hz (inclusive). Both ends keep the rate
+# gate's frame interval, 1e9 / rate ns, a finite integer (1 ms to 10 s); a rate of 1e-300 Hz
+# would make it infinite.
+MIN_RATE_HZ: Final = 0.1  # one frame every 10 s
+MAX_RATE_HZ: Final = 1000.0
+
+
+class Format(StrEnum):
+    """How frames are sent to a client."""
+
+    JSON = "json"
+    BINARY = "binary"
+
+
+class FrameFlag(IntFlag):
+    """Bits of the binary header's ``flags``: which optional fields follow, in this order."""
+
+    JOINTS = 1
+    CONFIDENCE = 2
+    RAW_JOINTS = 4
+    LATENCY_MS = 8
+
+
+# Field names, in wire order, and their flag bits.
+FIELDS: Final[tuple[str, ...]] = ("joints", "confidence", "raw_joints", "latency_ms")
+DEFAULT_FIELDS: Final[tuple[str, ...]] = ("joints", "confidence", "latency_ms")
+_FIELD_FLAG: Final[dict[str, FrameFlag]] = {
+    "joints": FrameFlag.JOINTS,
+    "confidence": FrameFlag.CONFIDENCE,
+    "raw_joints": FrameFlag.RAW_JOINTS,
+    "latency_ms": FrameFlag.LATENCY_MS,
+}
+
+
+class MessageType(StrEnum):
+    """The ``type`` of every text message."""
+
+    HELLO = "hello"
+    SUBSCRIBE = "subscribe"
+    SUBSCRIBED = "subscribed"
+    FRAME = "frame"
+    STATUS = "status"
+    ERROR = "error"
+
+
+class StatusEvent(StrEnum):
+    """Events announced with ``status`` messages."""
+
+    SOURCE_LOST = "source_lost"  # the camera stopped delivering images (it may come back)
+    SOURCE_FOUND = "source_found"  # images flow (again)
+    SOURCE_ENDED = "source_ended"  # a file source reached its end; no more frames will come
+    NO_PERSON = "no_person"  # images flow but nobody is detected
+    PERSON_FOUND = "person_found"  # somebody is detected (again)
+
+
+class ErrorCode(IntEnum):
+    """``code`` of ``error`` messages (4000-4999, websocket's private range, so each can also be a close code)."""
+
+    INVALID_JSON = 4000  # a text message that is not a JSON object
+    INVALID_MESSAGE = 4001  # a known type with missing, extra or ill-typed keys or values out of range
+    UNKNOWN_TYPE = 4002  # a ``type`` this protocol version does not have
+    UNSUPPORTED_DATA = 4003  # a binary message where text was expected, or an unreadable binary frame
+    VERSION_MISMATCH = 4004  # a message of another protocol version
+    MESSAGE_TOO_BIG = 4009  # over the size limit
+    TOO_MANY_ERRORS = 4010  # the client kept sending invalid messages
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the server uses (RFC 6455, section 7.4.1)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001  # server shutting down
+    UNSUPPORTED_DATA = 1003  # the client sent a binary message
+    POLICY_VIOLATION = 1008  # too many invalid messages
+    MESSAGE_TOO_BIG = 1009  # a message over max_message_bytes
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # the server is full
+
+
+# Errors after which the server closes the connection, and with which code.
+_FATAL: Final[dict[ErrorCode, CloseCode]] = {
+    ErrorCode.UNSUPPORTED_DATA: CloseCode.UNSUPPORTED_DATA,
+    ErrorCode.MESSAGE_TOO_BIG: CloseCode.MESSAGE_TOO_BIG,
+    ErrorCode.TOO_MANY_ERRORS: CloseCode.POLICY_VIOLATION,
+}
+
+
+class ProtocolError(Exception):
+    """A message that breaks the protocol.
+
+    Attributes:
+        code: the :class:`ErrorCode` sent back in the ``error`` message.
+        message: a human-readable reason (safe to send to the peer).
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code.name} ({int(code)}): {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def close_code(self) -> CloseCode | None:
+        """The close code when the error ends the connection, else ``None`` (the connection stays open)."""
+        return _FATAL.get(self.code)
+
+
+def _as_float32(name: str, a: Any, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.ascontiguousarray(a, dtype=np.float32)
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True)
+class PoseFrame:
+    """One pose as the pipeline produces it and the server streams it.
+
+    Attributes:
+        seq: frame counter from the source (>= 0).
+        t_capture_ns: wall clock (``time.time_ns()``) when the image was captured.
+        joints: (J, 3) float32 cleaned pose, camera frame x right, y down, z forward, metres;
+            NaN rows for missing joints.
+        confidence: (J,) float32, 0 = missing.
+        raw_joints: optional (J, 3) uplift-only pose before the refiner.
+        latency_ms: per-stage durations in milliseconds (``detect``, ``uplift``, ``refine``, ...).
+
+    Arrays are converted to contiguous float32 on construction; shapes are checked.
+    """
+
+    seq: int
+    t_capture_ns: int
+    joints: np.ndarray
+    confidence: np.ndarray
+    raw_joints: np.ndarray | None = None
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seq, (int, np.integer)) or not 0 <= int(self.seq) < 2**64:
+            raise ValueError(f"seq must be an integer in [0, 2**64), got {self.seq!r}")
+        if not isinstance(self.t_capture_ns, (int, np.integer)) or not -(2**63) <= int(self.t_capture_ns) < 2**63:
+            raise ValueError(f"t_capture_ns must be a 64-bit integer, got {self.t_capture_ns!r}")
+        joints = np.asarray(self.joints)
+        if joints.ndim != 2 or joints.shape[1] != 3 or not 0 < joints.shape[0] < 2**16:
+            raise ValueError(f"joints: expected shape (J, 3) with 0 < J < 65536, got {joints.shape}")
+        n = joints.shape[0]
+        object.__setattr__(self, "seq", int(self.seq))
+        object.__setattr__(self, "t_capture_ns", int(self.t_capture_ns))
+        object.__setattr__(self, "joints", _as_float32("joints", joints, (n, 3)))
+        object.__setattr__(self, "confidence", _as_float32("confidence", self.confidence, (n,)))
+        if self.raw_joints is not None:
+            object.__setattr__(self, "raw_joints", _as_float32("raw_joints", self.raw_joints, (n, 3)))
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints J."""
+        return int(self.joints.shape[0])
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """A client's subscription: what it gets, how, and how often.
+
+    Attributes:
+        format: ``json`` text frames or ``binary`` frames.
+        fields: optional frame fields, a subset of :data:`FIELDS`, kept in wire order.
+        max_rate_hz: upper bound on the average frame rate (frames are skipped, never
+            delayed, to keep to it), in [:data:`MIN_RATE_HZ`, :data:`MAX_RATE_HZ`] Hz;
+            ``None`` = every frame.
+
+    Raises:
+        ValueError: an unknown format, fields that are not distinct names from
+            :data:`FIELDS`, or a rate that is not a real number in the range (``True``,
+            ``"10"``, NaN, infinities and integers too large for a float are refused).
+    """
+
+    format: Format = Format.JSON
+    fields: tuple[str, ...] = DEFAULT_FIELDS
+    max_rate_hz: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "format", Format(self.format))
+        names = f"a list of distinct names from {list(FIELDS)}"
+        if isinstance(self.fields, (str, bytes)) or not isinstance(self.fields, Iterable):
+            raise ValueError(f"fields must be {names}, got {type(self.fields).__name__}")
+        fields = tuple(self.fields)
+        if not all(isinstance(f, str) for f in fields):
+            raise ValueError(f"fields must be {names}, got a {sorted({type(f).__name__ for f in fields if not isinstance(f, str)})[0]}")
+        unknown = [f[:40] for f in fields if f not in _FIELD_FLAG]
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown[:5]}; expected a subset of {list(FIELDS)}")
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"fields must not repeat, got {list(fields)}")
+        object.__setattr__(self, "fields", tuple(f for f in FIELDS if f in fields))
+        if self.max_rate_hz is not None:
+            object.__setattr__(self, "max_rate_hz", _rate_hz(self.max_rate_hz))
+
+    @property
+    def min_interval_ns(self) -> int | None:
+        """The rate gate's frame interval, ``1e9 / max_rate_hz`` ns (1 ms to 10 s); ``None`` without a limit."""
+        return None if self.max_rate_hz is None else int(1e9 / self.max_rate_hz)
+
+    @property
+    def flags(self) -> FrameFlag:
+        """The binary header flags for these fields."""
+        return _fields_to_flags(self.fields)
+
+
+def _rate_hz(value: object) -> float:
+    """``value`` as a rate in [MIN_RATE_HZ, MAX_RATE_HZ] Hz; ``ValueError`` for anything else."""
+    rate = math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        try:
+            rate = float(value)
+        except OverflowError:  # an integer beyond float's range
+            pass
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:  # NaN fails this too
+        shown = f"an integer of {value.bit_length()} bits" if isinstance(value, int) and value.bit_length() > 64 else repr(value)[:40]
+        raise ValueError(f"max_rate_hz must be null or a number in [{MIN_RATE_HZ:g}, {MAX_RATE_HZ:g}] Hz, got {shown}")
+    return rate
+
+
+def _fields_to_flags(fields: Iterable[str]) -> FrameFlag:
+    flags = FrameFlag(0)
+    for f in fields:
+        try:
+            flags |= _FIELD_FLAG[f]
+        except KeyError:
+            raise ValueError(f"unknown field {f!r}; expected one of {list(FIELDS)}") from None
+    return flags
+
+
+class FrameMessage(TypedDict, total=False):
+    """A decoded ``frame`` message: the JSON keys, with numpy arrays for the poses.
+
+    ``type``, ``seq``, ``t_capture_ns`` and ``t_send_ns`` are always there; the others
+    only when subscribed to (``raw_joints`` also only when the pipeline has one).
+    """
+
+    type: str
+    seq: int
+    t_capture_ns: int
+    t_send_ns: int
+    joints: np.ndarray  # (J, 3) float32, NaN rows for missing joints
+    confidence: np.ndarray  # (J,) float32
+    raw_joints: np.ndarray  # (J, 3) float32
+    latency_ms: dict[str, float]
