@@ -1,0 +1,41 @@
+"""Corruption of skeleton sequences: the Skeletor paper's masking and noise, and detector faults."""
+
+from skeletor.eval.corrupt.detector import (
+    Corrupted,
+    DetectorFaults,
+    PaperCorruption,
+    corrupt_paper,
+    detector_faults,
+    detector_faults_3d,
+    drop_frame_bursts,
+    drop_joints,
+    frame_noise,
+    hand_joints,
+    jitter,
+    joint_noise,
+    lose_hand,
+    mask_frames,
+    mask_joints,
+    outliers,
+    swap_left_right,
+)
+
+__all__ = [
+    "PaperCorruption",
+    "Corrupted",
+    "corrupt_paper",
+    "mask_frames",
+    "mask_joints",
+    "frame_noise",
+    "joint_noise",
+    "jitter",
+    "drop_frame_bursts",
+    "drop_joints",
+    "lose_hand",
+    "outliers",
+    "swap_left_right",
+    "DetectorFaults",
+    "detector_faults",
+    "detector_faults_3d",
+    "hand_joints",
+]
