@@ -52,14 +52,9 @@ from skeletor.uplift.streaming import StreamingUplifter, UpliftFrame, fill_unest
 from skeletor.uplift.tree import NECK, UpliftTree
 
 __all__ = [
-    "UpliftConfig",
-    "StreamingUplifter",
-    "UpliftFrame",
-    "uplift_streaming",
-    "uplift_sequence",
-    "flat_uplift",
-    "fill_unestimated",
-    "UpliftTree",
-    "nanquantile_rows",
-    "NECK",
-]
+    "UpliftConfig",  # config.py
+    "UpliftTree", "NECK",  # tree.py
+    "nanquantile_rows",  # lengths.py
+    "StreamingUplifter", "UpliftFrame", "uplift_streaming", "fill_unestimated",  # streaming.py
+    "uplift_sequence", "flat_uplift",  # sequence.py
+]  # fmt: skip
