@@ -43,3 +43,22 @@ def test_nanquantile_rows_matches_numpy(rng: np.random.Generator) -> None:
         with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
             want = np.nanquantile(a, q, axis=1)
         np.testing.assert_allclose(nanquantile_rows(a, q), want, rtol=1e-12, equal_nan=True)
+
+
+def test_a_known_rig_is_kept_and_only_its_unknown_bones_are_estimated(bandai_views) -> None:
+    """``bone_lengths`` with NaN holes: the given lengths stay exactly as given through a
+    whole real clip; the holes are estimated (finite, one length for left and right)."""
+    v = bandai_views[1]
+    tree = UpliftTree()
+    rig = tree.bone_lengths_of(v.truth)  # the mocap's lengths, NaN for joints it lacks
+    given = np.isfinite(rig)
+    thighs = tree.share == tree.shared_id("left_knee")
+    assert thighs.sum() == 2 and given[thighs].all()
+    known = np.where(thighs, np.nan, rig)  # both thighs left to estimate
+    up = StreamingUplifter(UpliftConfig(), bone_lengths=known)
+    for i in range(len(v.keypoints)):
+        up.push(v.keypoints.keypoints[i], None, None, v.keypoints.image_size)
+        if i % 50 == 0:
+            np.testing.assert_array_equal(up.bone_lengths[given & ~thighs], rig[given & ~thighs])
+    est = up.bone_lengths[thighs]
+    assert np.isfinite(est).all() and est[0] == est[1]  # twins share a length
