@@ -16,7 +16,7 @@ Input ``.npz`` (2D keypoints, what a detector gives)::
 Output ``.npz`` (3D poses)::
 
     poses3d     float32 (T, 75, 3)  camera frame: x right, y down, z forward; metres under an
-                                    assumed adult body size (scale is relative, see uplift.py)
+                                    assumed adult body size (relative scale: skeletor.uplift.lengths)
     confidence  float32 (T, 75)     detection confidence; decays while a joint is carried through a
                                     gap, 0 where it was not observed (its position is then an
                                     estimate); a joint never seen in the whole input is NaN

@@ -76,7 +76,7 @@ POSE33_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 # Bone tree of the 33 pose landmarks. Two roots: the nose (head) and the left shoulder
-# (body). The uplift joins them through a virtual mid-shoulder "neck" (see uplift.py).
+# (body). The uplift joins them through a virtual mid-shoulder "neck" (skeletor.uplift.tree).
 POSE33_PARENTS: tuple[int, ...] = (
     -1,          # 0 nose: head root
     0, 1, 2,     # left eye inner, eye, outer

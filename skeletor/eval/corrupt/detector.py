@@ -1,129 +1,44 @@
-"""Corruption of skeleton sequences: the Skeletor paper's masking and noise, and detector faults.
+"""Detector faults: the way a MediaPipe-style detector fails live, simulated on 2D keypoints and on 3D.
 
-Two families live here.
-
-**The paper's BERT-style corruption** of clean 3D sequences (``corrupt_paper``), which
-makes the refiner's training inputs: a fraction of frames is masked outright, a fraction
-of single (frame, joint) entries is masked, and a fraction of frames and of entries gets
-Gaussian noise of standard deviation ``s`` per coordinate. Masked entries are zeroed and
-flagged; the model reads the flag, never the zeros. ``mask_frames``, ``mask_joints``,
-``frame_noise`` and ``joint_noise`` are the building blocks.
-
-Masking picks an exact number of entries per sequence (``ratio`` x the eligible count,
-rounded stochastically so that short windows still average the requested ratio), so
-measured fractions match the request closely. Only *present* entries are ever picked:
-a joint that was already missing is neither masked again nor noised.
-
-**Detector faults** on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence, the way
-a MediaPipe-style detector fails live: pixel jitter, dropped frames in bursts, single
-dropped joints, a hand lost for a while, outlier jumps and left/right swaps. A missing
-keypoint has confidence 0 and NaN x, y, on the way in and on the way out.
+The faults, on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence: pixel jitter,
+dropped frames in bursts, single dropped joints, a hand lost for a while, outlier jumps
+and left/right swaps. A missing keypoint has confidence 0 and NaN x, y, on the way in and
+on the way out. Each has its own function (``jitter``, ``drop_frame_bursts``, ...);
 ``detector_faults`` applies them all from one ``DetectorFaults`` config (its defaults are
-the public accuracy benchmark's detector model); ``detector_faults_3d`` applies the same
-faults to 3D sequences, to make training inputs look like live input.
-
-Every function returns new arrays (float32 for coordinates) and never modifies its inputs;
-randomness comes only from the ``rng`` argument.
+the public accuracy benchmark's detector model), and ``detector_faults_3d`` applies the
+same faults to 3D sequences, to make the refiner's training inputs look like live input.
+All of them run one core that works on (values, present) and does not care whether the
+values are pixels or metres.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from skeletor.eval.corrupt.common import Corrupted, as_mask, as_points, check_nonneg, check_ratio
 from skeletor.pose.skeleton import Skeleton
 
 __all__ = [
-    "PaperCorruption",
-    "Corrupted",
-    "corrupt_paper",
-    "mask_frames",
-    "mask_joints",
-    "frame_noise",
-    "joint_noise",
+    "DetectorFaults",
+    "detector_faults",
+    "detector_faults_3d",
     "jitter",
     "drop_frame_bursts",
     "drop_joints",
     "lose_hand",
     "outliers",
     "swap_left_right",
-    "DetectorFaults",
-    "detector_faults",
-    "detector_faults_3d",
     "hand_joints",
 ]
 
-log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------
-# Configs and result
-# --------------------------------------------------------------------------------------
-
-
-def _check_ratio(name: str, value: float) -> None:
-    if not (0.0 <= value <= 1.0):
-        raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
-
-
-def _check_nonneg(name: str, value: float) -> None:
-    if not (value >= 0.0 and np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-
 
 def _check_mean_length(name: str, value: float) -> None:
+    """Raise ValueError unless ``value`` is a finite mean length >= 1 frame."""
     if not (value >= 1.0 and np.isfinite(value)):
         raise ValueError(f"{name} must be a mean length >= 1 frame, got {value}")
-
-
-@dataclass(frozen=True)
-class PaperCorruption:
-    """The Skeletor paper's BERT-style corruption of 3D sequences.
-
-    Attributes:
-        frame_mask: fraction of frames fully masked (paper: 5-25 %, best 10 %).
-        joint_mask: fraction of (frame, joint) entries masked (5-25 %, best 10 %).
-        frame_noise: fraction of frames whose whole skeleton gets Gaussian noise.
-        joint_noise: fraction of (frame, joint) entries that get Gaussian noise.
-        noise_std: noise strength s (paper 0.1-0.9): the standard deviation of the
-            Gaussian added to each coordinate, in the units of the data.
-    """
-
-    frame_mask: float = 0.10
-    joint_mask: float = 0.10
-    frame_noise: float = 0.15
-    joint_noise: float = 0.15
-    noise_std: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("frame_mask", "joint_mask", "frame_noise", "joint_noise"):
-            _check_ratio(name, getattr(self, name))
-        _check_nonneg("noise_std", self.noise_std)
-
-
-@dataclass
-class Corrupted:
-    """A corrupted sequence and what was done to it.
-
-    Attributes:
-        x: (..., T, J, 3) float32 corrupted copy. Entries that are not ``present``
-            (masked, or missing on the way in) are set to 0: the model sees the mask
-            flag, not these zeros.
-        present: (..., T, J) bool, the input is present after corruption (False =
-            masked, dropped, or was missing).
-        masked: (..., T, J) bool, masked (or dropped) by this corruption; always a
-            subset of the entries that were present on the way in.
-        noised: (..., T, J) bool, noise added (or the value otherwise falsified) and
-            still present.
-    """
-
-    x: np.ndarray
-    present: np.ndarray
-    masked: np.ndarray
-    noised: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -159,58 +74,13 @@ class DetectorFaults:
 
     def __post_init__(self) -> None:
         for name in ("drop_frames", "drop_joints", "outliers", "lose_hand", "swaps"):
-            _check_ratio(name, getattr(self, name))
+            check_ratio(name, getattr(self, name))
         for name in ("jitter_px", "outlier_min_px", "outlier_max_px"):
-            _check_nonneg(name, getattr(self, name))
+            check_nonneg(name, getattr(self, name))
         for name in ("drop_burst", "lose_hand_frames", "swap_frames"):
             _check_mean_length(name, getattr(self, name))
         if self.outlier_min_px > self.outlier_max_px:
             raise ValueError(f"outlier_min_px ({self.outlier_min_px}) > outlier_max_px ({self.outlier_max_px})")
-
-
-# --------------------------------------------------------------------------------------
-# Shape checks and random selection helpers
-# --------------------------------------------------------------------------------------
-
-
-def _points(x: np.ndarray, name: str, channels: int = 3) -> np.ndarray:
-    """``x`` as an array, checked to be (..., T, J, channels)."""
-    a = np.asarray(x)
-    if a.ndim < 3 or a.shape[-1] != channels:
-        raise ValueError(f"{name}: expected shape (..., T, J, {channels}), got {a.shape}")
-    return a
-
-
-def _mask(present: np.ndarray, shape: tuple[int, ...], name: str = "present") -> np.ndarray:
-    """``present`` as a bool array, checked to be ``shape`` (an (..., T, J) shape)."""
-    p = np.asarray(present)
-    if p.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape} (..., T, J), got {p.shape}")
-    return p.astype(bool, copy=False)
-
-
-def _choose(eligible: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Pick ``ratio`` of the eligible entries along the last axis, uniformly without replacement.
-
-    The count per row is ``floor(ratio * n_eligible + u)``, ``u ~ U[0, 1)``: stochastic
-    rounding, so even a short row averages exactly ``ratio``.
-
-    Args:
-        eligible: (..., N) bool.
-        ratio: fraction in [0, 1].
-        rng: random generator.
-
-    Returns:
-        (..., N) bool, True for picked entries (all of them eligible).
-    """
-    _check_ratio("ratio", ratio)
-    if eligible.shape[-1] == 0 or ratio == 0.0:
-        return np.zeros(eligible.shape, dtype=bool)
-    keys = np.where(eligible, rng.random(eligible.shape), 2.0)  # ineligible entries sort last
-    ranks = np.argsort(np.argsort(keys, axis=-1), axis=-1)
-    n = eligible.sum(axis=-1, keepdims=True)
-    k = np.floor(ratio * n + rng.random(n.shape))
-    return (ranks < k) & eligible
 
 
 def _start_rate(fraction: float, mean_length: float) -> float:
@@ -251,7 +121,7 @@ def _bursts(shape: tuple[int, ...], fraction: float, mean_length: float, rng: np
     Returns:
         (..., T) bool, True inside a span.
     """
-    _check_ratio("fraction", fraction)
+    check_ratio("fraction", fraction)
     _check_mean_length("mean length", mean_length)
     if fraction == 0.0 or shape[-1] == 0:
         return np.zeros(shape, dtype=bool)
@@ -297,160 +167,6 @@ def hand_joints(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------
-# The paper's corruption
-# --------------------------------------------------------------------------------------
-
-
-def _pick_frames(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """(..., T, J) bool: the present entries of ``ratio`` of the frames that have any."""
-    frames = _choose(present.any(axis=-1), ratio, rng)
-    return frames[..., None] & present
-
-
-def _pick_entries(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """(..., T, J) bool: ``ratio`` of the present (frame, joint) entries of each sequence."""
-    flat = present.reshape(present.shape[:-2] + (-1,))
-    return _choose(flat, ratio, rng).reshape(present.shape)
-
-
-def mask_frames(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Pick whole frames to mask.
-
-    Per sequence, ``ratio`` of the frames that have at least one present joint are
-    picked (an exact count, stochastically rounded), uniformly without replacement.
-
-    Args:
-        present: (..., T, J) bool, entries available to mask.
-        ratio: fraction of frames to mask, in [0, 1].
-        rng: random generator.
-
-    Returns:
-        (..., T, J) bool, the newly masked entries (the present joints of the picked frames).
-
-    Raises:
-        ValueError: ``present`` has fewer than 2 dimensions or ``ratio`` is outside [0, 1].
-    """
-    p = np.asarray(present)
-    if p.ndim < 2:
-        raise ValueError(f"present: expected shape (..., T, J), got {p.shape}")
-    return _pick_frames(p.astype(bool, copy=False), ratio, rng)
-
-
-def mask_joints(present: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """Pick single (frame, joint) entries to mask.
-
-    Per sequence, ``ratio`` of the present entries are picked (an exact count,
-    stochastically rounded), uniformly without replacement.
-
-    Args:
-        present: (..., T, J) bool, entries available to mask.
-        ratio: fraction of present entries to mask, in [0, 1].
-        rng: random generator.
-
-    Returns:
-        (..., T, J) bool, the newly masked entries.
-
-    Raises:
-        ValueError: ``present`` has fewer than 2 dimensions or ``ratio`` is outside [0, 1].
-    """
-    p = np.asarray(present)
-    if p.ndim < 2:
-        raise ValueError(f"present: expected shape (..., T, J), got {p.shape}")
-    return _pick_entries(p.astype(bool, copy=False), ratio, rng)
-
-
-def _add_noise(x: np.ndarray, where: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
-    """float32 copy of ``x`` with N(0, std^2) added to every coordinate of the ``where`` entries."""
-    _check_nonneg("std", std)
-    noise = rng.standard_normal(x.shape, dtype=np.float32) * np.float32(std)
-    return np.where(where[..., None], x + noise, x).astype(np.float32, copy=False)
-
-
-def frame_noise(x: np.ndarray, ratio: float, std: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Add Gaussian noise to every joint of a fraction of the frames.
-
-    Args:
-        x: (..., T, J, 3) sequence; NaN coordinates mark missing joints, which stay NaN
-            and are not flagged.
-        ratio: fraction of frames (among frames with any present joint) to noise, in [0, 1].
-        std: standard deviation of the noise per coordinate, in the units of ``x``.
-        rng: random generator.
-
-    Returns:
-        (noisy x as float32, (..., T, J) bool of the noised entries).
-
-    Raises:
-        ValueError: ``x`` is not (..., T, J, 3), or ``ratio`` / ``std`` out of range.
-    """
-    x = _points(x, "x")
-    present = np.isfinite(x).all(axis=-1)
-    sel = _pick_frames(present, ratio, rng)
-    return _add_noise(x, sel, std, rng), sel
-
-
-def joint_noise(x: np.ndarray, ratio: float, std: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Add Gaussian noise to a fraction of the (frame, joint) entries.
-
-    Args:
-        x: (..., T, J, 3) sequence; NaN coordinates mark missing joints, which stay NaN
-            and are not flagged.
-        ratio: fraction of present entries to noise, in [0, 1].
-        std: standard deviation of the noise per coordinate, in the units of ``x``.
-        rng: random generator.
-
-    Returns:
-        (noisy x as float32, (..., T, J) bool of the noised entries).
-
-    Raises:
-        ValueError: ``x`` is not (..., T, J, 3), or ``ratio`` / ``std`` out of range.
-    """
-    x = _points(x, "x")
-    present = np.isfinite(x).all(axis=-1)
-    sel = _pick_entries(present, ratio, rng)
-    return _add_noise(x, sel, std, rng), sel
-
-
-def corrupt_paper(
-    x: np.ndarray, present: np.ndarray | None, cfg: PaperCorruption, rng: np.random.Generator
-) -> Corrupted:
-    """Corrupt a clean 3D sequence the way the Skeletor paper trains its model.
-
-    1. ``cfg.frame_mask`` of the frames are masked whole and, independently,
-       ``cfg.joint_mask`` of the present entries are masked (the two may overlap, so
-       about ``1 - (1 - frame_mask) (1 - joint_mask)`` of the entries end up masked).
-    2. Among what is still present, ``cfg.frame_noise`` of the frames and
-       ``cfg.joint_noise`` of the entries are picked; every picked entry gets one draw
-       of N(0, ``cfg.noise_std``^2) per coordinate (an entry picked twice is noised once).
-    3. Everything not present is set to 0.
-
-    Args:
-        x: (..., T, J, 3) clean sequence, any units (``noise_std`` is in the same units).
-            NaN coordinates mark missing joints.
-        present: (..., T, J) bool, or None for "every finite joint". Entries that are
-            not present (or not finite) are treated as missing: never masked or noised.
-        cfg: corruption ratios and noise strength.
-        rng: random generator.
-
-    Returns:
-        The corrupted copy and its ``present`` / ``masked`` / ``noised`` flags.
-
-    Raises:
-        ValueError: ``x`` is not (..., T, J, 3) or ``present`` does not match it.
-    """
-    x = _points(x, "x").astype(np.float32, copy=False)
-    finite = np.isfinite(x).all(axis=-1)
-    present0 = finite if present is None else _mask(present, x.shape[:-1]) & finite
-
-    masked = _pick_frames(present0, cfg.frame_mask, rng) | _pick_entries(present0, cfg.joint_mask, rng)
-    visible = present0 & ~masked
-    noised = _pick_frames(visible, cfg.frame_noise, rng) | _pick_entries(visible, cfg.joint_noise, rng)
-
-    out = _add_noise(x, noised, cfg.noise_std, rng)
-    out = np.where(visible[..., None], out, np.float32(0.0)).astype(np.float32, copy=False)
-    return Corrupted(x=out, present=visible, masked=masked, noised=noised)
-
-
-# --------------------------------------------------------------------------------------
 # Detector faults: one core working on (values, present), wrapped for 2D and 3D
 # --------------------------------------------------------------------------------------
 #
@@ -463,7 +179,7 @@ _Op = tuple[np.ndarray, np.ndarray, np.ndarray]  # (vals, present, changed)
 
 
 def _op_jitter(vals: np.ndarray, present: np.ndarray, dim: int, sigma: float, rng: np.random.Generator) -> _Op:
-    _check_nonneg("sigma", sigma)
+    check_nonneg("sigma", sigma)
     if sigma == 0.0:
         return vals, present, np.zeros_like(present)
     noise = rng.standard_normal(vals.shape[:-1] + (dim,), dtype=np.float32) * np.float32(sigma)
@@ -475,8 +191,8 @@ def _op_jitter(vals: np.ndarray, present: np.ndarray, dim: int, sigma: float, rn
 def _op_outliers(
     vals: np.ndarray, present: np.ndarray, dim: int, fraction: float, lo: float, hi: float, rng: np.random.Generator
 ) -> _Op:
-    _check_ratio("fraction", fraction)
-    _check_nonneg("min jump", lo)
+    check_ratio("fraction", fraction)
+    check_nonneg("min jump", lo)
     if hi < lo:
         raise ValueError(f"outlier jump range is empty: min {lo} > max {hi}")
     sel = (rng.random(present.shape) < fraction) & present
@@ -516,7 +232,7 @@ def _hand_drop(
 
 def _split_2d(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float32 copy of 2D keypoints and their (..., T, J) present mask (conf > 0, finite x, y)."""
-    kp = _points(kp, "kp").astype(np.float32, copy=True)
+    kp = as_points(kp, "kp").astype(np.float32, copy=True)
     present = (kp[..., 2] > 0) & np.isfinite(kp[..., :2]).all(axis=-1)
     return kp, present
 
@@ -590,7 +306,7 @@ def drop_joints(
     Raises:
         ValueError: bad shape, ``fraction`` outside [0, 1] or a joint index out of range.
     """
-    _check_ratio("fraction", fraction)
+    check_ratio("fraction", fraction)
     vals, present = _split_2d(kp)
     drop = rng.random(present.shape) < fraction
     if joints is not None:
@@ -772,9 +488,9 @@ def detector_faults_3d(
     """
     if not (scale > 0.0 and np.isfinite(scale)):
         raise ValueError(f"scale must be a positive number of data units per pixel, got {scale}")
-    x = _points(x, "x").astype(np.float32, copy=False)
+    x = as_points(x, "x").astype(np.float32, copy=False)
     finite = np.isfinite(x).all(axis=-1)
-    present0 = finite if present is None else _mask(present, x.shape[:-1]) & finite
+    present0 = finite if present is None else as_mask(present, x.shape[:-1]) & finite
     vals, present1, noised = _faults(x, present0, 3, skeleton, cfg, rng, scale)
     out = np.where(present1[..., None], vals, np.float32(0.0)).astype(np.float32, copy=False)
     masked = present0 & ~present1

@@ -1,0 +1,173 @@
+"""The depth-sign filter: which way, towards the camera or away, each bone points in depth.
+
+From 2D alone a bone's depth step is known up to its sign, ``dz = +-sqrt(L^2 - l^2)``.
+The sign is chosen by a hidden-Markov filter per sign group: single bones have two states
+(child nearer / farther than its parent); the torso (both shoulders, both flanks), each
+arm (upper arm, forearm) and each leg (thigh, shank, foot) is one group whose 2^n states
+are the sign combinations, so the anatomical priors of :mod:`skeletor.uplift.priors` can
+judge the limb as a whole. The transition cost is the temporal continuity of dz (std
+``continuity_std`` plus 15 % of the bone's length); the emission cost is those priors and
+the detector's depth hint.
+
+Causal output uses the forward (Viterbi filtering) recursion of :class:`SignFilter`. With
+lookahead k, the filter keeps each frame's costs and back-pointers (:class:`SignStep`) so
+that the frame k behind the newest can be re-decided with the frames after it: the
+posterior mean sign by a backward pass (:func:`smoothed_soft`, soft signs) or the best
+path by Viterbi back-tracking (:func:`backtrack`, hard signs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from skeletor.uplift.config import UpliftConfig
+from skeletor.uplift.priors import SignPriors
+from skeletor.uplift.tree import UpliftTree
+
+__all__ = ["SignStep", "SignFilter", "smoothed_soft", "backtrack"]
+
+
+@dataclass
+class SignStep:
+    """The sign filter's output for one frame.
+
+    Attributes:
+        sign: (B,) +-1, the most likely sign of each bone given the frames so far.
+        soft: (B,) in [-1, 1], the posterior mean sign of each bone given the frames so far.
+        back: per sign group, (G, K) the best previous state for each current state
+            (kept only with lookahead, for back-tracking).
+        hmm: per sign group, this frame's (transition costs (G, K', K), emission costs
+            (G, K), forward costs (G, K)) (kept only with lookahead, for smoothing).
+    """
+
+    sign: np.ndarray
+    soft: np.ndarray
+    back: dict[str, np.ndarray]
+    hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+class SignFilter:
+    """The forward recursion of the sign HMM over a stream, one frame per :meth:`step`."""
+
+    def __init__(self, tree: UpliftTree, config: UpliftConfig) -> None:
+        self.tree = tree
+        self.config = config
+        self.priors = SignPriors(tree, config)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: every state equally likely, no previous depth step."""
+        t = self.tree
+        self._prev_z: np.ndarray = np.zeros((len(t.children), 2))  # candidate dz values (state -, state +) last frame
+        # Filter costs per sign group: single bones (2 states), arms (4), legs (8).
+        self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in t.sign_groups.items()}
+
+    def step(
+        self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray, lengths: np.ndarray
+    ) -> SignStep:
+        """Forward recursion (Viterbi filtering) per sign group for one new frame.
+
+        Args:
+            d: (B, 2) the frame's 2D bone vectors, metres.
+            m: (B,) each bone's depth extent ``sqrt(L^2 - l^2)``, metres (0 = undecidable).
+            depth: optional (75,) depth hint, pixels (smaller = nearer), NaN unknown.
+            s: the frame's scale, pixels per metre.
+            observed: (76,) joints detected in this frame.
+            lengths: (B,) the current bone lengths, metres.
+
+        Returns:
+            The signs and, with lookahead, the back-pointers and costs (empty at lookahead
+            0, where nothing looks back).
+        """
+        t, cfg = self.tree, self.config
+        cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
+        tau = cfg.continuity_std + 0.15 * lengths
+        # (B, 2, 2) continuity cost of each bone going from state s' (last frame) to state s
+        step = (cand[:, None, :] - self._prev_z[:, :, None]) ** 2 / (2 * tau[:, None, None] ** 2)
+        single_e = self.priors.emission(cand, d, depth, s, observed, lengths)  # (B, 2)
+        sign = np.zeros(len(m))
+        soft = np.zeros(len(m))
+        back: dict[str, np.ndarray] = {}
+        hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        frame = None
+        keep = cfg.lookahead > 0  # back-pointers and costs are for back-tracking / smoothing only
+        # Singles first: the shoulders fix the body's facing, which the limb priors need.
+        for name in ("singles", "torso", "arms", "legs"):
+            bones = t.sign_groups[name]  # (G, n)
+            trans = np.add.reduce(step.ravel()[t.group_pair_index[name]], axis=1)  # (G, K', K)
+            # emission: hints on each bone (sum over the group's bones), plus limb priors
+            emit = np.add.reduce(single_e.ravel()[t.group_state_index[name]], axis=1)  # (G, K)
+            if name == "torso":
+                emit = emit + self.priors.torso(d, cand.ravel()[t.group_state_index[name]], observed)
+            elif name != "singles":
+                if frame is None:
+                    frame = self.priors.body_frame(d, sign, lengths)
+                if frame is not None:
+                    emit = emit + self.priors.limb(name, bones, d, cand.ravel()[t.group_state_index[name]], frame, observed)
+            total = self._alpha[name][:, :, None] + trans
+            if keep:
+                back[name] = total.argmin(axis=1)  # (G, K)
+            alpha = np.minimum.reduce(total, axis=1) + emit
+            alpha -= np.minimum.reduce(alpha, axis=1, keepdims=True)
+            np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
+            self._alpha[name] = alpha
+            if keep:
+                hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
+            best = alpha.argmin(axis=1)  # (G,)
+            signs = t.group_sign_bits[name]  # (K, n)
+            sign[bones] = signs[best]
+            post = np.exp(-alpha / cfg.sign_temperature)
+            post /= np.add.reduce(post, axis=1, keepdims=True)  # (G, K) posterior over the group's states
+            soft[bones] = post @ signs  # (G, n) expected sign of each bone
+        self._prev_z = cand
+        return SignStep(sign, soft, back, hmm)
+
+
+def smoothed_soft(steps: Sequence[SignStep], tree: UpliftTree, temperature: float) -> np.ndarray:
+    """(B,) posterior mean sign of the oldest of ``steps`` (oldest first) given all of them.
+
+    Backward pass over the steps (the forward costs ``alpha`` are stored per frame),
+    summing over paths: beta_j(s) = -log sum_s' exp(-[trans_{j+1}(s, s') +
+    emit_{j+1}(s') + beta_{j+1}(s')]); the posterior of the oldest frame is then
+    exp(-(alpha + beta) / temperature).
+    """
+    oldest = steps[0]
+    soft = oldest.soft.copy()
+    for name, bones in tree.sign_groups.items():
+        if name not in oldest.hmm:
+            continue
+        beta = np.zeros_like(oldest.hmm[name][2])  # (G, K) at the newest frame
+        for j in range(len(steps) - 1, 0, -1):
+            trans, emit, _ = steps[j].hmm[name]
+            c = trans + (emit + beta)[:, None, :]  # (G, K', K)
+            cmin = c.min(axis=2, keepdims=True)
+            beta = (cmin - np.log(np.exp(-(c - cmin)).sum(axis=2, keepdims=True)))[:, :, 0]  # (G, K') soft-min: sum over paths
+            beta -= beta.min(axis=1, keepdims=True)
+        cost = oldest.hmm[name][2] + beta
+        post = np.exp(-(cost - cost.min(axis=1, keepdims=True)) / temperature)
+        post /= post.sum(1, keepdims=True)  # (G, K)
+        soft[bones] = post @ tree.group_sign_bits[name]  # (G, n)
+    return soft
+
+
+def backtrack(steps: Sequence[SignStep], tree: UpliftTree) -> list[np.ndarray]:
+    """Best sign (+-1 per bone) of every one of ``steps`` (oldest first), by Viterbi back-tracking from the newest."""
+    groups = tree.sign_groups
+    last = steps[-1]
+    state = {}
+    for name, bones in groups.items():
+        # recover the newest frame's group states from its chosen signs
+        state[name] = ((last.sign[bones] > 0).astype(np.int64) * (1 << np.arange(bones.shape[1]))).sum(1)
+    signs = []
+    for k in range(len(steps) - 1, -1, -1):
+        sign = np.zeros_like(last.sign)
+        for name, bones in groups.items():
+            sign[bones] = tree.group_sign_bits[name][state[name]]
+        signs.append(sign)
+        if k > 0:
+            back = steps[k].back
+            state = {name: back[name][np.arange(len(st)), st] for name, st in state.items()}
+    return signs[::-1]
