@@ -297,11 +297,10 @@ class StreamingCleaner:
 
     def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame, rig: np.ndarray) -> np.ndarray:
         """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
-        # The uplift's placement of a detected joint: on its detection's viewing ray, or near
-        # it where the bone's length does not reach it (the rig's lengths win there, and so
-        # they do after the pull). Pulling onto the exact rays instead gained 0.6 mm more on
-        # Bandai training views but nothing on a real Holistic clip, where the bones put back
-        # to length after the pull undid it.
+        # The target is the uplift's placement of a detected joint: on its detection's
+        # viewing ray, or near it where the bone's length does not reach it. Not the exact
+        # ray: the bones are put back to the rig's lengths after the pull, which would undo
+        # a pull past what those lengths allow (docs/decisions.md, "detection pull").
         raw = f.pose
         on_ray = f.observed & np.isfinite(pose).all(-1) & np.isfinite(raw).all(-1) & (raw[:, 2] > 1e-6)
         target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth
