@@ -39,13 +39,13 @@ cleaned as ``skeletor clean`` does, scored on the upper body (nose, shoulders, e
 wrists): jitter (mean acceleration, mm/frame^2 at the uplift's assumed adult size), arm
 bone-length CV, and the reprojection error (median distance between the detections and
 the 3D result seen through the uplift's camera, in % of the detected shoulder width).
-The row "hands in the body's window" is the refiner without ``RuntimeConfig.hands_apart``
-(one call with every joint), as shipped before that setting existed; "the uplift's bone
-lengths" (here, on the test split and on the other bodies) is the refiner with the rig's
-body bones from the uplift alone (``--refined-lengths 0``), as shipped before
-``CleanerConfig.refined_lengths`` existed. ``real_clip_trace``: the arm bone lengths of
-one of those clips frame by frame: the uplift, the refiner on the uplift's lengths and the
-default (``skeletor bench plot`` draws them).
+The row "hands in the body's window" is the refiner with ``RuntimeConfig.hands_apart``
+off (one call with every joint), what ``hands_apart`` is measured against; "the
+uplift's bone lengths" (here, on the test split and on the other bodies) is the refiner
+with the rig's body bones from the uplift alone (``--refined-lengths 0``), what
+``CleanerConfig.refined_lengths`` is measured against. ``real_clip_trace``: the arm bone
+lengths of one of those clips frame by frame: the uplift, the refiner on the uplift's
+lengths and the default (``skeletor bench plot`` draws them).
 """
 
 from __future__ import annotations
