@@ -138,7 +138,7 @@ def other_body_cases(paths: list[Path], seed: int = 0, pymo_views: int = 12) -> 
     return {f"Bandai test, shoulders x{DETECTOR_SHOULDERS}": make_cases(paths, seed, proportions=wide), f"PyMO walk, {pymo_views} views": pymo}
 
 
-# The refiner with the rig's lengths from the uplift alone (before ``CleanerConfig.refined_lengths``).
+# The refiner with the rig's lengths from the uplift alone: what ``CleanerConfig.refined_lengths`` is measured against.
 UPLIFT_LENGTHS = "streaming + refiner, the uplift's bone lengths (--refined-lengths 0)"
 REAL_UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every real clip
 REAL_ARM_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in REAL_UPPER[1:] and c in REAL_UPPER[1:]])
