@@ -73,22 +73,20 @@ class CleanerConfig:
         refined_lengths: weight (0-1) of the refiner's own 3D bone lengths (their running
             median, :mod:`skeletor.cleaner.refined_lengths`) in the rig's body bones; the rest is
             the uplift's 2D-based estimate, which a bone never seen across the image (a
-            shank leaning in depth) underestimates at first. 0.5 was chosen on Bandai
-            *training* views, the same views with wider shoulders and the PyMO walk
-            (N-MPJPE -3.4 / -3.3 / +0.5 mm against 0, with the uplift of then), and lowers
-            arm bone-length variation on real MediaPipe clips (CV 3.29 -> 2.76 % today).
+            shank leaning in depth) underestimates at first; the refiner's lengths lean
+            towards the bodies it was trained on, hence half and half (0.5; public
+            benchmark 56.7 against 60.2 mm N-MPJPE with 0, ``skeletor bench accuracy``).
             0 = the uplift's only.
         detection_pull: rate (per frame) of an exponential average of the offsets that
             would put each joint detected in the frame back where the uplift placed it
             (on its detection's viewing ray, or near it; at the refined depth); the average
             is added to the refined pose (a joint not detected adds no offset, so its share
             fades). The refiner fixes depth and jitter but lets joints drift off their
-            detections (median reprojection error on Bandai views 4.1 px for the uplift,
-            8.8 px refined; 7.5 % of a shoulder width on real MediaPipe clips, uplift 1.3 %):
-            the detector's 2D is accurate on average, so its slow part is trusted and its
-            frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) was chosen on
-            Bandai *training* views: N-MPJPE -2.7 mm, acceleration error +0.5 mm/frame^2;
-            on the real clips 7.5 -> 5.1 %. 0 = off.
+            detections (on the benchmark's 10 real MediaPipe clips, median reprojection
+            8.6 % of a shoulder width without the pull, 0.7 % for the uplift): the
+            detector's 2D is accurate on average, so its slow part is trusted and its
+            frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) brings the
+            real clips to 5.1 % (docs/decisions.md for how it was chosen). 0 = off.
         smoothing: a causal One Euro filter on the cleaned pose (bones then put back to
             length), for uses that want steadiness over the last millimetre (avatars,
             animation): ``SMOOTHING`` is what ``--smooth`` turns on. Time is the input's
@@ -299,11 +297,10 @@ class StreamingCleaner:
 
     def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame, rig: np.ndarray) -> np.ndarray:
         """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
-        # The uplift's placement of a detected joint: on its detection's viewing ray, or near
-        # it where the bone's length does not reach it (the rig's lengths win there, and so
-        # they do after the pull). Pulling onto the exact rays instead gained 0.6 mm more on
-        # Bandai training views but nothing on a real Holistic clip, where the bones put back
-        # to length after the pull undid it.
+        # The target is the uplift's placement of a detected joint: on its detection's
+        # viewing ray, or near it where the bone's length does not reach it. Not the exact
+        # ray: the bones are put back to the rig's lengths after the pull, which would undo
+        # a pull past what those lengths allow (docs/decisions.md, "detection pull").
         raw = f.pose
         on_ray = f.observed & np.isfinite(pose).all(-1) & np.isfinite(raw).all(-1) & (raw[:, 2] > 1e-6)
         target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth

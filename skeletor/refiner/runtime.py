@@ -19,8 +19,8 @@ Hands apart (``RuntimeConfig.hands_apart``, holistic75 only): when a window hold
 joints, the refiner is asked twice, in one batched call: once with the hands hidden (its
 body joints are kept) and once as it is (its hand joints are kept, moved with their wrist
 onto the first answer's wrist). The refiner's supervised training pairs are of bodies
-without hands, and on real MediaPipe Holistic clips the hands in its input made its body
-output shakier than its input; see ``RuntimeConfig``.
+without hands, and on real MediaPipe Holistic clips the hands in its input make its body
+output shakier; see ``RuntimeConfig``.
 
 Output confidence per joint: 1 = observed in the emitted frame, 0.5 = absent there but
 observed elsewhere in the window (the refiner filled it in), 0 = not observed anywhere
@@ -121,14 +121,12 @@ class RuntimeConfig:
         hands_apart: refine the body without the hands in view and the hands as they are
             (see the module docstring; holistic75 models only). The supervised pairs the
             refiner learnt from (Bandai-Namco mocap) have no hands, and hands in its input
-            shake its body output: on the 10 real MediaPipe Holistic clips of the accuracy
-            benchmark the upper-body jitter (mm/frame^2) is 22.6 for the uplift, 22.1
-            refined with the hands in (higher than the uplift on the 5 steadiest clips,
-            e.g. 5.4 -> 7.9), 15.5 with the hands apart (lower than the uplift on every
-            clip; e.g. 5.4 -> 3.5). The hands keep the refiner's cleaning (finger jitter
-            relative to the wrist: 35.1 uplift, 31.5 refined). Costs a second window in the same call when hands
-            are in view (+1.3 ms a frame on one CPU thread here); bodies without hands are
-            unchanged. False = one call with everything (the paper's protocol).
+            shake its body output: on the 10 real MediaPipe Holistic clips of
+            ``skeletor bench accuracy`` the upper-body jitter is 24.4 mm/frame^2 for the
+            uplift, 21.1 refined with the hands in the body's window and 14.0 with the hands
+            apart. Costs a second window in the same call while a hand is in view; bodies
+            without hands are unchanged. False = one call with everything (the paper's
+            protocol).
     """
 
     weights: str | Path | None = None
