@@ -403,7 +403,7 @@ class OnnxRefiner(_WindowedRefiner):
         if set(names) != {"poses", "present"} or list(names["poses"][1:]) != [window, joints, 3]:
             want = f"window {window}, joints {joints}"
             raise RefinerWeightsError(f"{path}: inputs {names} do not match its metadata ({want})")
-        self.skeleton = meta.get("skeletor.pose.skeleton", "holistic75")
+        self.skeleton = meta.get("skeletor.skeleton", "holistic75")
         self.metadata = dict(meta)
         if chosen[0] != "CPUExecutionProvider":
             session = ort.InferenceSession(str(path), opts, providers=self._provider_options(chosen, window, joints))
