@@ -17,6 +17,8 @@ WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 def test_each_shipped_file_loads_with_its_metadata(name: str, lookahead: int) -> None:
     r = OnnxRefiner(RuntimeConfig(weights=str(WEIGHTS / name)))
     assert (r.window, r.lookahead, r.joints, r.skeleton) == (32, lookahead, 75, "holistic75")
+    # the skeleton comes from the file, under the key the exporter writes (not the runtime's default)
+    assert r.metadata["skeletor.skeleton"] == "holistic75"
 
 
 def test_default_weights_are_the_causal_final_model() -> None:
