@@ -231,3 +231,17 @@ def test_runtime_needs_no_torch_and_matches_the_exporter() -> None:
     assert out == ["False", "False"]
     export = pytest.importorskip("skeletor.refiner.export")
     assert (export.FORMAT, export.LAYOUT_VERSION) == (FORMAT, LAYOUT_VERSION)
+
+
+def test_streaming_batches_run_on_fixed_shape_sessions_with_the_same_answers(data_dir: Path) -> None:
+    """Batch 1 and 2 (a frame without / with hands apart) use sessions whose batch dimension
+    is fixed; they answer as the dynamic-batch graph does, on real Phoenix14T windows."""
+    refiner = OnnxRefiner(RuntimeConfig(provider="cpu"))
+    assert sorted(refiner._fixed) == [1, 2]
+    poses, present = _phoenix_sequence(data_dir)
+    windows = np.stack([poses[:32], poses[10:42]]).astype(np.float32)  # (2, T, J, 3)
+    pres = np.stack([present[:32], present[10:42]]).astype(np.float32)
+    for b in (1, 2):
+        fixed = refiner._infer(windows[:b], pres[:b])
+        dynamic = refiner._session.run(["refined"], {"poses": windows[:b], "present": pres[:b]})[0]
+        np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
