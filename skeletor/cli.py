@@ -15,7 +15,7 @@ import sys
 __all__ = ["LIBRARY_COMMANDS", "build_parser", "main"]
 
 # Modules that provide library subcommands, in --help order.
-LIBRARY_COMMANDS: tuple[str, ...] = ("skeletor.clean", "skeletor.bvh_export", "skeletor.paper_tables", "skeletor.refiner.cli")
+LIBRARY_COMMANDS: tuple[str, ...] = ("skeletor.clean", "skeletor.rig.bvh", "skeletor.paper_tables", "skeletor.refiner.cli")
 
 
 def build_parser(modules: tuple[str, ...] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:

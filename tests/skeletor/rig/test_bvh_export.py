@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from skeletor.bvh_export import POINT_NAMES, BvhConfig, BvhMotion, poses_to_bvh, solve_bvh, write_bvh
+from skeletor.rig.bvh import POINT_NAMES, BvhConfig, BvhMotion, poses_to_bvh, solve_bvh, write_bvh
 from skeletor.cli import main
 from skeletor.datasets.phoenix import load_phoenix
 from skeletor.keypoints import PoseSequence, save_poses
@@ -18,7 +18,7 @@ from skeletor.protocol import PoseFrame
 from skeletor.recording import Recorder
 from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
 
-COMMANDS = ("skeletor.bvh_export",)
+COMMANDS = ("skeletor.rig.bvh",)
 PHOENIX_SHOULDER_M = 0.35  # Phoenix is in shoulder widths; an adult's is about this in metres
 
 
