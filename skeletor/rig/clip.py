@@ -8,6 +8,7 @@ the first seconds exactly as live (frames before it have no rig).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,8 @@ from skeletor.rig.kinematics import RestRig
 from skeletor.rig.solver import RigConfig, RigSolver
 
 __all__ = ["RigClip", "solve_clip"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def solve_clip(
         config: solver settings (``fps`` is set from the argument; with ``"clip"``
             calibration the solver never starts afresh for a returning person, so the
             whole clip shares one rig).
-        calibration: ``"clip"`` or ``"stream"`` (see the module docstring).
+        calibration: ``"clip"`` or ``"stream"`` (see the module docstring; a clip shorter
+            than the live calibration is calibrated on all its frames).
 
     Returns:
         The solved clip.
@@ -107,6 +111,9 @@ def solve_clip(
         hips[i], rot[i], valid[i], offset[i] = f.hips_position, f.rotations, f.valid, f.world_offset
         emitted[i] = True
     if not emitted.any():
+        if calibration == "stream" and solver.calibrated is False and len(p) and _any_shoulders(p, c, config):
+            log.warning("the clip is shorter than the live calibration (%.2f s): calibrating on the whole clip", config.calibration_s)
+            return solve_clip(p, c, fps, config, calibration="clip")
         raise ValueError("no frame shows both shoulders detected: nothing to rig")
     # Frames without a rig repeat the nearest earlier one (the first one before it).
     idx = np.maximum.accumulate(np.where(emitted, np.arange(t), -1))
@@ -121,3 +128,11 @@ def solve_clip(
         fps=float(fps),
         flips_guarded=solver.flips_guarded,
     )
+
+
+def _any_shoulders(poses: np.ndarray, confidence: np.ndarray | None, config: RigConfig) -> bool:
+    """True if some frame has both shoulders detected."""
+    ok = np.isfinite(poses[:, [11, 12]]).all(-1)
+    if confidence is not None:
+        ok &= confidence[:, [11, 12]] >= config.min_confidence
+    return bool(ok.all(-1).any())

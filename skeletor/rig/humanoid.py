@@ -8,7 +8,7 @@ Bones (``BONES``, parents before children, depth first; ``PARENTS`` -1 for the r
     +- Spine (mid-hip) - Chest - UpperChest (35 % and 70 % of the way to the mid-shoulder)
     |  +- Neck (mid-shoulder) - Head (mid-ear)
     |  +- LeftShoulder (mid-shoulder: the clavicle) - LeftUpperArm (shoulder)
-    |  |  - LeftLowerArm (elbow) - LeftHand (the pose wrist)
+    |  |  - LeftLowerArm (elbow) - LeftHand (the hand model's wrist point)
     |  |    +- LeftThumbProximal (CMC) - LeftThumbIntermediate (MCP) - LeftThumbDistal (IP)
     |  |    +- LeftIndexProximal (MCP) - ...Intermediate (PIP) - ...Distal (DIP); Middle, Ring, Little alike
     |  +- RightShoulder ... (mirrored)
@@ -17,8 +17,10 @@ Bones (``BONES``, parents before children, depth first; ``PARENTS`` -1 for the r
 
 Every holistic75 landmark is either the joint of a bone (above) or a *site* carried rigidly
 by one bone (``SITE_BONE``): the face points by Head, the heels by the feet, the finger and
-thumb tips by the Distal bones, the hand model's wrist point and the pose model's coarse
-pinky / index / thumb points by the hands. So forward kinematics of a rig gives all 75.
+thumb tips by the Distal bones, the pose model's wrist by the forearm (the pose and hand
+models' wrists are 2-5 cm apart and not rigidly so in cleaned poses; the fingers hang from
+the hand model's), the pose model's coarse pinky / index / thumb points by the hands. So
+forward kinematics of a rig gives all 75.
 
 Rest pose (the T-pose every bone's rotation is relative to, all world rotations identity):
 VRM 1.0's T-pose in the rig world of :mod:`skeletor.rig.axes` (Y up, facing +Z, the
@@ -37,9 +39,11 @@ vector whose component across the aim fixes the turn about it:
     Head        aim: the ear line (eye line, mouth line); twist: mid-ear -> mid-eye, -> nose, the neck
     Shoulder    aim: mid-shoulder -> shoulder; twist: the torso, world up
     UpperArm    aim: the upper arm;  twist: the elbow's bend plane, the chest's forward, the torso
-    LowerArm    aim: the forearm;    twist: the palm's knuckle line (index -> pinky MCP), the bend plane, ...
+    LowerArm    aim: elbow -> the hand's wrist point (else the pose wrist); twist: the palm's knuckle line
+                (index -> pinky MCP), the bend plane, ...
     Hand        aim: wrist -> mid-knuckles; twist: the knuckle line, the palm normal
-    fingers     aim: the phalanx;    twist: the knuckle line, the palm normal (thumbs: the reverse)
+    fingers     aim: the phalanx;    twist: across the palm (the palm normal x the hand's aim: the
+                fingers' bend axis), the palm normal (thumbs: the reverse)
     UpperLeg    aim: the thigh;      twist: the knee's bend plane, the hips' forward
     LowerLeg    aim: the shin;       twist: the knee's bend plane (a knee is a hinge), the foot (ankle -> toe), the hips' forward
     Foot        aim: ankle -> toe;   twist: the heel (within 45 degrees of last frame's), the shin, the hips' forward
@@ -178,7 +182,7 @@ def _bones() -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
         add(f"{side}Shoulder", "UpperChest", MID_SHOULDER)
         add(f"{side}UpperArm", f"{side}Shoulder", p["shoulder"])
         add(f"{side}LowerArm", f"{side}UpperArm", p["elbow"])
-        add(f"{side}Hand", f"{side}LowerArm", p["wrist"])
+        add(f"{side}Hand", f"{side}LowerArm", h)  # the hand model's wrist: the fingers hang from it
         for finger in _FINGERS:
             for i, phalanx in enumerate(_PHALANGES):
                 parent = f"{side}Hand" if i == 0 else f"{side}{finger}{_PHALANGES[i - 1]}"
@@ -216,7 +220,8 @@ def _sites() -> np.ndarray:
     for side in _SIDES:
         p, h = _POSE[side], _HAND0[side]
         hand = BONE_INDEX[f"{side}Hand"]
-        site[[h, p["pinky"], p["index"], p["thumb"]]] = hand
+        site[[p["pinky"], p["index"], p["thumb"]]] = hand
+        site[p["wrist"]] = BONE_INDEX[f"{side}LowerArm"]  # the pose model's wrist: where its forearm ends
         site[p["heel"]] = BONE_INDEX[f"{side}Foot"]
         for finger in _FINGERS:
             site[h + _FINGER_BASE[finger] + 3] = BONE_INDEX[f"{side}{finger}Distal"]  # the tip
@@ -244,7 +249,8 @@ def _canonical_rest() -> np.ndarray:
     left[31] = tuple(np.array(left[27]) + 0.19 * np.array([0.0, -np.sin(beta), np.cos(beta)]))
     left[29] = tuple(np.array(left[27]) + np.array([0.0, -0.06, -0.05]))  # heel: low and behind the ankle
     wrist = np.array(left[15])
-    palm = {1: (0.025, -0.012, 0.025), 5: (0.085, 0.0, 0.025), 9: (0.088, 0.0, 0.004), 13: (0.083, 0.0, -0.015), 17: (0.075, 0.0, -0.033)}
+    # Knuckles: index and pinky placed evenly about the wrist's line, so the hand points along x.
+    palm = {1: (0.025, -0.012, 0.025), 5: (0.085, 0.0, 0.029), 9: (0.088, 0.0, 0.009), 13: (0.083, 0.0, -0.010), 17: (0.075, 0.0, -0.029)}
     phalanx = {
         1: (0.040, 0.032, 0.027),
         5: (0.045, 0.026, 0.022),
@@ -278,7 +284,8 @@ CANONICAL_REST = _canonical_rest()
 # --------------------------------------------------------------------------- observed vectors and solve specs
 
 # A vector is ("d", to, from): point[to] - point[from] (extended points), ("x", a, b): the cross
-# product of two named vectors, or ("c", (x, y, z)): a constant world direction.
+# product of two named vectors (a cross product may take at most one other), or ("c", (x, y, z)):
+# a constant world direction.
 _VectorDef = tuple
 
 
@@ -304,12 +311,14 @@ def _vectors() -> dict[str, _VectorDef]:
         v[f"clavicle{s}"] = ("d", p["shoulder"], MID_SHOULDER)
         v[f"upper_arm{s}"] = ("d", p["elbow"], p["shoulder"])
         v[f"forearm{s}"] = ("d", p["wrist"], p["elbow"])
+        v[f"forearm_hand{s}"] = ("d", h, p["elbow"])
         v[f"elbow_axis{s}"] = ("x", f"upper_arm{s}", f"forearm{s}")
         v[f"hand{s}"] = ("d", knuckles, h)
         v[f"knuckle_line{s}"] = ("d", h + 5, h + 17)
         v[f"palm_a{s}"] = ("d", h + 5, h)
         v[f"palm_b{s}"] = ("d", h + 17, h)
         v[f"palm_normal{s}"] = ("x", f"palm_a{s}", f"palm_b{s}")
+        v[f"palm_across{s}"] = ("x", f"palm_normal{s}", f"hand{s}")  # the knuckle line made square to the hand
         for finger in _FINGERS:
             k = h + _FINGER_BASE[finger]
             for i in range(3):
@@ -379,12 +388,12 @@ def _solve_specs() -> tuple[BoneSolve, ...]:
         specs[f"{side}Shoulder"] = BoneSolve((f"clavicle{s}",), (("torso", None), ("up", None)))
         specs[f"{side}UpperArm"] = BoneSolve((f"upper_arm{s}",), ((f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None)))
         specs[f"{side}LowerArm"] = BoneSolve(
-            (f"forearm{s}",), ((f"knuckle_line{s}", None), (f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None))
+            (f"forearm_hand{s}", f"forearm{s}"), ((f"knuckle_line{s}", None), (f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None))
         )
         specs[f"{side}Hand"] = BoneSolve((f"hand{s}",), ((f"knuckle_line{s}", None), (f"palm_normal{s}", None)))
         for finger in _FINGERS:
-            refs = (((f"palm_normal{s}", None), (f"knuckle_line{s}", None)) if finger == "Thumb"
-                    else ((f"knuckle_line{s}", None), (f"palm_normal{s}", None)))  # fmt: skip
+            refs = (((f"palm_normal{s}", None), (f"palm_across{s}", None)) if finger == "Thumb"
+                    else ((f"palm_across{s}", None), (f"palm_normal{s}", None)))  # fmt: skip
             for i, phalanx in enumerate(_PHALANGES):
                 specs[f"{side}{finger}{phalanx}"] = BoneSolve((f"{finger}{i}{s}",), refs)
         specs[f"{side}UpperLeg"] = BoneSolve((f"thigh{s}",), ((f"knee_axis{s}", 90.0), ("hips_forward", None)))

@@ -26,8 +26,9 @@ Missing joints and continuity
     observed one over ``ease_s`` seconds. A bone whose local rotation would turn more than
     ``max_step_deg`` in one frame (a 180 degree flip of a twist reference) eases there the
     same way instead of jumping. When the hips are not detected (an upper-body framing)
-    they are placed under the shoulders: the Hips turn with the shoulders' heading, the
-    torso stands upright, and the shoulders' tilt goes to the clavicles.
+    the Hips hold their rotation (the rest pose's if never seen) and hang under the
+    shoulders as in the rest pose: the torso's turn goes to the Spine, its tilt to the
+    clavicles.
 
 Rest rig and calibration
     Bone lengths, the palm's shape (knuckles around the wrist) and the face's shape (eyes,
@@ -149,8 +150,8 @@ class RigFrame:
         rotations: (B, 4) float32 unit quaternions (x, y, z, w): each bone's local rotation
             relative to the rest T-pose, in ``BONES`` order.
         valid: (B,) bool, True where the bone's rotation was observed this frame; False
-            where it is held (not detected), easing back, or derived (Hips placed under the
-            shoulders).
+            where it is held (not detected), easing back, or derived (the spine of a person
+            whose hips are not detected).
         world_offset: (3,) float64: rig world = diag(1, -1, -1) @ camera - world_offset
             (:func:`skeletor.rig.axes.camera_to_world`), this frame's floor and origin.
         rig_version: the rest rig this frame belongs to (``RigSolver.rig_version``).
@@ -190,10 +191,12 @@ class _Tables:
 
     def __init__(self) -> None:
         kinds = {n: VECTORS[n][0] for n in VECTOR_NAMES}
+        nested = {n for n in VECTOR_NAMES if kinds[n] == "x" and "x" in (kinds[VECTORS[n][1]], kinds[VECTORS[n][2]])}
         order = (
             [n for n in VECTOR_NAMES if kinds[n] == "d"]
             + [n for n in VECTOR_NAMES if kinds[n] == "c"]
-            + [n for n in VECTOR_NAMES if kinds[n] == "x"]
+            + [n for n in VECTOR_NAMES if kinds[n] == "x" and n not in nested]
+            + [n for n in VECTOR_NAMES if n in nested]
         )
         self.vi = {n: i for i, n in enumerate(order)}
         lin = [n for n in order if kinds[n] == "d"]
@@ -206,6 +209,7 @@ class _Tables:
         self.cross_a = np.array([self.vi[VECTORS[n][1]] for n in cross], dtype=np.int64)
         self.cross_b = np.array([self.vi[VECTORS[n][2]] for n in cross], dtype=np.int64)
         self.is_cross = np.array([kinds[n] == "x" for n in order])
+        self.n_cross1 = len(cross) - len(nested)  # crosses of plain vectors; the rest take one of those
         self.n_vec = len(order)
 
         solved = [b for b, s in enumerate(SOLVE) if s.fixed is None]
@@ -285,7 +289,7 @@ def _segments() -> list[tuple[str, int, int]]:
     """(name, from point, to point) of every length in the rest rig (extended point indices)."""
     seg = [("hip", MID_HIP, 23), ("torso", MID_HIP, MID_SHOULDER), ("clavicle", MID_SHOULDER, 11), ("neck", MID_SHOULDER, MID_EAR)]
     for s, p in _SIDE.items():
-        seg += [(f"upper_arm{s}", p["sh"], p["el"]), (f"forearm{s}", p["el"], p["wr"]), (f"thigh{s}", p["hip"], p["knee"]),
+        seg += [(f"upper_arm{s}", p["sh"], p["el"]), (f"forearm{s}", p["el"], p["h"]), (f"forearm_pose{s}", p["el"], p["wr"]), (f"thigh{s}", p["hip"], p["knee"]),
                 (f"shin{s}", p["knee"], p["ankle"]), (f"foot{s}", p["ankle"], p["toe"])]  # fmt: skip
         for finger, k in _FINGER_BASES.items():
             seg += [(f"{finger}{i}{s}", p["h"] + k + i, p["h"] + k + i + 1) for i in range(3)]
@@ -298,9 +302,10 @@ _SEG_FROM = np.array([a for _, a, _ in _SEGMENTS], dtype=np.int64)
 _SEG_TO = np.array([b for _, _, b in _SEGMENTS], dtype=np.int64)
 _SEG_SUPPORT = ((POINT_MATRIX[_SEG_FROM] != 0) | (POINT_MATRIX[_SEG_TO] != 0)).astype(np.float64)  # (S, 75)
 # Layouts: points carried rigidly by a bone, measured in the bone's solved frame.
-_PALM_POINTS = {s: np.array([p["h"], p["h"] + 1, p["h"] + 5, p["h"] + 9, p["h"] + 13, p["h"] + 17, *p["coarse"]]) for s, p in _SIDE.items()}
+_PALM_POINTS = {s: np.array([p["h"] + 1, p["h"] + 5, p["h"] + 9, p["h"] + 13, p["h"] + 17, *p["coarse"]]) for s, p in _SIDE.items()}
 _FACE_POINTS = np.arange(11)
-_LAYOUTS = {"palmL": (BONE_INDEX["LeftHand"], 15, _PALM_POINTS["L"]), "palmR": (BONE_INDEX["RightHand"], 16, _PALM_POINTS["R"]),
+_LAYOUTS = {"palmL": (BONE_INDEX["LeftHand"], 33, _PALM_POINTS["L"]), "palmR": (BONE_INDEX["RightHand"], 54, _PALM_POINTS["R"]),
+            "wristL": (BONE_INDEX["LeftLowerArm"], 13, np.array([15])), "wristR": (BONE_INDEX["RightLowerArm"], 14, np.array([16])),
             "face": (BONE_INDEX["Head"], MID_EAR, _FACE_POINTS)}  # fmt: skip
 _CANON_EXT = extended_points(CANONICAL_REST)
 _CANON_LENGTHS = np.linalg.norm(_CANON_EXT[_SEG_TO] - _CANON_EXT[_SEG_FROM], axis=-1)
@@ -329,8 +334,9 @@ def build_rest(lengths: dict[str, float], layouts: dict[str, np.ndarray]) -> np.
     for s, p in _SIDE.items():
         sign = 1.0 if s == "L" else -1.0
         r[p["el"]] = r[p["sh"]] + sign * lengths[f"upper_arm{s}"] * x
-        r[p["wr"]] = r[p["el"]] + sign * lengths[f"forearm{s}"] * x
-        r[_PALM_POINTS[s]] = r[p["wr"]] + layouts[f"palm{s}"]
+        r[p["h"]] = r[p["el"]] + sign * lengths[f"forearm{s}"] * x
+        r[p["wr"]] = r[p["el"]] + layouts[f"wrist{s}"][0]
+        r[_PALM_POINTS[s]] = r[p["h"]] + layouts[f"palm{s}"]
         h = p["h"]
         for finger, k in _FINGER_BASES.items():
             direction = _unit(c[h + k + 3] - c[h + k])  # a straight finger: one direction for its three bones
@@ -431,6 +437,7 @@ class RigSolver:
         self._ease_from = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (NUM_BONES, 1))
         self._ease = np.ones(NUM_BONES)  # ease progress, 1 = done
         self._flips = 0
+        self._started = False  # a rig has been emitted since the last reset
         self._floor: float | None = None
         self._feet_seen = False
         self._origin_xz: np.ndarray | None = None
@@ -507,9 +514,17 @@ class RigSolver:
             scale = float(np.clip(cal.lengths[_SEG_INDEX["clavicle"]] / _CANON_LENGTHS[_SEG_INDEX["clavicle"]], 0.6, 1.6))
             unseen = cal.pending_lengths & ~np.isfinite(any_).any(0)
             cal.lengths[unseen] = _CANON_LENGTHS[unseen] * scale
+            for s in ("L", "R"):  # no hand seen: the forearm ends at the pose model's wrist
+                fa, fp = _SEG_INDEX[f"forearm{s}"], _SEG_INDEX[f"forearm_pose{s}"]
+                if cal.pending_lengths[fa] and not cal.pending_lengths[fp]:
+                    cal.lengths[fa] = cal.lengths[fp]
             for key, samples in cal.layouts.items():
                 if not samples or len(samples) < (1 if final else need):
-                    cal.layout_values[key] = _CANON_LAYOUTS[key] * scale
+                    if key.startswith("wrist"):
+                        sign = 1.0 if key == "wristL" else -1.0
+                        cal.layout_values[key] = np.array([[sign * cal.lengths[_SEG_INDEX[f"forearm_pose{key[-1]}"]], 0.0, 0.0]])
+                    else:
+                        cal.layout_values[key] = _CANON_LAYOUTS[key] * scale
             cal.window = frames
             changed = True
         for key, samples in cal.layouts.items():
@@ -549,16 +564,13 @@ class RigSolver:
         usable = detected.copy()
         hips_derived = not (detected[23] and detected[24])
         if hips_derived:
-            # Hips under the shoulders: turned with the shoulders' heading, the torso upright.
-            line = w[11] - w[12]
-            heading = _unit(np.array([line[0], 0.0, line[2]]))
-            if not np.isfinite(heading).all() or np.linalg.norm(heading) < 0.5:
-                heading = np.array([1.0, 0.0, 0.0])
+            # Hips not detected: they hold their last rotation and hang under the shoulders
+            # as in the rest pose, so the torso's turn goes to the Spine and its tilt to the
+            # clavicles.
+            held = self._local[_T.hips]
             rest = self._rest.points
-            torso = np.linalg.norm(0.5 * (rest[11] + rest[12]) - 0.5 * (rest[23] + rest[24]))
-            mid = 0.5 * (w[11] + w[12]) - np.array([0.0, torso, 0.0])
-            half = 0.5 * np.linalg.norm(rest[23] - rest[24])
-            w[23], w[24] = mid + half * heading, mid - half * heading
+            mid = 0.5 * (w[11] + w[12]) - held @ (0.5 * (rest[11] + rest[12]) - 0.5 * (rest[23] + rest[24]))
+            w[23], w[24] = mid + held @ (rest[23] - 0.5 * (rest[23] + rest[24])), mid + held @ (rest[24] - 0.5 * (rest[23] + rest[24]))
             usable[23] = usable[24] = True
         w0 = np.where(usable[:, None], w, 0.0)
         pts = POINT_MATRIX @ w0  # (83, 3)
@@ -580,13 +592,14 @@ class RigSolver:
         v_lin = t.lin_w @ w0  # (L, 3)
         lin_ok = (t.lin_support @ (~usable).astype(np.float64)) == 0
         lin_det = (t.lin_support @ (~detected).astype(np.float64)) == 0
-        head = np.concatenate([v_lin, t.const])
-        v_cross = _cross(head[t.cross_a], head[t.cross_b])
-        vec = np.concatenate([v_lin, t.const, v_cross])  # (V, 3)
-        ok_head = np.concatenate([lin_ok, np.ones(len(t.const), dtype=bool)])
-        det_head = np.concatenate([lin_det, np.ones(len(t.const), dtype=bool)])
-        ok = np.concatenate([ok_head, ok_head[t.cross_a] & ok_head[t.cross_b]])
-        det = np.concatenate([det_head, det_head[t.cross_a] & det_head[t.cross_b]])
+        n1 = t.n_cross1
+        vec = np.concatenate([v_lin, t.const])
+        ok = np.concatenate([lin_ok, np.ones(len(t.const), dtype=bool)])
+        det = np.concatenate([lin_det, np.ones(len(t.const), dtype=bool)])
+        for a_i, b_i in ((t.cross_a[:n1], t.cross_b[:n1]), (t.cross_a[n1:], t.cross_b[n1:])):
+            vec = np.concatenate([vec, _cross(vec[a_i], vec[b_i])])  # (V, 3)
+            ok = np.concatenate([ok, ok[a_i] & ok[b_i]])
+            det = np.concatenate([det, det[a_i] & det[b_i]])
         norm = _norm(vec)
         scale = norm.copy()
         scale[t.is_cross] = norm[t.cross_a] * norm[t.cross_b] if len(t.cross_a) else scale[t.is_cross]
@@ -704,6 +717,9 @@ class RigSolver:
             self._hold_for_next(world, used)
             return None
 
+        if not self._started:  # the first rig: from this frame's rotations, nothing to ease from
+            self._hold_for_next(world, used)
+            self._started = True
         local, quat = self._outputs(world, used, dt)
         hips_w = frame["points"][MID_HIP]
         offset = self._world_offset(frame, hips_w, world)
@@ -766,33 +782,40 @@ class RigSolver:
     def _decide(self, bones: np.ndarray, target: np.ndarray, used: np.ndarray, dt: float) -> np.ndarray:
         """(n, 3, 3) the output local rotations of ``bones`` given their solved ``target`` locals.
 
-        Held where not ``used``; easing from the held rotation where a bone comes back or
-        would turn more than ``max_step_deg`` in one frame (the flip guard); else ``target``.
+        Held where not ``used``; easing from the held rotation where a bone comes back;
+        else ``target``. Whatever the output would be, a bone that would turn more than
+        ``max_step_deg`` from last frame's output starts easing from it instead (the flip
+        guard), so no output ever jumps.
         """
         cfg = self.config
         held = self._local[bones]
-        returning = used & ~self._used[bones]
         ease = self._ease[bones]
+        returning = used & ~self._used[bones]
         ease[returning] = 0.0
-        step_cos = 0.5 * (np.einsum("bij,bij->b", target, held) - 1.0)
-        flipped = used & (ease >= 1.0) & (step_cos < math.cos(math.radians(cfg.max_step_deg)))
-        if flipped.any():
-            self._flips += int(flipped.sum())
-            log.debug("flip guard: %s", ", ".join(BONES[b] for b in bones[flipped]))
-            ease[flipped] = 0.0
-        start = returning | flipped
-        if start.any():
-            self._ease_from[bones[start]] = self._quat[bones[start]]
-        local = np.where((used & (ease >= 1.0))[:, None, None], target, held)
+        self._ease_from[bones[returning]] = self._quat[bones[returning]]
+        step = dt / cfg.ease_s + 1e-9 if cfg.ease_s > 0 else 1.0  # (+1e-9: n steps of 1/n reach 1)
+        local = np.where(used[:, None, None], target, held)
+        for attempt in range(2):  # the second pass restarts the ease of guarded bones
+            moving = used & (ease < 1.0)
+            if moving.any():
+                m = np.nonzero(moving)[0]
+                b = bones[m]
+                prog = np.minimum(ease[m] + step, 1.0)
+                smooth = prog * prog * (3.0 - 2.0 * prog)
+                q_t = align_signs(quat_from_matrix(target[m]), self._ease_from[b])
+                local[m] = quat_to_matrix(quat_slerp(self._ease_from[b], q_t, smooth))
+            if attempt == 1:
+                break
+            jump = used & (0.5 * (np.einsum("bij,bij->b", local, held) - 1.0) < math.cos(math.radians(cfg.max_step_deg)))
+            if not jump.any():
+                break
+            self._flips += int(jump.sum())
+            log.debug("flip guard: %s", ", ".join(BONES[b] for b in bones[jump]))
+            ease[jump] = 0.0
+            self._ease_from[bones[jump]] = self._quat[bones[jump]]
+            local[jump] = held[jump]
         moving = used & (ease < 1.0)
-        if moving.any():
-            m = np.nonzero(moving)[0]
-            b = bones[m]
-            prog = np.minimum(ease[m] + (dt / cfg.ease_s if cfg.ease_s > 0 else 1.0), 1.0)
-            ease[m] = prog
-            smooth = prog * prog * (3.0 - 2.0 * prog)
-            q_t = align_signs(quat_from_matrix(target[m]), self._ease_from[b])
-            local[m] = quat_to_matrix(quat_slerp(self._ease_from[b], q_t, smooth))
+        ease[moving] = np.minimum(ease[moving] + step, 1.0)
         self._ease[bones] = ease
         return local
 

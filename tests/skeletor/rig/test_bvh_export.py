@@ -1,272 +1,174 @@
-"""BVH export: read the file back with bvhio; its forward kinematics must give back the input."""
+"""BVH export on the rig solver: read the file back with bvhio (an independent parser), run its
+forward kinematics, and compare with the cleaned poses mapped into the file's world."""
 
 from __future__ import annotations
 
-import re
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import bvhio
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
-from skeletor.rig.bvh import POINT_NAMES, BvhConfig, BvhMotion, poses_to_bvh, solve_bvh, write_bvh
 from skeletor.cli import main
 from skeletor.datasets.phoenix import load_phoenix
 from skeletor.keypoints import PoseSequence, save_poses
 from skeletor.protocol import PoseFrame
 from skeletor.recording import Recorder
-from skeletor.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.rig import BONES, RigConfig, camera_to_world, forward_kinematics
+from skeletor.rig.bvh import EULER_ORDERS, BvhConfig, poses_to_bvh, solve_bvh, write_bvh
+from skeletor.rig.humanoid import BONE_POINT, POINT_MATRIX, extended_points
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rig_helpers import posed_person  # noqa: E402
 
 COMMANDS = ("skeletor.rig.bvh",)
 PHOENIX_SHOULDER_M = 0.35  # Phoenix is in shoulder widths; an adult's is about this in metres
+FINGERS = ("Thumb", "Index", "Middle", "Ring", "Little")
 
 
-# --------------------------------------------------------------------------- a rigid synthetic person
-
-
-def _rot(axis: str, deg: np.ndarray) -> np.ndarray:
-    return Rotation.from_euler(axis, np.asarray(deg, dtype=np.float64).reshape(-1, 1), degrees=True).as_matrix()
-
-
-def _apply(r: np.ndarray, v: tuple[float, ...] | np.ndarray) -> np.ndarray:
-    return np.einsum("tij,j->ti", r, np.asarray(v, dtype=np.float64))
-
-
-def synthetic_person(frames: int = 40, fps: float = 30.0) -> np.ndarray:
-    """(T, 75, 3) camera-frame metres: fixed bone lengths, every joint angle a sinusoid.
-
-    Built in a Y-up world (subject facing +z, their left at +x) and turned into the camera
-    frame (x, -y, -z). Knees, elbows and finger joints are pure hinges; the knees and elbows
-    stay bent at least 25 degrees, so their bend plane always defines the limb's twist.
-    The face is rigid; the thumb's, ring's and pinky's metacarpals move on their own.
-    """
-    t = np.arange(frames) / fps
-
-    def wave(amp: float, hz: float, phase: float, mid: float = 0.0) -> np.ndarray:
-        return mid + amp * np.sin(2 * np.pi * hz * t + phase)
-
-    x = np.full((frames, 75, 3), np.nan)
-    pelvis = np.stack([wave(0.1, 0.3, 0.0), wave(0.02, 0.9, 1.0, 1.0), wave(0.1, 0.2, 2.0, -2.5)], axis=1)
-    r_pel = _rot("y", wave(30, 0.25, 0.3)) @ _rot("x", wave(5, 0.5, 1.0))
-    for s, hip, knee, ankle, heel, toe, ph in ((1, 23, 25, 27, 29, 31, 0.0), (-1, 24, 26, 28, 30, 32, 2.0)):
-        x[:, hip] = pelvis + _apply(r_pel, (s * 0.1, 0, 0))
-        r_thigh = r_pel @ _rot("x", wave(20, 0.7, ph, -15)) @ _rot("z", wave(8, 0.4, ph, s * 5))
-        x[:, knee] = x[:, hip] + _apply(r_thigh, (0, -0.43, 0))
-        r_shin = r_thigh @ _rot("x", wave(20, 0.8, ph, 45))
-        x[:, ankle] = x[:, knee] + _apply(r_shin, (0, -0.42, 0))
-        r_foot = r_shin @ _rot("x", wave(15, 0.6, ph, -5))
-        x[:, toe] = x[:, ankle] + _apply(r_foot, (0, -0.05, 0.14))
-        x[:, heel] = x[:, ankle] + _apply(r_foot, (0, -0.06, -0.05))
-    r_spine = r_pel @ _rot("x", wave(12, 0.35, 0.5)) @ _rot("y", wave(15, 0.45, 0.1)) @ _rot("z", wave(6, 0.3, 0.7))
-    neck = pelvis + _apply(r_spine, (0, 0.5, 0))
-    r_chest = r_spine @ _rot("z", wave(5, 0.5, 0.2))
-    x[:, 11], x[:, 12] = neck + _apply(r_chest, (0.19, 0, 0)), neck - _apply(r_chest, (0.19, 0, 0))
-    r_neck = r_chest @ _rot("x", wave(20, 0.4, 0.0)) @ _rot("y", wave(40, 0.3, 1.0))
-    head = neck + _apply(r_neck, (0, 0.2, 0.02))
-    r_head = r_neck @ _rot("z", wave(10, 0.5, 0.4))
-    face = {0: (0, 0, 0.11), 7: (0.075, 0, 0), 9: (0.025, -0.04, 0.085), 1: (0.015, 0.035, 0.09), 2: (0.032, 0.035, 0.085), 3: (0.045, 0.035, 0.075)}
-    for j, off in list(face.items()):
-        x[:, j] = head + _apply(r_head, off)
-        if j:
-            mirror = HOLISTIC75.mirror[j]
-            x[:, mirror] = head + _apply(r_head, (-off[0], off[1], off[2]))
-    palm = {5: (0.088, 0.022, 0.0), 9: (0.09, 0.0, 0.0), 13: (0.085, -0.018, 0.0), 17: (0.078, -0.035, 0.0)}
-    phalanges = {1: (0.035, 0.04, 0.032, 0.026), 5: (0.045, 0.026, 0.022), 9: (0.05, 0.03, 0.023), 13: (0.046, 0.029, 0.022), 17: (0.035, 0.021, 0.02)}
-    for s, sh, el, wr, h, ph in ((1, 11, 13, 15, 33, 0.0), (-1, 12, 14, 16, 54, 1.5)):
-        r_arm = r_chest @ _rot("z", wave(25, 0.3, ph, -s * 60)) @ _rot("y", wave(25, 0.35, ph, -s * 20)) @ _rot("x", wave(20, 0.4, ph))
-        x[:, el] = x[:, sh] + _apply(r_arm, (s * 0.29, 0, 0))
-        r_fore = r_arm @ _rot("y", -s * wave(35, 0.6, ph, 70))
-        x[:, wr] = x[:, el] + _apply(r_fore, (s * 0.26, 0, 0))
-        r_hand = r_fore @ _rot("x", wave(60, 0.5, ph)) @ _rot("y", wave(25, 0.7, ph)) @ _rot("z", wave(10, 0.4, ph))
-        x[:, h] = x[:, wr]
-        for k, lengths in phalanges.items():
-            if k == 1:  # the thumb: CMC near the wrist, then up and out
-                r = r_hand @ _rot("z", s * wave(15, 0.5, ph, 45))
-                base = x[:, wr] + _apply(r_hand, (s * 0.025, 0.025, 0.01))
-            else:
-                r = r_hand @ _rot("z", s * wave(4, 0.6, ph + k)) if k in (13, 17) else r_hand  # ring, pinky: metacarpals move
-                base = x[:, wr] + _apply(r, (s * palm[k][0], palm[k][1], palm[k][2]))
-            x[:, h + k] = base
-            for i, length in enumerate(lengths[-3:] if k == 1 else lengths):
-                r = r @ _rot("y", -s * wave(30, 0.5 + 0.1 * i, ph + k, 35))
-                x[:, h + k + i + 1] = x[:, h + k + i] + _apply(r, (s * length, 0, 0))
-        for pose_pt, hand_pt in ((17, 17), (19, 5), (21, 1)):  # the pose model's coarse hand points
-            x[:, pose_pt + (s < 0)] = x[:, h + hand_pt]
-    return (x * np.array([1.0, -1.0, -1.0])).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def to_file_world(poses: np.ndarray, up: str = "y", scale: float = 100.0) -> np.ndarray:
-    """Camera frame -> the file's world, done here independently of the module: (x, -y, -z) or (x, z, -y)."""
-    p = poses.astype(np.float64) * scale
-    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1) if up == "z" else p * np.array([1.0, -1.0, -1.0])
-
-
-def point_track(world: np.ndarray, point: int) -> np.ndarray:
-    """(T, 3) track of a rig point: a holistic75 joint or a mid-point named in POINT_NAMES."""
-    name = POINT_NAMES[point]
-    if not name.startswith("mid_"):
-        return world[:, HOLISTIC75.index(name)]
-    part = {"mid_hip": "hip", "mid_shoulder": "shoulder", "mid_ear": "ear"}[name]
-    return 0.5 * (world[:, HOLISTIC75.index("left_" + part)] + world[:, HOLISTIC75.index("right_" + part)])
-
-
-def bvhio_positions(path: Path, frames: list[int]) -> dict[str, np.ndarray]:
-    """World position of every joint of the file at ``frames``, by bvhio's forward kinematics."""
+def bvhio_joints(path: Path, frames: list[int]) -> tuple[list[str], np.ndarray]:
+    """Joint names and (len(frames), J, 3) world positions by bvhio's own forward kinematics."""
     root = bvhio.readAsHierarchy(str(path))
     joints = [j for j, _, _ in root.layout()]
-    out: dict[str, list[tuple[float, float, float]]] = {j.Name: [] for j in joints}
-    for t in frames:
+    out = np.empty((len(frames), len(joints), 3))
+    for i, t in enumerate(frames):
         root.loadPose(t)
-        for j in joints:
+        for k, j in enumerate(joints):
             p = j.PositionWorld
-            out[j.Name].append((p.x, p.y, p.z))
-    return {k: np.array(v) for k, v in out.items()}
+            out[i, k] = (p.x, p.y, p.z)
+    return [j.Name for j in joints], out
 
 
-def fk_errors(path: Path, motion: BvhMotion, poses: np.ndarray, frames: list[int], up: str = "y", scale: float = 100.0) -> dict[str, float]:
-    """Mean distance (file units) between bvhio's joint positions and the input point of each joint, where seen."""
-    fk = bvhio_positions(path, frames)
-    world = to_file_world(poses, up, scale)
-    errors = {}
-    for name, point in zip(motion.names, motion.points):
-        want = point_track(world, point)[frames]
-        ok = np.isfinite(want).all(-1)
-        if ok.any():
-            errors[name] = float(np.linalg.norm(fk[name][ok] - want[ok], axis=-1).mean())
-    return errors
+def cleaned_in_file_world(poses: np.ndarray, confidence: np.ndarray, world_offset: np.ndarray, scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """The cleaned poses at each rig joint's point, in the file's world: (T, B, 3) and (T, B) detected."""
+    world = camera_to_world(poses, world_offset[:, None])  # (T, 75, 3) metres
+    det = np.isfinite(poses).all(-1) & (confidence >= RigConfig().min_confidence)
+    ext = extended_points(np.where(det[..., None], world, 0.0))
+    det_ext = (((POINT_MATRIX != 0).astype(float) @ (~det).T.astype(float)).T == 0)
+    return ext[:, list(BONE_POINT)] * scale, det_ext[:, list(BONE_POINT)]
 
 
-def body_hands(motion: BvhMotion, errors: dict[str, float]) -> tuple[float, float]:
-    """Mean error over the joints on holistic75 body points (POSE_BODY_JOINTS) and over the hand points."""
-    body = [errors[n] for n, p in zip(motion.names, motion.points) if n in errors and p in POSE_BODY_JOINTS]
-    hands = [errors[n] for n, p in zip(motion.names, motion.points) if n in errors and 33 <= p < 75]
-    return float(np.mean(body)), float(np.mean(hands))
+# --------------------------------------------------------------------------- a rigid person: exact
 
 
-# --------------------------------------------------------------------------- tests
+def test_rigid_person_round_trips_through_bvhio(tmp_path: Path) -> None:
+    cam, _, _, rest = posed_person(frames=40)
+    motion = write_bvh(tmp_path / "s.bvh", cam, None, 30.0)
+    names, fk = bvhio_joints(tmp_path / "s.bvh", list(range(0, 40, 3)))
+    assert names == list(BONES) and motion.names == BONES
+    want, det = cleaned_in_file_world(cam, np.ones(cam.shape[:2]), motion.clip.world_offset)
+    err = np.linalg.norm(fk - want[::3], axis=-1)
+    assert det.all() and err.max() < 0.01, (err.max(), BONES[int(err.max(0).argmax())])  # cm: exact up to rounding
+    np.testing.assert_allclose(motion.offsets[BONES.index("LeftLowerArm")], rest.offsets[BONES.index("LeftLowerArm")] * 100, atol=1e-3)
+    np.testing.assert_allclose(motion.offsets[0], 0.0)  # the root's position channels are absolute
 
 
-def test_rigid_synthetic_person_round_trips_through_bvhio(tmp_path: Path) -> None:
-    poses = synthetic_person(40)
-    motion = write_bvh(tmp_path / "s.bvh", poses, None, 30.0)
-    assert motion.names[0] == "Hips" and "LeftToeBase" in motion.names and "RightHandPinky4" in motion.names
-    errors = fk_errors(tmp_path / "s.bvh", motion, poses, list(range(0, 40, 3)))
-    assert len(errors) == len(motion.names)
-    assert max(errors.values()) < 0.02, sorted(errors.items(), key=lambda kv: -kv[1])[:5]  # cm: exact up to rounding
-    body, hands = body_hands(motion, errors)
-    assert body < 0.01 and hands < 0.01
-
-
-def test_rig_has_the_clip_bone_lengths_and_a_t_pose_rest() -> None:
-    motion = solve_bvh(synthetic_person(20), fps=30.0)
-    off = dict(zip(motion.names, motion.offsets))
-    np.testing.assert_allclose(off["LeftLeg"], [0, -43, 0], atol=1e-3)  # thigh 0.43 m, straight down
-    np.testing.assert_allclose(off["RightForeArm"], [-29, 0, 0], atol=1e-3)  # upper arm 0.29 m, along -x
-    np.testing.assert_allclose(off["LeftHandIndex2"], [4.5, 0, 0], atol=1e-3)  # fingers straight out
-    np.testing.assert_allclose(off["Neck"], [0, 50, 0], atol=1e-3)  # mid-hip to mid-shoulder
-    np.testing.assert_allclose(off["Nose"], [0, 0, 11], atol=1e-3)  # the face keeps its shape
-    np.testing.assert_allclose(off["LeftEar"], [7.5, 0, 0], atol=1e-3)
-    np.testing.assert_allclose(motion.offsets[0], 0.0)  # root offset zero: position channels are absolute
-    # Body and hand wrist points coincide here: the link between them has no length and no rotation.
-    np.testing.assert_allclose(off["LeftHand"], 0.0)
-    np.testing.assert_allclose(motion.euler_deg[:, motion.names.index("LeftWrist")], 0.0)
-    assert np.isnan(motion.end_sites[motion.names.index("Neck")]).all()  # End Sites only on leaves
-    assert np.isfinite(motion.end_sites[motion.names.index("LeftHandThumb4")]).all()
-
-
-def test_hinges_move_on_one_channel_only() -> None:
-    """The twist choice: knees bend in their bend plane, so only one Euler channel moves."""
-    motion = solve_bvh(synthetic_person(40), fps=30.0)
-
-    def channels(name: str) -> np.ndarray:
-        return motion.euler_deg[:, motion.names.index(name)]  # (T, 3): Z, X, Y
-
-    for knee in ("LeftLeg", "RightLeg"):
-        z, xr, y = channels(knee).T
-        assert np.abs(z).max() < 0.01 and np.abs(y).max() < 0.01 and np.ptp(xr) > 30  # flexion about X
-    for elbow in ("LeftForeArm", "RightForeArm"):
-        z, xr, y = channels(elbow).T
-        assert np.abs(z).max() < 0.01 and np.abs(xr).max() < 0.01 and np.ptp(y) > 40  # flexion about Y
-    for finger in ("LeftHandIndex2", "RightHandMiddle3"):
-        z, xr, y = channels(finger).T
-        assert np.abs(z).max() < 0.01 and np.abs(xr).max() < 0.01 and np.ptp(y) > 30
-    assert np.abs(np.diff(motion.euler_deg, axis=0)).max() < 30  # no 360 degree or branch jumps
+def test_bvhio_and_our_forward_kinematics_agree(tmp_path: Path) -> None:
+    cam, _, _, _ = posed_person(frames=12, seed=11)
+    motion = write_bvh(tmp_path / "a.bvh", cam, None, 30.0, BvhConfig(units="m"))
+    _, fk = bvhio_joints(tmp_path / "a.bvh", [0, 5, 11])
+    ours = forward_kinematics(motion.clip.rest.offsets, motion.clip.hips_position[[0, 5, 11]], motion.clip.rotations[[0, 5, 11]])
+    np.testing.assert_allclose(fk, ours, atol=2e-4)  # metres: the file's 4 decimals, bvhio's float32
+    assert set(motion.orders) <= set(EULER_ORDERS)
 
 
 @pytest.mark.parametrize("up", ["y", "z"])
 def test_axes_and_units(tmp_path: Path, up: str) -> None:
-    poses = synthetic_person(12)
-    config = BvhConfig(up=up, units="m")
-    motion = write_bvh(tmp_path / "a.bvh", poses, None, 30.0, config)
-    errors = fk_errors(tmp_path / "a.bvh", motion, poses, [0, 5, 11], up=up, scale=1.0)
-    assert max(errors.values()) < 2e-4  # metres
-    fk = bvhio_positions(tmp_path / "a.bvh", [0])
+    cam, _, _, _ = posed_person(frames=10)
+    motion = write_bvh(tmp_path / "a.bvh", cam, None, 30.0, BvhConfig(up=up, units="m"))
+    names, fk = bvhio_joints(tmp_path / "a.bvh", [0, 9])
+    world = forward_kinematics(motion.clip.rest.offsets, motion.clip.hips_position[[0, 9]], motion.clip.rotations[[0, 9]])
+    want = world if up == "y" else np.stack([world[..., 0], -world[..., 2], world[..., 1]], axis=-1)  # +90 degrees about x
+    np.testing.assert_allclose(fk, want, atol=2e-4)
     vertical = 1 if up == "y" else 2
-    assert fk["Head"][0, vertical] > fk["Hips"][0, vertical] + 0.5  # the head is up
+    assert fk[0, names.index("Head"), vertical] > fk[0, names.index("Hips"), vertical] + 0.4  # the head is up
+
+
+# --------------------------------------------------------------------------- real cleaned clips
 
 
 @pytest.mark.data
-def test_real_phoenix_signer_upper_body_and_hands(data_dir: Path, tmp_path: Path) -> None:
-    motions = load_phoenix("test", data_dir / "ptslp_phoenix14t")
-    for m in motions[:2]:
-        poses = m.positions * PHOENIX_SHOULDER_M  # shoulder widths -> metres
-        path = tmp_path / f"{m.name.replace('/', '_')}.bvh"
-        motion = write_bvh(path, poses, m.confidence, m.fps)
+@pytest.mark.slow
+def test_real_clip_bvh_reproduces_the_cleaned_joints(clean_clips: list, tmp_path: Path) -> None:
+    """Median error per joint of bvhio's positions against the cleaned joints (cm), printed.
+
+    The file's bone lengths are the clip's medians, so a joint's error is its cleaned
+    pose's length variation along the chain plus what the rigid palm cannot follow.
+    """
+    per_joint: dict[str, list[float]] = {}
+    for c in clean_clips[:3]:
+        path = tmp_path / f"{c.name}.bvh"
+        motion = write_bvh(path, c.poses, c.confidence, c.fps)
         text = path.read_text()
-        assert "nan" not in text.lower() and f"Frames: {len(poses)}" in text
-        # No legs or hips in the data: the root is the chest, and no leg joint is written.
-        assert motion.names[0] == "Chest" and not any(n.endswith(("UpLeg", "Foot", "Heel", "ToeBase")) for n in motion.names)
-        fingers = [n for n in motion.names if re.fullmatch(r"(Left|Right)Hand(Thumb|Index|Middle|Ring|Pinky)[1-4]", n)]
-        assert len(fingers) == 2 * 20  # both 21-point hands: 20 finger points each, plus the wrist
-        frames = list(range(0, len(poses), max(1, len(poses) // 15)))
-        errors = fk_errors(path, motion, poses, frames)
-        body, hands = body_hands(motion, errors)
-        assert body < 1.0 and hands < 1.0, (body, hands)  # cm
-        # The rig's bones are the clip's median lengths: elbow -> (body) wrist -> hand wrist.
-        for joint, a, b in (("LeftWrist", 13, 15), ("LeftHand", 15, 33)):
-            length = np.median(np.linalg.norm(poses[:, b] - poses[:, a], axis=-1)) * 100
-            assert np.linalg.norm(motion.offsets[motion.names.index(joint)]) == pytest.approx(length, abs=1e-3)
+        assert "nan" not in text.lower() and f"Frames: {len(c.poses)}" in text
+        frames = list(range(0, len(c.poses), 2))
+        names, fk = bvhio_joints(path, frames)
+        want, det = cleaned_in_file_world(c.poses, c.confidence, motion.clip.world_offset)
+        err = np.where(det[frames], np.linalg.norm(fk - want[frames], axis=-1), np.nan)
+        for k, name in enumerate(names):
+            per_joint.setdefault(name, []).extend(err[:, k][np.isfinite(err[:, k])].tolist())
+    medians = {n: float(np.median(v)) for n, v in per_joint.items() if v}
+    print("median error per joint (cm): " + ", ".join(f"{n} {m:.2f}" for n, m in medians.items()))
+    body = [m for n, m in medians.items() if not any(f in n for f in FINGERS)]
+    fingers = [m for n, m in medians.items() if any(f in n for f in FINGERS)]
+    assert np.median(body) < 1.5 and max(medians[n] for n in ("LeftUpperArm", "RightUpperArm", "Neck", "Head")) < 1.0
+    assert np.median(fingers) < 4.0, np.median(fingers)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_real_clip_bvh_world_and_channels(clean_clips: list, tmp_path: Path) -> None:
+    """The Hips start over the origin; Euler channels are continuous; the torso's, head's, legs' and
+    upper arms' channels stay within +-180 degrees (forearms, hands and fingers follow the cleaned
+    hands, whose depth flips turn them further; they are reported by ``skeletor bench rig``)."""
+    for c in clean_clips:
+        motion = solve_bvh(c.poses, c.confidence, c.fps)
+        assert np.abs(motion.root_position[0, [0, 2]]).max() < 1e-3  # cm
+        assert 60.0 < motion.root_position[0, 1] < 130.0  # an upper-body framing: hips stand over the floor
+        e = motion.euler_deg
+        step = np.abs(np.diff(e, axis=0))
+        assert step.max() < 180.0, (c.name, step.max())  # unwrapped: never a 360 degree jump
+        body = [j for j, n in enumerate(motion.names) if not any(f in n for f in FINGERS) and not n.endswith(("Hand", "LowerArm"))]
+        assert np.abs(e[:, body]).max() <= 180.0, (c.name, motion.names[body[int(np.abs(e[:, body]).max((0, 2)).argmax())]])
+        middle = np.abs(e[..., 1]).max(0)  # each joint's order keeps its middle angle off gimbal lock
+        assert middle[body].max() < 80.0, (c.name, middle[body].max())
+
+
+@pytest.mark.data
+def test_real_phoenix_signer_upper50(data_dir: Path, tmp_path: Path) -> None:
+    """OpenPose-style upper-body data (no hips, no face but the nose) still gives a whole rig."""
+    m = load_phoenix("test", data_dir / "ptslp_phoenix14t")[0]
+    poses = m.positions * PHOENIX_SHOULDER_M  # shoulder widths -> metres
+    motion = write_bvh(tmp_path / "p.bvh", poses, m.confidence, m.fps)
+    assert motion.names == BONES and "nan" not in (tmp_path / "p.bvh").read_text().lower()
+    frames = list(range(0, len(poses), 5))
+    names, fk = bvhio_joints(tmp_path / "p.bvh", frames)
+    want, det = cleaned_in_file_world(poses, m.confidence, motion.clip.world_offset)
+    err = np.linalg.norm(fk - want[frames], axis=-1)
+    arms = [BONES.index(n) for n in ("LeftUpperArm", "LeftLowerArm", "RightUpperArm", "RightLowerArm")]
+    assert np.median(err[:, arms][det[frames][:, arms]]) < 0.5  # cm
+    assert np.median(err[det[frames]]) < 3.0, np.median(err[det[frames]])  # cm, mostly fingers (2.1 measured)
 
 
 def test_missing_joints_give_a_valid_file_without_nan(tmp_path: Path) -> None:
-    poses = synthetic_person(30)
-    poses[:, 23:33] = np.nan  # never any hips or legs
-    poses[:, 1:11] = np.nan  # nor face points: the head sits on the nose
-    poses[8:14, 33:54] = np.nan  # the left hand lost for a while
-    poses[0:4, 54:75] = np.nan  # the right hand found late
-    poses[20] = np.nan  # a frame with nothing
-    poses[25, 13] = np.nan  # one elbow missing once
-    conf = np.isfinite(poses).all(-1).astype(np.float32)
-    path = tmp_path / "n.bvh"
-    motion = write_bvh(path, poses, conf, 30.0)
-    text = path.read_text()
+    cam, _, _, _ = posed_person(frames=30)
+    cam[:, 23:33] = np.nan  # never any hips or legs
+    cam[8:14, 33:54] = np.nan  # the left hand lost for a while
+    cam[0:4, 54:75] = np.nan  # the right hand found late
+    cam[20] = np.nan  # a frame with no one
+    conf = np.isfinite(cam).all(-1).astype(np.float32)
+    motion = write_bvh(tmp_path / "n.bvh", cam, conf, 30.0)
+    text = (tmp_path / "n.bvh").read_text()
     assert "nan" not in text.lower() and "inf" not in text.lower()
-    assert motion.names[0] == "Chest" and "Hips" not in motion.names and "Nose" not in motion.names
-    assert motion.points[motion.names.index("Head")] == 0  # the nose
-    # A missing bone keeps its previous local rotation; before it is first seen, the rest pose.
-    e = motion.euler_deg
-    hand = motion.names.index("LeftHand")
-    np.testing.assert_allclose(e[8:14, hand], np.repeat(e[7:8, hand], 6, axis=0))
-    np.testing.assert_allclose(e[0:4, motion.names.index("RightHandIndex2")], 0.0, atol=1e-9)
-    np.testing.assert_allclose(e[20], e[19])
-    np.testing.assert_allclose(motion.root_position[20], motion.root_position[19])
-    # Every frame bvhio reads is finite, and frames with data still match the input.
-    errors = fk_errors(path, motion, poses, [0, 5, 10, 20, 29])
-    assert all(np.isfinite(v) for v in errors.values())
-    keep = [n for n in errors if not n.startswith(("LeftHand", "RightHand", "LeftWrist", "RightWrist"))]
-    assert np.mean([errors[n] for n in keep]) < 0.05
-
-
-def test_min_confidence_treats_weak_points_as_missing() -> None:
-    poses = synthetic_person(10)
-    conf = np.ones(poses.shape[:2], np.float32)
-    conf[:, 54:75] = 0.2  # a weakly seen right hand
-    assert "RightHandIndex1" in solve_bvh(poses, conf, 30.0).names
-    assert "RightHandIndex1" not in solve_bvh(poses, conf, 30.0, BvhConfig(min_confidence=0.5)).names
+    hand = BONES.index("LeftHand")
+    np.testing.assert_allclose(motion.euler_deg[8:14, hand], np.repeat(motion.euler_deg[7:8, hand], 6, axis=0), atol=1e-9)
+    np.testing.assert_allclose(motion.euler_deg[20], motion.euler_deg[19])  # no one: the last rig repeats
+    assert not motion.clip.emitted[20] and motion.clip.emitted[21]
+    bvhio_joints(tmp_path / "n.bvh", [0, 20, 29])  # bvhio reads every frame
 
 
 def test_bad_input_is_refused() -> None:
@@ -274,34 +176,35 @@ def test_bad_input_is_refused() -> None:
         poses_to_bvh(np.zeros((5, 50, 3)))
     empty = np.full((5, 75, 3), np.nan)
     empty[:, 33:54] = 0.0  # a hand alone: nothing to hang it on
-    with pytest.raises(ValueError, match="hips or both shoulders"):
+    with pytest.raises(ValueError, match="shoulders"):
         poses_to_bvh(empty)
     with pytest.raises(ValueError, match="fps"):
-        poses_to_bvh(synthetic_person(3), fps=0.0)
+        poses_to_bvh(posed_person(frames=3)[0], fps=0.0)
     with pytest.raises(ValueError, match="up"):
         BvhConfig(up="x")
 
 
+# --------------------------------------------------------------------------- the CLI
+
+
 def test_cli_npz_to_bvh(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    poses = synthetic_person(10)
-    save_poses(tmp_path / "in.npz", PoseSequence(poses, np.ones(poses.shape[:2], np.float32), 24.0))
+    cam, _, _, _ = posed_person(frames=10)
+    save_poses(tmp_path / "in.npz", PoseSequence(cam, np.ones(cam.shape[:2], np.float32), 24.0))
     out = tmp_path / "out.bvh"
     assert main(["export-bvh", str(tmp_path / "in.npz"), "-o", str(out), "--up", "z", "--scale", "m"], COMMANDS) == 0
     text = out.read_text()
     assert text.startswith("HIERARCHY\nROOT Hips\n") and "Frames: 10\nFrame Time: 0.04166667\n" in text
-    assert "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" in text
+    assert "CHANNELS 6 Xposition Yposition Zposition" in text and "JOINT LeftIndexDistal" in text
     assert "End Site" in text and "wrote" in capsys.readouterr().err
-    fk = bvhio_positions(out, [3])
-    np.testing.assert_allclose(fk["LeftArm"][0], to_file_world(poses[3:4, 11], "z", 1.0)[0], atol=1e-4)
 
 
 def test_cli_reads_a_jsonl_recording(tmp_path: Path) -> None:
-    poses = synthetic_person(8)
+    cam, _, _, _ = posed_person(frames=8)
     rec = tmp_path / "take.jsonl"
     with Recorder.open(rec, fps=30.0) as r:
-        for i, p in enumerate(poses):
+        for i, p in enumerate(cam):
             r.write(PoseFrame(seq=i, t_capture_ns=i, joints=p, confidence=np.ones(75, np.float32)))
-    assert main(["export-bvh", str(rec), "-o", str(tmp_path / "take.bvh")], COMMANDS) == 0
+    assert main(["export-bvh", str(rec), "-o", str(tmp_path / "take.bvh"), "--calibration", "stream"], COMMANDS) == 0
     assert "Frames: 8\n" in (tmp_path / "take.bvh").read_text()
 
 
@@ -314,4 +217,50 @@ def test_cli_errors_and_help(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["export-bvh", "--help"], COMMANDS)
     help_text = capsys.readouterr().out
-    assert "fixed-length" in help_text and "median" in help_text and "T-pose" in help_text
+    assert "HumanBodyBones" in help_text and "T-pose" in help_text and "--calibration" in help_text
+
+
+# --------------------------------------------------------------------------- Blender
+
+
+_BLENDER_SCRIPT = r"""
+import builtins, json, sys
+import bpy
+_open = builtins.open
+def _open_no_U(file, mode="r", *args, **kwargs):  # Blender 3.4's importer opens with 'rU' (gone in Python 3.11)
+    return _open(file, mode.replace("U", ""), *args, **kwargs)
+builtins.open = _open_no_U
+path, frames = sys.argv[sys.argv.index("--") + 1], [int(f) for f in sys.argv[sys.argv.index("--") + 2:]]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.import_anim.bvh(filepath=path, update_scene_fps=True, update_scene_duration=True)
+arm = bpy.context.selected_objects[0]
+out = {"fps": bpy.context.scene.render.fps, "bones": [b.name for b in arm.pose.bones], "frames": {}}
+for f in frames:
+    bpy.context.scene.frame_set(f + 1)  # Blender's first frame is 1
+    out["frames"][f] = [list(arm.matrix_world @ b.head) for b in arm.pose.bones]
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.mark.blender
+def test_blender_imports_the_bvh(tmp_path: Path) -> None:
+    """Debian's Blender (3.4) imports the file headless; its joints are where ours are."""
+    blender = shutil.which("blender")
+    if blender is None:
+        pytest.skip("blender is not installed (Debian: apt-get install blender)")
+    cam, _, _, _ = posed_person(frames=20)
+    motion = write_bvh(tmp_path / "b.bvh", cam, None, 25.0)
+    script = tmp_path / "import_bvh.py"
+    script.write_text(_BLENDER_SCRIPT)
+    proc = subprocess.run(
+        [blender, "-b", "--factory-startup", "--python", str(script), "--", str(tmp_path / "b.bvh"), "0", "10", "19"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
+    assert line is not None, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = json.loads(line[len("RESULT"):])
+    assert res["bones"] == list(BONES) and res["fps"] == 25
+    ours = forward_kinematics(motion.clip.rest.offsets, motion.clip.hips_position, motion.clip.rotations) * 100  # cm, Y up
+    for f, heads in res["frames"].items():
+        blender_pos = np.array(heads)  # Blender is Z up: its (x, y, z) = our (x, -z, y)
+        np.testing.assert_allclose(blender_pos, np.stack([ours[int(f), :, 0], -ours[int(f), :, 2], ours[int(f), :, 1]], -1), atol=1e-2)
