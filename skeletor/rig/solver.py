@@ -256,6 +256,8 @@ class _Tables:
         self.spine, self.chest, self.upper_chest, self.hips = (BONE_INDEX[n] for n in ("Spine", "Chest", "UpperChest", "Hips"))
         self.toes = np.array([BONE_INDEX["LeftToes"], BONE_INDEX["RightToes"]])
         self.feet = np.array([BONE_INDEX["LeftFoot"], BONE_INDEX["RightFoot"]])
+        self.legs = [[BONE_INDEX[f"{side}{b}"] for b in ("UpperLeg", "LowerLeg", "Foot")] for side in ("Left", "Right")]
+        self.soles = [(29, 31, 27), (30, 32, 28)]  # heel, toe tip, ankle of each foot
         self.hands = np.array([BONE_INDEX["LeftHand"], BONE_INDEX["RightHand"]])
         self.head = BONE_INDEX["Head"]
         self.spine_axis = _unit(rest_vector(SOLVE[self.spine].aims[0]))
@@ -722,7 +724,7 @@ class RigSolver:
             self._started = True
         local, quat = self._outputs(world, used, dt)
         hips_w = frame["points"][MID_HIP]
-        offset = self._world_offset(frame, hips_w, world)
+        offset = self._world_offset(frame, hips_w, local)
         valid = detected & (self._ease >= 1.0)
         return RigFrame(
             index=index,
@@ -819,17 +821,30 @@ class RigSolver:
         self._ease[bones] = ease
         return local
 
-    def _world_offset(self, frame: dict, hips_w: np.ndarray, world: np.ndarray) -> np.ndarray:
-        """This frame's world offset (floor and origin), updating the floor from the feet."""
+    def _world_offset(self, frame: dict, hips_w: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """This frame's world offset (floor and origin), updating the floor from the rig's feet.
+
+        The feet are the output rig's (forward kinematics of ``local`` from the Hips), so the
+        floor is where the avatar's heels and toes are, whatever the cleaned legs' lengths.
+        """
         cfg = self.config
         rest = self._rest
-        pts = frame["points"]
         det = frame["detected"]
         lows = []
-        for side, (ankle, foot_bone, heel, toe) in enumerate(((27, _T.feet[0], 29, 31), (28, _T.feet[1], 30, 32))):
-            if det[ankle] and det[toe]:
-                w = world[foot_bone]
-                ends = pts[ankle] + (rest.points[[heel, toe]] - rest.points[ankle]) @ w.T
+        seen = [det[ankle] and det[toe] for ankle, toe in ((27, 31), (28, 32))]
+        if any(seen):
+            off = rest.offsets
+            w_hips = local[_T.hips]
+            for side, ok in enumerate(seen):
+                if not ok:
+                    continue
+                upper, lower, foot = _T.legs[side]
+                w_upper = w_hips @ local[upper]
+                w_lower = w_upper @ local[lower]
+                w_foot = w_lower @ local[foot]
+                ankle = hips_w + w_hips @ off[upper] + w_upper @ off[lower] + w_lower @ off[foot]
+                heel, toe, ankle_point = _T.soles[side]
+                ends = ankle + (rest.points[[heel, toe]] - rest.points[ankle_point]) @ w_foot.T
                 lows.append(float(ends[:, 1].min()))
         if lows:
             low = min(lows)
