@@ -252,11 +252,14 @@ class _Tables:
             assert e is not None
             self.rest_frame[i] = np.stack([a_rest, e, np.cross(a_rest, e)], axis=-1)  # columns
         self.rest_frame_t = np.swapaxes(self.rest_frame, -1, -2)
+        self.inv_span = 1.0 / (self.hi - self.lo)
+        self.gate_inv = 1.0 / (self.gate_hi - self.gate_lo)
         self.parents = np.asarray(PARENTS, dtype=np.int64)
         self.spine, self.chest, self.upper_chest, self.hips = (BONE_INDEX[n] for n in ("Spine", "Chest", "UpperChest", "Hips"))
         self.toes = np.array([BONE_INDEX["LeftToes"], BONE_INDEX["RightToes"]])
         self.feet = np.array([BONE_INDEX["LeftFoot"], BONE_INDEX["RightFoot"]])
         self.legs = [[BONE_INDEX[f"{side}{b}"] for b in ("UpperLeg", "LowerLeg", "Foot")] for side in ("Left", "Right")]
+        self.leg_chain = [BONE_INDEX["Hips"]] + self.legs[0] + self.legs[1]
         self.soles = [(29, 31, 27), (30, 32, 28)]  # heel, toe tip, ankle of each foot
         self.hands = np.array([BONE_INDEX["LeftHand"], BONE_INDEX["RightHand"]])
         self.head = BONE_INDEX["Head"]
@@ -433,7 +436,6 @@ class RigSolver:
         self._last_person_t: float | None = None
         self._prev_t: float | None = None
         self._u = np.ascontiguousarray(_T.rest_frame[:, :, 1])  # (S, 3) last twist direction of each solved bone (world)
-        self._local = np.broadcast_to(np.eye(3), (NUM_BONES, 3, 3)).copy()  # (B, 3, 3) last output local rotations
         self._quat = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (NUM_BONES, 1))  # (B, 4) last output quaternions
         self._used = np.zeros(NUM_BONES, dtype=bool)  # bones solved (not held) last frame
         self._ease_from = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (NUM_BONES, 1))
@@ -569,7 +571,7 @@ class RigSolver:
             # Hips not detected: they hold their last rotation and hang under the shoulders
             # as in the rest pose, so the torso's turn goes to the Spine and its tilt to the
             # clavicles.
-            held = self._local[_T.hips]
+            held = quat_to_matrix(self._quat[_T.hips])
             rest = self._rest.points
             mid = 0.5 * (w[11] + w[12]) - held @ (0.5 * (rest[11] + rest[12]) - 0.5 * (rest[23] + rest[24]))
             w[23], w[24] = mid + held @ (rest[23] - 0.5 * (rest[23] + rest[24])), mid + held @ (rest[24] - 0.5 * (rest[23] + rest[24]))
@@ -591,17 +593,18 @@ class RigSolver:
         usable = frame["usable"]
         detected = frame["detected"]
         w0 = frame["world75"]
-        v_lin = t.lin_w @ w0  # (L, 3)
-        lin_ok = (t.lin_support @ (~usable).astype(np.float64)) == 0
-        lin_det = (t.lin_support @ (~detected).astype(np.float64)) == 0
-        n1 = t.n_cross1
-        vec = np.concatenate([v_lin, t.const])
-        ok = np.concatenate([lin_ok, np.ones(len(t.const), dtype=bool)])
-        det = np.concatenate([lin_det, np.ones(len(t.const), dtype=bool)])
-        for a_i, b_i in ((t.cross_a[:n1], t.cross_b[:n1]), (t.cross_a[n1:], t.cross_b[n1:])):
-            vec = np.concatenate([vec, _cross(vec[a_i], vec[b_i])])  # (V, 3)
-            ok = np.concatenate([ok, ok[a_i] & ok[b_i]])
-            det = np.concatenate([det, det[a_i] & det[b_i]])
+        n_lin, n_head, n1 = t.n_lin, t.n_lin + len(t.const), t.n_lin + len(t.const) + t.n_cross1
+        vec = np.empty((t.n_vec, 3))
+        vec[:n_lin] = t.lin_w @ w0  # (V, 3): point differences, constants, cross products
+        vec[n_lin:n_head] = t.const
+        missing = t.lin_support @ np.stack([~usable, ~detected], axis=1).astype(np.float64)  # (L, 2)
+        flags = np.ones((t.n_vec, 2), dtype=bool)  # usable, detected
+        flags[:n_lin] = missing == 0
+        for lo, hi in ((n_head, n1), (n1, t.n_vec)):  # crosses of plain vectors, then of those
+            a_i, b_i = t.cross_a[lo - n_head : hi - n_head], t.cross_b[lo - n_head : hi - n_head]
+            vec[lo:hi] = _cross(vec[a_i], vec[b_i])
+            flags[lo:hi] = flags[a_i] & flags[b_i]
+        ok, det = flags[:, 0], flags[:, 1]
         norm = _norm(vec)
         scale = norm.copy()
         scale[t.is_cross] = norm[t.cross_a] * norm[t.cross_b] if len(t.cross_a) else scale[t.is_cross]
@@ -616,14 +619,14 @@ class RigSolver:
 
         # Twist candidates: each one's twist direction u_k, across the aim.
         r = vec[t.ref]  # (S, K, 3)
-        r_perp = r - np.sum(r * a[:, None], axis=-1, keepdims=True) * a[:, None]
+        r_perp = r - np.einsum("ski,si->sk", r, a)[..., None] * a[:, None]
         pn = _norm(r_perp)
         s = pn / np.maximum(scale[t.ref], _EPS)
-        x = np.clip((s - t.lo) / (t.hi - t.lo), 0.0, 1.0)
+        x = np.minimum(np.maximum((s - t.lo) * t.inv_span, 0.0), 1.0)
         weight = x * x * (3.0 - 2.0 * x) * (ok[t.ref] & t.ref_mask & (pn > _EPS))
         r_hat = r_perp / np.maximum(pn, _EPS)[..., None]
         u_k = t.coef[..., 0:1] * r_hat + t.coef[..., 1:2] * _cross(a[:, None], r_hat)
-        acc = prev_u - np.sum(prev_u * a, axis=-1, keepdims=True) * a
+        acc = prev_u - np.einsum("si,si->s", prev_u, a)[:, None] * a
         n_acc = _norm(acc)[:, None]
         if (n_acc < 1e-6).any():
             fallback = _unit(_cross(a, np.where(np.abs(a[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])))
@@ -633,7 +636,7 @@ class RigSolver:
         last = acc  # last frame's twist: a gated reference must agree with it
         for k in range(t.ref.shape[1] - 1, -1, -1):  # lowest priority first; each overrides by its weight
             uk = u_k[:, k]
-            g = np.clip((np.sum(uk * last, axis=-1) - t.gate_lo[:, k]) / (t.gate_hi[:, k] - t.gate_lo[:, k]), 0.0, 1.0)
+            g = np.minimum(np.maximum((np.einsum("si,si->s", uk, last) - t.gate_lo[:, k]) * t.gate_inv[:, k], 0.0), 1.0)
             wk = weight[:, k] * g * g * (3.0 - 2.0 * g)
             blended = acc + wk[:, None] * (uk - acc)
             nb = _norm(blended)[:, None]
@@ -722,9 +725,9 @@ class RigSolver:
         if not self._started:  # the first rig: from this frame's rotations, nothing to ease from
             self._hold_for_next(world, used)
             self._started = True
-        local, quat = self._outputs(world, used, dt)
+        quat = self._outputs(world, used, dt)
         hips_w = frame["points"][MID_HIP]
-        offset = self._world_offset(frame, hips_w, local)
+        offset = self._world_offset(frame, hips_w, quat)
         valid = detected & (self._ease >= 1.0)
         return RigFrame(
             index=index,
@@ -741,12 +744,11 @@ class RigSolver:
         par = _T.parents
         local = np.swapaxes(world[np.maximum(par, 0)], -1, -2) @ world
         local[0] = world[0]
-        self._local = np.where(used[:, None, None], local, self._local)
-        self._quat = align_signs(quat_from_matrix(self._local), self._quat)
+        self._quat = np.where(used[:, None], align_signs(quat_from_matrix(local), self._quat), self._quat)
         self._used = used.copy()
 
-    def _outputs(self, world: np.ndarray, used: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Local rotations to output: solved, held, easing back, or flip-guarded; (B, 3, 3) and (B, 4).
+    def _outputs(self, world: np.ndarray, used: np.ndarray, dt: float) -> np.ndarray:
+        """(B, 4) local rotations to output: solved, held, easing back, or flip-guarded.
 
         A solved bone's local rotation is taken in its parent's *solved* frame when the parent
         is solved this frame (so it rides rigidly on a parent that is easing), else in the
@@ -758,31 +760,26 @@ class RigSolver:
         orphan = used & ~used[np.maximum(par, 0)]
         orphan[0] = False
         if not orphan.any():
-            local = self._decide(np.arange(NUM_BONES), target, used, dt)
+            quat = self._decide(np.arange(NUM_BONES), quat_from_matrix(target), used, dt)
         else:  # walk down the tree: held parents' output frames are needed
-            local = np.empty_like(target)
+            quat = np.empty((NUM_BONES, 4))
             out_world = np.empty_like(target)
             for lvl in LEVELS:
-                if lvl[0] == 0:
-                    local[lvl] = self._decide(lvl, target[lvl], used[lvl], dt)
-                    out_world[lvl] = local[lvl]
-                    continue
-                p = par[lvl]
                 t_l = target[lvl]
-                o = orphan[lvl]
-                if o.any():
+                if lvl[0] != 0 and orphan[lvl].any():
+                    o = orphan[lvl]
                     t_l = t_l.copy()
-                    t_l[o] = np.swapaxes(out_world[p[o]], -1, -2) @ world[lvl[o]]
-                local[lvl] = self._decide(lvl, t_l, used[lvl], dt)
-                out_world[lvl] = out_world[p] @ local[lvl]
-        quat = align_signs(quat_from_matrix(local), self._quat)
-        self._local = local
+                    t_l[o] = np.swapaxes(out_world[par[lvl[o]]], -1, -2) @ world[lvl[o]]
+                quat[lvl] = self._decide(lvl, quat_from_matrix(t_l), used[lvl], dt)
+                m = quat_to_matrix(quat[lvl])
+                out_world[lvl] = m if lvl[0] == 0 else out_world[par[lvl]] @ m
+        quat = align_signs(quat, self._quat)
         self._quat = quat
         self._used = used.copy()
-        return local, quat
+        return quat
 
     def _decide(self, bones: np.ndarray, target: np.ndarray, used: np.ndarray, dt: float) -> np.ndarray:
-        """(n, 3, 3) the output local rotations of ``bones`` given their solved ``target`` locals.
+        """(n, 4) the output local rotations of ``bones`` given their solved ``target`` quaternions.
 
         Held where not ``used``; easing from the held rotation where a bone comes back;
         else ``target``. Whatever the output would be, a bone that would turn more than
@@ -790,42 +787,41 @@ class RigSolver:
         guard), so no output ever jumps.
         """
         cfg = self.config
-        held = self._local[bones]
+        held = self._quat[bones]
         ease = self._ease[bones]
         returning = used & ~self._used[bones]
         ease[returning] = 0.0
-        self._ease_from[bones[returning]] = self._quat[bones[returning]]
+        self._ease_from[bones[returning]] = held[returning]
         step = dt / cfg.ease_s + 1e-9 if cfg.ease_s > 0 else 1.0  # (+1e-9: n steps of 1/n reach 1)
-        local = np.where(used[:, None, None], target, held)
+        out = np.where(used[:, None], target, held)
+        cos_half = math.cos(math.radians(cfg.max_step_deg) / 2.0)
         for attempt in range(2):  # the second pass restarts the ease of guarded bones
             moving = used & (ease < 1.0)
             if moving.any():
                 m = np.nonzero(moving)[0]
-                b = bones[m]
                 prog = np.minimum(ease[m] + step, 1.0)
-                smooth = prog * prog * (3.0 - 2.0 * prog)
-                q_t = align_signs(quat_from_matrix(target[m]), self._ease_from[b])
-                local[m] = quat_to_matrix(quat_slerp(self._ease_from[b], q_t, smooth))
+                out[m] = quat_slerp(self._ease_from[bones[m]], target[m], prog * prog * (3.0 - 2.0 * prog))
             if attempt == 1:
                 break
-            jump = used & (0.5 * (np.einsum("bij,bij->b", local, held) - 1.0) < math.cos(math.radians(cfg.max_step_deg)))
+            jump = used & (np.abs(np.einsum("bi,bi->b", out, held)) < cos_half)
             if not jump.any():
                 break
             self._flips += int(jump.sum())
             log.debug("flip guard: %s", ", ".join(BONES[b] for b in bones[jump]))
             ease[jump] = 0.0
-            self._ease_from[bones[jump]] = self._quat[bones[jump]]
-            local[jump] = held[jump]
+            self._ease_from[bones[jump]] = held[jump]
+            out[jump] = held[jump]
         moving = used & (ease < 1.0)
         ease[moving] = np.minimum(ease[moving] + step, 1.0)
         self._ease[bones] = ease
-        return local
+        return out
 
-    def _world_offset(self, frame: dict, hips_w: np.ndarray, local: np.ndarray) -> np.ndarray:
+    def _world_offset(self, frame: dict, hips_w: np.ndarray, quat: np.ndarray) -> np.ndarray:
         """This frame's world offset (floor and origin), updating the floor from the rig's feet.
 
         The feet are the output rig's (forward kinematics of ``local`` from the Hips), so the
         floor is where the avatar's heels and toes are, whatever the cleaned legs' lengths.
+        ``quat``: (B, 4) this frame's output local rotations.
         """
         cfg = self.config
         rest = self._rest
@@ -834,6 +830,8 @@ class RigSolver:
         seen = [det[ankle] and det[toe] for ankle, toe in ((27, 31), (28, 32))]
         if any(seen):
             off = rest.offsets
+            local = quat_to_matrix(quat[_T.leg_chain])  # (7, 3, 3): Hips, then each leg's three
+            local = dict(zip(_T.leg_chain, local))
             w_hips = local[_T.hips]
             for side, ok in enumerate(seen):
                 if not ok:
