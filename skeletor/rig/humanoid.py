@@ -388,7 +388,8 @@ def _solve_specs() -> tuple[BoneSolve, ...]:
         specs[f"{side}Shoulder"] = BoneSolve((f"clavicle{s}",), (("torso", None), ("up", None)))
         specs[f"{side}UpperArm"] = BoneSolve((f"upper_arm{s}",), ((f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None)))
         specs[f"{side}LowerArm"] = BoneSolve(
-            (f"forearm_hand{s}", f"forearm{s}"), ((f"knuckle_line{s}", None), (f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None))
+            (f"forearm_hand{s}", f"forearm{s}"),
+            ((f"knuckle_line{s}", None), (f"elbow_axis{s}", 90.0), ("chest_forward", None), ("torso", None)),
         )
         specs[f"{side}Hand"] = BoneSolve((f"hand{s}",), ((f"knuckle_line{s}", None), (f"palm_normal{s}", None)))
         for finger in _FINGERS:

@@ -24,7 +24,9 @@ def quat(axis: str, deg: np.ndarray | float) -> np.ndarray:
     return q[0] if np.ndim(deg) == 0 else q
 
 
-def posed_person(frames: int = 60, fps: float = 30.0, scale: float = 1.1, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, RestRig]:
+def posed_person(
+    frames: int = 60, fps: float = 30.0, scale: float = 1.1, seed: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, RestRig]:
     """A rigid person: the T-pose rig (scaled) posed by smooth random local rotations.
 
     Returns (T, 75, 3) camera-frame landmarks, (T, B, 4) the local rotations applied,
@@ -50,5 +52,3 @@ def posed_person(frames: int = 60, fps: float = 30.0, scale: float = 1.1, seed: 
     hips = np.stack([0.2 * np.sin(t), 0.95 + 0.03 * np.sin(3 * t), 0.3 * np.cos(t) - 0.3], axis=1)
     world = rest.landmarks(hips, rot)
     return to_camera(world), rot, hips, rest
-
-

@@ -43,12 +43,14 @@ def bvhio_joints(path: Path, frames: list[int]) -> tuple[list[str], np.ndarray]:
     return [j.Name for j in joints], out
 
 
-def cleaned_in_file_world(poses: np.ndarray, confidence: np.ndarray, world_offset: np.ndarray, scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+def cleaned_in_file_world(
+    poses: np.ndarray, confidence: np.ndarray, world_offset: np.ndarray, scale: float = 100.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The cleaned poses at each rig joint's point, in the file's world: (T, B, 3) and (T, B) detected."""
     world = camera_to_world(poses, world_offset[:, None])  # (T, 75, 3) metres
     det = np.isfinite(poses).all(-1) & (confidence >= RigConfig().min_confidence)
     ext = extended_points(np.where(det[..., None], world, 0.0))
-    det_ext = (((POINT_MATRIX != 0).astype(float) @ (~det).T.astype(float)).T == 0)
+    det_ext = ((POINT_MATRIX != 0).astype(float) @ (~det).T.astype(float)).T == 0
     return ext[:, list(BONE_POINT)] * scale, det_ext[:, list(BONE_POINT)]
 
 
@@ -258,7 +260,7 @@ def test_blender_imports_the_bvh(tmp_path: Path) -> None:
     )  # fmt: skip
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
     assert line is not None, proc.stdout[-2000:] + proc.stderr[-2000:]
-    res = json.loads(line[len("RESULT"):])
+    res = json.loads(line[len("RESULT") :])
     assert res["bones"] == list(BONES) and res["fps"] == 25
     ours = forward_kinematics(motion.clip.rest.offsets, motion.clip.hips_position, motion.clip.rotations) * 100  # cm, Y up
     for f, heads in res["frames"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -157,7 +158,7 @@ def test_a_180_degree_flip_is_detected(clean_clips: list) -> None:
     b, t = bone_index("LeftUpperArm"), len(clip.rotations) // 2
     flipped = clip.rotations.copy()
     flipped[t:, b] = quat_mul(flipped[t:, b], np.array([1.0, 0.0, 0.0, 0.0]))  # a 180 degree twist about the bone
-    bad = rotation_steps(type(clip)(**{**clip.__dict__, "rotations": flipped}), observed_only=False)
+    bad = rotation_steps(dataclasses.replace(clip, rotations=flipped), observed_only=False)
     assert np.nanargmax(bad[:, b]) == t - 1 and np.nanmax(bad[:, b]) > 170.0
 
 
