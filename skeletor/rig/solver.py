@@ -435,6 +435,7 @@ class RigSolver:
         self._first_t: float | None = None  # when the current person's shoulders were first detected
         self._last_person_t: float | None = None
         self._prev_t: float | None = None
+        self._dt = 1.0 / self.config.fps  # seconds since the last push
         self._u = np.ascontiguousarray(_T.rest_frame[:, :, 1])  # (S, 3) last twist direction of each solved bone (world)
         self._quat = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (NUM_BONES, 1))  # (B, 4) last output quaternions
         self._used = np.zeros(NUM_BONES, dtype=bool)  # bones solved (not held) last frame
@@ -691,8 +692,12 @@ class RigSolver:
         t = timestamp if timestamp is not None else self._pushed / cfg.fps
         index = self._pushed
         self._pushed += 1
+        dt = 1.0 / cfg.fps if self._prev_t is None else max(t - self._prev_t, 0.0)
+        self._prev_t = t
+        self._dt = dt
         frame = self._prepare(joints, confidence)
         if frame is None:
+            self._used[:] = False  # no one: every bone eases back when the person does
             return None
         if self._last_person_t is not None and t - self._last_person_t >= cfg.forget_after_s and self.calibrated:
             log.info("a person after %.1f s with no one: calibrating the rig afresh", t - self._last_person_t)
@@ -702,9 +707,6 @@ class RigSolver:
         self._last_person_t = t
         if self._first_t is None:
             self._first_t = t
-        dt = 1.0 / cfg.fps if self._prev_t is None else max(t - self._prev_t, 0.0)
-        self._prev_t = t
-        self._dt = dt
 
         world, used, self._u, detected = self._solve(frame, self._u)
         cal = self._cal

@@ -282,8 +282,11 @@ def test_forward_kinematics_reproduces_real_cleaned_clips(clean_clips: list) -> 
     for part in s:
         print(f"{part}: raw median {r[part]['median_cm']:.2f} cm (p95 {r[part]['p95_cm']:.1f}), "
               f"at the rig's lengths {s[part]['median_cm']:.2f} cm (p95 {s[part]['p95_cm']:.1f}), n={s[part]['n']}")  # fmt: skip
-    assert s["body"]["median_cm"] < 0.1 and r["body"]["median_cm"] < 2.5
-    assert s["fingers"]["median_cm"] < 2.5 and s["face"]["median_cm"] < 2.5
+    # The issue's aims: body <= 1.5 cm, fingers <= 1 cm at the rig's own lengths. Measured on
+    # these clips: body 0.00 (raw 1.37), fingers 1.61, face 1.18 cm; the fingers carry their
+    # knuckle's error, the rigid palm against the cleaned one (BENCHMARKS.md, humanoid rig).
+    assert s["body"]["median_cm"] < 0.1 and r["body"]["median_cm"] < 2.0
+    assert s["fingers"]["median_cm"] < 2.0 and s["face"]["median_cm"] < 2.0
     all_steps = np.concatenate(steps)
     largest = np.where(np.isfinite(all_steps).any(0), np.nanmax(np.nan_to_num(all_steps, nan=-1.0), axis=0), np.nan)  # (B,)
     body = [b for b, n in enumerate(BONES) if not any(f in n for f in ("Thumb", "Index", "Middle", "Ring", "Little"))]
@@ -311,3 +314,18 @@ def test_quaternion_matrix_round_trip() -> None:
     np.testing.assert_allclose(q, ref, atol=1e-9)
     edge = Rotation.from_rotvec(np.pi * np.eye(3)).as_matrix()  # 180 degree turns: w = 0
     np.testing.assert_allclose(np.abs(quat_from_matrix(edge)), np.hstack([np.eye(3), np.zeros((3, 1))]), atol=1e-12)
+
+
+def test_a_person_coming_back_eases_in() -> None:
+    """Frames with no one, then the person again in another pose: no jump, an ease."""
+    cam, _, _, _ = posed_person(frames=60)
+    solver = RigSolver(RigConfig(calibration_s=0.0, ease_s=0.2))
+    solver.calibrate(cam)
+    out = [solver.push(cam[i], None, i / 30.0) for i in range(20)]
+    for i in range(20, 35):  # half a second with no one (shorter than forget_after_s)
+        assert solver.push(np.full((75, 3), np.nan, np.float32), np.zeros(75, np.float32), i / 30.0) is None
+    back = solver.push(cam[50], None, 35 / 30.0)  # back, in another pose
+    assert back is not None and not back.valid.any()  # easing, not yet observed
+    turned = np.degrees(quat_angle(back.rotations.astype(float), out[-1].rotations.astype(float)))
+    moved = np.degrees(quat_angle(solver.push(cam[50], None, 36 / 30.0).rotations.astype(float), back.rotations.astype(float)))
+    assert turned.max() < 30.0 and moved.max() > 0.0
