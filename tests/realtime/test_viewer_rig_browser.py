@@ -92,4 +92,6 @@ def test_rig_view_draws_the_rig_from_rotations(driver: Any, rigged_frames: list[
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "/ws" not in e["message"]]
     assert not severe, severe
     with capsys.disabled():
-        print(f"\nviewer rig view: page FK vs library, worst joint {worst['binary'] * 1e3:.4f} mm (binary), {worst['json'] * 1e3:.4f} mm (json)")
+        print(
+            f"\nviewer rig view: page FK vs library, worst joint {worst['binary'] * 1e3:.4f} mm (binary), {worst['json'] * 1e3:.4f} mm (json)"
+        )

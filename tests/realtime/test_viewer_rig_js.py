@@ -43,7 +43,10 @@ def test_js_fk_matches_the_library(rigged_frames: list[PoseFrame]) -> None:
     job = {
         "parents": list(PARENTS),
         "frames": [
-            {"binary": base64.b64encode(encode_frame(f, "binary", ["rotations"], 0)).decode(), "rest": f.rig.rest_offsets.astype(float).ravel().tolist()}  # type: ignore[union-attr]
+            {
+                "binary": base64.b64encode(encode_frame(f, "binary", ["rotations"], 0)).decode(),
+                "rest": f.rig.rest_offsets.astype(float).ravel().tolist(),
+            }  # type: ignore[union-attr]
             for f in frames
         ],
     }

@@ -32,7 +32,12 @@ pytestmark = pytest.mark.slow
 UNITY_BONES = (
     ["Hips", "Spine", "Chest", "UpperChest", "Neck", "Head"]
     + [f"{s}{b}" for s in ("Left", "Right") for b in ("Shoulder", "UpperArm", "LowerArm", "Hand")]
-    + [f"{s}{f}{p}" for s in ("Left", "Right") for f in ("Thumb", "Index", "Middle", "Ring", "Little") for p in ("Proximal", "Intermediate", "Distal")]
+    + [
+        f"{s}{f}{p}"
+        for s in ("Left", "Right")
+        for f in ("Thumb", "Index", "Middle", "Ring", "Little")
+        for p in ("Proximal", "Intermediate", "Distal")
+    ]
     + [f"{s}{b}" for s in ("Left", "Right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes")]
 )
 FRAMES = 450  # 15 s of the demo at 30 frames/s (the first ~0.7 s calibrate the rig)
@@ -148,14 +153,28 @@ def test_demo_drives_a_vmc_receiver(tmp_path: Path, capsys: pytest.CaptureFixtur
             j = np.array([np.nan if v is None else v for row in f["joints"] for v in (row or [None] * 3)], dtype=float).reshape(-1, 3)
             c.append(arm_angles(j[sh], j[el], j[wr], 0.5 * (j[11] + j[12]) - 0.5 * (j[23] + j[24])))
         c = np.array(c)
-        t = np.array([arm_angles(*(demo.truth(s)[[sh, el, wr]]), 0.5 * (demo.truth(s)[11] + demo.truth(s)[12]) - 0.5 * (demo.truth(s)[23] + demo.truth(s)[24])) for s in range(frames)])
+        t = np.array(
+            [
+                arm_angles(
+                    *(demo.truth(s)[[sh, el, wr]]),
+                    0.5 * (demo.truth(s)[11] + demo.truth(s)[12]) - 0.5 * (demo.truth(s)[23] + demo.truth(s)[24]),
+                )
+                for s in range(frames)
+            ]
+        )
         # Align on the run's last frames; a lost or late bundle shifts by a frame or two.
         err, lag = min((np.median(np.abs(a - c[frames - k - lag : frames - lag])), lag) for lag in range(0, 4))
         assert err < 0.5, (side, err, lag)  # degrees: the rig reproduces the cleaned arm
         tt = t[frames - k - lag : frames - lag]
         for m, name in enumerate(("upper arm to torso", "elbow")):
             r = np.corrcoef(a[:, m], tt[:, m])[0, 1]
-            assert np.ptp(tt[:, m]) > 20 and np.ptp(a[:, m]) > 0.5 * np.ptp(tt[:, m]) and r > 0.5, (side, name, np.ptp(tt[:, m]), np.ptp(a[:, m]), r)
+            assert np.ptp(tt[:, m]) > 20 and np.ptp(a[:, m]) > 0.5 * np.ptp(tt[:, m]) and r > 0.5, (
+                side,
+                name,
+                np.ptp(tt[:, m]),
+                np.ptp(a[:, m]),
+                r,
+            )
             report.append(f"{side} {name}: range {np.ptp(a[:, m]):.0f} deg (truth {np.ptp(tt[:, m]):.0f}), r vs truth {r:.2f}")
         report.append(f"{side} median |avatar - cleaned| {err:.3f} deg")
     with capsys.disabled():

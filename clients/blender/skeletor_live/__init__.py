@@ -38,7 +38,9 @@ _state: dict = {"stream": None, "armature": None, "bones": None, "map": None, "f
 def _armature_info(obj: bpy.types.Object) -> dict[str, rig_pose.ArmatureBone]:
     """The armature's bones: parents and rest orientations (armature space)."""
     return {
-        b.name: rig_pose.ArmatureBone(b.name, b.parent.name if b.parent else None, tuple(b.matrix_local.to_quaternion()), tuple(b.head_local))
+        b.name: rig_pose.ArmatureBone(
+            b.name, b.parent.name if b.parent else None, tuple(b.matrix_local.to_quaternion()), tuple(b.head_local)
+        )
         for b in obj.data.bones
     }
 

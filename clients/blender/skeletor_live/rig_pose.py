@@ -154,7 +154,9 @@ def decode_rig_frame(message: bytes | str) -> RigFrame | None:
         if msg.get("type") != "frame" or not msg.get("rotations"):
             return None
         rot = [(q[3], q[0], q[1], q[2]) if q else IDENTITY for q in msg["rotations"]]
-        return RigFrame(msg["seq"], msg["rig_version"], tuple(msg["hips_position"] or (0.0, 0.0, 0.0)), rot, [bool(v) for v in msg["rotations_valid"]])  # type: ignore[arg-type]
+        return RigFrame(
+            msg["seq"], msg["rig_version"], tuple(msg["hips_position"] or (0.0, 0.0, 0.0)), rot, [bool(v) for v in msg["rotations_valid"]]
+        )  # type: ignore[arg-type]
     data = bytes(message)
     if len(data) < HEADER.size:
         raise ValueError(f"a binary frame of {len(data)} bytes")

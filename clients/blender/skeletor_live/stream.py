@@ -21,7 +21,6 @@ import os
 import socket
 import struct
 import threading
-import time
 from urllib.parse import urlsplit
 
 from .rig_pose import RigFrame, decode_rig_frame

@@ -44,7 +44,9 @@ def rest_positions(offsets: np.ndarray) -> np.ndarray:
     return forward_kinematics(offsets, np.zeros(3), np.tile([0.0, 0.0, 0.0, 1.0], (len(BONES), 1)))
 
 
-def blender_pose(armature: dict[str, rig_pose.ArmatureBone], basis: dict[str, tuple], location: dict[str, tuple] | None = None) -> dict[str, np.ndarray]:
+def blender_pose(
+    armature: dict[str, rig_pose.ArmatureBone], basis: dict[str, tuple], location: dict[str, tuple] | None = None
+) -> dict[str, np.ndarray]:
     """Blender's pose evaluation: ``M_b = M_parent @ rest_parent^-1 @ rest_b @ basis_b`` (4 x 4,
     armature space); returns each bone's posed head."""
     location = location or {}
@@ -66,7 +68,9 @@ def blender_pose(armature: dict[str, rig_pose.ArmatureBone], basis: dict[str, tu
     return {n: m[:3, 3] for n, m in out.items()}
 
 
-def armature_like_the_rig(offsets: np.ndarray, rng: np.random.Generator, names: dict[str, str], pose_rotations: dict[str, Rotation] | None = None) -> dict[str, rig_pose.ArmatureBone]:
+def armature_like_the_rig(
+    offsets: np.ndarray, rng: np.random.Generator, names: dict[str, str], pose_rotations: dict[str, Rotation] | None = None
+) -> dict[str, rig_pose.ArmatureBone]:
     """An armature with the rig's tree, heads at the rig's rest joints (Blender axes, feet near z = 0)
     and arbitrary bone rolls: each bone's rest orientation turned about random axes."""
     rest = rest_positions(offsets) @ A.T + [0, 0, 0.95]
@@ -102,8 +106,13 @@ def test_pose_puts_every_joint_where_the_rig_has_it(rigged_frames: list[PoseFram
         assert frame is not None
         # The object's turn is undone in armature space: express the rig there.
         a_obj = obj.inv().as_matrix() @ A
-        armature_here = {k: rig_pose.ArmatureBone(b.name, b.parent, _turned(b.rest, obj.inv()), tuple(obj.inv().apply(b.head))) for k, b in armature.items()}
-        basis = rig_pose.pose_basis(frame, BONES, PARENTS, rig.rest_offsets.tolist(), armature_here, bone_map, (ow, ox, oy, oz), align_rest=False)
+        armature_here = {
+            k: rig_pose.ArmatureBone(b.name, b.parent, _turned(b.rest, obj.inv()), tuple(obj.inv().apply(b.head)))
+            for k, b in armature.items()
+        }
+        basis = rig_pose.pose_basis(
+            frame, BONES, PARENTS, rig.rest_offsets.tolist(), armature_here, bone_map, (ow, ox, oy, oz), align_rest=False
+        )
         heads = blender_pose(armature_here, basis)
         fk = forward_kinematics(offsets, np.zeros(3), rig.rotations) @ a_obj.T  # at the armature's own bone lengths
         hips_head = np.array(armature_here[names["Hips"]].head)
@@ -144,7 +153,12 @@ def test_an_a_pose_rest_follows_with_align_rest(rigged_frames: list[PoseFrame]) 
     frame = rig_pose.decode_rig_frame(encode_frame(f, "binary", ["rotations"], 0))
     assert frame is not None
     fk = forward_kinematics(rig.rest_offsets, np.zeros(3), rig.rotations) @ A.T
-    limbs = [("LeftUpperArm", "LeftLowerArm"), ("LeftLowerArm", "LeftHand"), ("RightUpperArm", "RightLowerArm"), ("RightLowerArm", "RightHand")]
+    limbs = [
+        ("LeftUpperArm", "LeftLowerArm"),
+        ("LeftLowerArm", "LeftHand"),
+        ("RightUpperArm", "RightLowerArm"),
+        ("RightLowerArm", "RightHand"),
+    ]
 
     def worst_deg(align: bool) -> float:
         basis = rig_pose.pose_basis(frame, BONES, PARENTS, rig.rest_offsets.tolist(), armature, names, align_rest=align)
@@ -167,7 +181,10 @@ def test_hips_move_at_the_avatars_size() -> None:
 
 
 def test_bone_names_are_matched() -> None:
-    assert rig_pose.guess_bone_map(["Hips", "LeftUpperArm", "LeftLittleDistal"], ["hips", "LeftUpperArm", "J_Bip_L_Foot"]) == {"Hips": "hips", "LeftUpperArm": "LeftUpperArm"}
+    assert rig_pose.guess_bone_map(["Hips", "LeftUpperArm", "LeftLittleDistal"], ["hips", "LeftUpperArm", "J_Bip_L_Foot"]) == {
+        "Hips": "hips",
+        "LeftUpperArm": "LeftUpperArm",
+    }
     mixamo = ["mixamorig:Hips", "mixamorig:LeftArm", "mixamorig:LeftHandPinky3", "mixamorig:Spine2"]
     assert rig_pose.guess_bone_map(["Hips", "LeftUpperArm", "LeftLittleDistal", "UpperChest", "Chest"], mixamo) == {
         "Hips": "mixamorig:Hips", "LeftUpperArm": "mixamorig:LeftArm", "LeftLittleDistal": "mixamorig:LeftHandPinky3", "UpperChest": "mixamorig:Spine2",

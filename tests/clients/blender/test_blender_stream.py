@@ -66,7 +66,13 @@ def test_stream_thread_receives_the_rig_and_answers_pings(rigged_frames: list[Po
             wait(lambda: stream.rig is not None and stream.frames >= 10)
             assert stream.rig is not None and len(stream.rig["bones"]) == 52 and stream.rig["bones"][0] == "Hips"
             last_version = max(f.rig.rig_version for f in rigged_frames if f.rig is not None)
-            wait(lambda: any(np.allclose(stream.rest_offsets, f.rig.rest_offsets, atol=1e-5) for f in rigged_frames if f.rig is not None and f.rig.rig_version == last_version))
+            wait(
+                lambda: any(
+                    np.allclose(stream.rest_offsets, f.rig.rest_offsets, atol=1e-5)
+                    for f in rigged_frames
+                    if f.rig is not None and f.rig.rig_version == last_version
+                )
+            )
             frame = stream.take()
             assert frame is not None and len(frame.rotations) == 52
             assert stream.take() is None or stream.take() is None  # newest frame wins: taken frames are gone

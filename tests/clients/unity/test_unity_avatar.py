@@ -70,7 +70,14 @@ def test_unity_component_poses_the_avatar(harness: Path, tmp_path: Path, rigged_
         rest[name] = Rotation.random(random_state=rng.integers(1 << 30))  # any rest orientation (bone roll, import axes)
         lines.append(f"bone {name} " + " ".join(map(str, (*root.apply(rest_pos[b]), *rest[name].as_quat()))))
     for f in (f1, f2):
-        lines.append("frame " + base64.b64encode(encode_frame(dataclasses.replace(f, latency_ms={"x": 1.0}), "binary", ["joints", "confidence", "rotations", "latency_ms"], 0)).decode())
+        lines.append(
+            "frame "
+            + base64.b64encode(
+                encode_frame(
+                    dataclasses.replace(f, latency_ms={"x": 1.0}), "binary", ["joints", "confidence", "rotations", "latency_ms"], 0
+                )
+            ).decode()
+        )
     out = run_harness(harness, tmp_path, lines)
     assert len(out) == 2 and set(out[0]) == set(rest)  # only the avatar's bones, none invented
 

@@ -7,7 +7,6 @@ import logging
 import socket
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,7 +91,10 @@ def test_bundle_bytes_are_python_oscs(rigged_frames: list[PoseFrame]) -> None:
     for f in rigged[::25]:
         assert encoder.encode(f.rig, 12.5) == reference_bundle(f, 12.5)
     idle = OscBundle(encoder.encode(None, 3.25))
-    assert [(m.address, m.params) for m in (idle.content(i) for i in range(idle.num_contents))] == [("/VMC/Ext/OK", [0, 0, 0]), ("/VMC/Ext/T", [3.25])]
+    assert [(m.address, m.params) for m in (idle.content(i) for i in range(idle.num_contents))] == [
+        ("/VMC/Ext/OK", [0, 0, 0]),
+        ("/VMC/Ext/T", [3.25]),
+    ]
 
 
 def test_hips_and_rotations_in_unity_axes(rigged_frames: list[PoseFrame]) -> None:
@@ -129,7 +131,9 @@ def test_sends_one_bundle_a_frame_to_every_target(rigged_frames: list[PoseFrame]
     sink.open(SinkContext(fps=30))
     try:
         got: list[list[bytes]] = [[], []]
-        readers = [threading.Thread(target=lambda s=s, out=out: out.extend(s.recv(65536) for _ in range(40))) for s, out in zip((a, b), got)]
+        readers = [
+            threading.Thread(target=lambda s=s, out=out: out.extend(s.recv(65536) for _ in range(40))) for s, out in zip((a, b), got)
+        ]
         for r in readers:
             r.start()
         send_paced(sink, rigged_frames[:40])
@@ -145,7 +149,9 @@ def test_sends_one_bundle_a_frame_to_every_target(rigged_frames: list[PoseFrame]
     assert sink.bundles_sent == 80 and sink.errors == 0 and sink.summary() == "vmc 80"
 
 
-def test_a_refusing_target_never_stops_the_others_and_is_logged_once(rigged_frames: list[PoseFrame], caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refusing_target_never_stops_the_others_and_is_logged_once(
+    rigged_frames: list[PoseFrame], caplog: pytest.LogCaptureFixture
+) -> None:
     closed = udp_receiver()
     refused_port = closed.getsockname()[1]
     closed.close()  # nothing listens there now: the kernel answers "port unreachable"

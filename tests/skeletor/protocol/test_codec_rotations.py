@@ -65,10 +65,21 @@ def test_rotations_block_exact_bytes(rng: np.random.Generator) -> None:
         "0300"  # num_bones 3
         "0000"  # reserved
         "03000000"  # rig_version 3
-        "0000003e" "0000603f" "000080be"  # hips 0.125, 0.875, -0.25
-        "00000000" "00000000" "00000000" "0000803f"  # bone 0: identity
-        "0000003f" "000000bf" "0000003f" "0000003f"  # bone 1: (0.5, -0.5, 0.5, 0.5)
-        "00000000" "0000803e" "00000000" "0000783f"  # bone 2: (0, 0.25, 0, 0.96875)
+        "0000003e"
+        "0000603f"
+        "000080be"  # hips 0.125, 0.875, -0.25
+        "00000000"
+        "00000000"
+        "00000000"
+        "0000803f"  # bone 0: identity
+        "0000003f"
+        "000000bf"
+        "0000003f"
+        "0000003f"  # bone 1: (0.5, -0.5, 0.5, 0.5)
+        "00000000"
+        "0000803e"
+        "00000000"
+        "0000783f"  # bone 2: (0, 0.25, 0, 0.96875)
         "010001"  # valid
         "00"  # padding to a multiple of 4
     )
@@ -198,7 +209,13 @@ def test_subscribing_to_rotations() -> None:
 
 
 def layout() -> RigLayout:
-    return RigLayout(("Hips", "Spine", "LeftUpperLeg"), (-1, 0, 0), [[0, 0, 0], [0, 0.1, 0], [0.09, 0, 0]], {"x": "left", "y": "up", "z": "forward"}, "Y up.")
+    return RigLayout(
+        ("Hips", "Spine", "LeftUpperLeg"),
+        (-1, 0, 0),
+        [[0, 0, 0], [0, 0.1, 0], [0.09, 0, 0]],
+        {"x": "left", "y": "up", "z": "forward"},
+        "Y up.",
+    )
 
 
 def test_hello_describes_the_rig() -> None:
