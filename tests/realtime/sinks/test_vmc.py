@@ -207,3 +207,17 @@ def test_a_full_socket_buffer_drops_bundles_and_counts_them(rigged_frames: list[
         sink.close()
         rx.close()
     assert sink.bundles_sent + sink.errors == 2000
+
+
+def test_skeletor_live_with_nobody_listening_runs_to_the_end(caplog: pytest.LogCaptureFixture) -> None:
+    """A refused receiver never stops or slows the stream: every frame is still emitted, one warning."""
+    closed = udp_receiver()
+    port = closed.getsockname()[1]
+    closed.close()
+    with caplog.at_level(logging.INFO):
+        code = main(["--demo", "--frames", "45", "--port", "0", "--no-status", "--no-refine", "--vmc", f"127.0.0.1:{port}"])
+    assert code == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("done: 45 frames" in m for m in messages), messages[-5:]
+    assert sum("refused" in m for m in messages) == 1
+    assert any(m.startswith("--vmc: ") and "sends failed" in m for m in messages)
