@@ -124,7 +124,7 @@ def run_rig_bench(max_clips: int | None = None, videos: bool = True, min_frames:
     from skeletor.datasets import data_root
     from skeletor.datasets.poseformat import list_pose_files, load_pose_file
     from skeletor.rig import RigConfig
-    from skeletor.stream import CleanerConfig, StreamingCleaner
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner
 
     config = RigConfig()
     seqs = [s for s in (load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")) if len(s) >= min_frames]

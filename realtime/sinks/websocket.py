@@ -32,6 +32,7 @@ class WebsocketSink(BaseSink):
     def __init__(self, config: ServerConfig = ServerConfig()) -> None:
         self.config = config
         self.server: ServerThread | None = None
+        self._rig_version = 0  # the last rest rig sent to the clients
 
     def open(self, context: SinkContext) -> None:
         """Start the server; ``hello`` carries the context's skeleton and fps.
@@ -46,10 +47,20 @@ class WebsocketSink(BaseSink):
             raise OSError(f"cannot serve on {self.config.host}:{self.config.port}: {e.__cause__ or e}") from e
         self.server = server
 
+    @property
+    def wants_rig(self) -> bool:
+        """True while a client is subscribed to ``rotations`` (the pipeline then solves the rig)."""
+        return self.server is not None and self.server.server.wants_rotations
+
     def write(self, frame: PoseFrame) -> None:
-        """Offer the frame to every client's slot (never blocks)."""
-        if self.server is not None:
-            self.server.publish(frame)
+        """Offer the frame to every client's slot (never blocks); a new rest rig goes first as a ``rig`` message."""
+        if self.server is None:
+            return
+        rig = frame.rig
+        if rig is not None and rig.rig_version != self._rig_version and rig.rest_offsets is not None:
+            self._rig_version = rig.rig_version
+            self.server.publish_rig(rig.rig_version, rig.rest_offsets)
+        self.server.publish(frame)
 
     def status(self, event: StatusEvent, text: str) -> None:
         """Send a ``status`` message to every client."""

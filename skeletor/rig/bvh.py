@@ -45,13 +45,13 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from skeletor.keypoints import KeypointFormatError, PoseSequence, load_poses
+from skeletor.pose.keypoints import KeypointFormatError, PoseSequence, load_poses
 from skeletor.rig.axes import to_bvh
 from skeletor.rig.clip import RigClip, solve_clip
 from skeletor.rig.humanoid import BONES, PARENTS
 from skeletor.rig.quaternion import quat_to_matrix
 from skeletor.rig.solver import RigConfig
-from skeletor.skeleton import upper50_to_holistic75
+from skeletor.pose.skeleton import upper50_to_holistic75
 
 __all__ = ["BvhConfig", "BvhMotion", "EULER_ORDERS", "add_parser", "poses_to_bvh", "run", "solve_bvh", "write_bvh"]
 
@@ -369,7 +369,7 @@ def _read_input(path: Path) -> PoseSequence:
     if not path.is_file():
         raise KeypointFormatError(f"{path}: no such file")
     if path.suffix.lower() == ".jsonl":
-        from skeletor.recording import read_jsonl
+        from skeletor.io.recording import read_jsonl
 
         return read_jsonl(path)
     seq = load_poses(path)

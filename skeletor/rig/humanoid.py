@@ -1,5 +1,5 @@
 """The humanoid rig: Unity ``HumanBodyBones`` names, the bone tree, and how each bone maps
-onto the holistic75 landmarks (:mod:`skeletor.skeleton`: 33 MediaPipe Pose points, then the
+onto the holistic75 landmarks (:mod:`skeletor.pose.skeleton`: 33 MediaPipe Pose points, then the
 subject's left hand 33-53 and right hand 54-74).
 
 Bones (``BONES``, parents before children, depth first; ``PARENTS`` -1 for the root)::
@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skeletor.skeleton import HOLISTIC75
+from skeletor.pose.skeleton import HOLISTIC75
 
 __all__ = [
     "BONES",

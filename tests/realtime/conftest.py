@@ -145,3 +145,18 @@ def collect_sink() -> type[CollectSink]:
 def failing_sink() -> FailingSink:
     """A :class:`FailingSink`."""
     return FailingSink()
+
+
+@pytest.fixture(scope="session")
+def rigged_frames(holistic_clip: KeypointSequence) -> list[PoseFrame]:
+    """The real clip cleaned (uplift + refiner) and given its humanoid rig by :class:`realtime.rig.LiveRig`,
+    at 30 frames/s; the first frames (while the rig calibrates) have none."""
+    from realtime.rig import LiveRig
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
+
+    out = clean_sequence(holistic_clip, StreamingCleaner(CleanerConfig()))
+    rig = LiveRig(lambda: True)
+    return [
+        rig.attach(PoseFrame(seq=i, t_capture_ns=round(i * 1e9 / 30), joints=out.poses3d[i], confidence=out.confidence[i]))
+        for i in range(len(out.poses3d))
+    ]

@@ -23,7 +23,7 @@ FEET = [27, 28, 29, 30, 31, 32]  # ankles, heels, toe tips
 def dance(data_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """The dance video's cleaned poses (camera frame, metres), confidences and fps."""
     from realtime.holistic import read_video_keypoints
-    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 
     seq = read_video_keypoints(data_dir / "videos" / "mediapipe_pose_segmentation_dance.mp4", progress=False)
     res = clean_sequence(seq, StreamingCleaner(CleanerConfig()))

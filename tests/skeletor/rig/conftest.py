@@ -34,7 +34,7 @@ class CleanClip:
 def clean_clips(data_dir: Path) -> list[CleanClip]:
     """The ``CLIPS`` cleaned by the shipped cleaner (uplift + refiner), as ``skeletor clean`` does."""
     from skeletor.datasets.poseformat import load_pose_file
-    from skeletor.stream import CleanerConfig, StreamingCleaner, clean_sequence
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 
     cleaner = StreamingCleaner(CleanerConfig())
     out = []

@@ -15,9 +15,9 @@ import pytest
 
 from skeletor.cli import main
 from skeletor.datasets.phoenix import load_phoenix
-from skeletor.keypoints import PoseSequence, save_poses
+from skeletor.pose.keypoints import PoseSequence, save_poses
 from skeletor.protocol import PoseFrame
-from skeletor.recording import Recorder
+from skeletor.io.recording import Recorder
 from skeletor.rig import BONES, RigConfig, camera_to_world, forward_kinematics
 from skeletor.rig.bvh import EULER_ORDERS, BvhConfig, poses_to_bvh, solve_bvh, write_bvh
 from skeletor.rig.humanoid import BONE_POINT, POINT_MATRIX, extended_points
