@@ -39,7 +39,7 @@ examples:
   skeletor-live --camera 1 --preview    another camera, with an OpenCV preview window
   skeletor-live --video talk.mp4 --realtime --loop
   skeletor-live --demo --record demo.jsonl
-  skeletor-live --host 0.0.0.0 --token SECRET      serve other machines (token required)
+  skeletor-live --host 0.0.0.0 --token SECRET      serve other machines (a token, or an explicit --no-token)
 
 clients: open http://HOST:PORT/ in a browser, or `skeletor subscribe ws://HOST:PORT/ws`.
 axes of the streamed joints: camera frame, x right, y down, z forward, metres.
