@@ -106,23 +106,27 @@ class StandInCamera:
 
     Every :meth:`open` is one attempt to open the device; ``opens`` says, attempt by attempt,
     what happens: ``"ok"`` (images come), ``"fail"`` (cannot be opened) or ``"dark"`` (opens
-    but gives no image); attempts beyond the list are ``"ok"``. ``unplug_after`` images into
-    the first opening, the cable is pulled: reads fail from then on. Images are real-looking
-    uint8 BGR arrays delivered every ``1 / fps`` s (a read blocks, as a camera's does).
+    but gives no image); attempts beyond the list are ``"ok"``. :meth:`unplug` pulls the
+    cable of the first opening: its reads fail from then on. Images are uint8 BGR arrays
+    delivered every ``1 / fps`` s (a read blocks, as a camera's does).
 
     Attributes:
         attempts: what each open did, in order.
         delivered: images handed out.
     """
 
-    def __init__(self, fps: float = 100.0, unplug_after: int | None = None, opens: tuple[str, ...] = ("ok",), burst: bool = False) -> None:
+    def __init__(self, fps: float = 100.0, opens: tuple[str, ...] = ("ok",), burst: bool = False) -> None:
         self.fps = fps
-        self.unplug_after = unplug_after
+        self.unplugged = False
         self.opens = list(opens)
         self.burst = burst  # images as fast as asked (a driver flushing its buffer), not every 1 / fps
         self.attempts: list[str] = []
         self.delivered = 0
         self._lock = threading.Lock()
+
+    def unplug(self) -> None:
+        """Pull the cable: the first opening's reads fail from now on."""
+        self.unplugged = True
 
     def open(self, target: int | str) -> _Device:
         with self._lock:
@@ -144,7 +148,7 @@ class _Device:
         cam = self.camera
         if not cam.burst:
             time.sleep(1.0 / cam.fps)
-        if self.released or self.what != "ok" or (self.first and cam.unplug_after is not None and cam.delivered >= cam.unplug_after):
+        if self.released or self.what != "ok" or (self.first and cam.unplugged):
             return False, None
         cam.delivered += 1
         image = np.full((48, 64, 3), cam.delivered % 256, np.uint8)

@@ -5,23 +5,31 @@ docs/reliability.md: the stream goes on, or stops cleanly, and says why."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import errno
 import io
 import json
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import websockets
 
 import skeletor.io.recording
 from realtime.pipeline import LivePipeline, PipelineConfig
+from realtime.server import ServerConfig
 from realtime.sinks.recording import RecordingSink
-from realtime.sources import DemoConfig, DemoSource
+from realtime.sinks.websocket import WebsocketSink
+from realtime.sources import CaptureSource, DemoConfig, DemoSource, ReconnectConfig
 from skeletor.cleaner.stream import CleanerConfig
+from skeletor.protocol import StatusEvent
 from skeletor.io.recording import read_jsonl
 from skeletor.pose.keypoints import load_poses
 
@@ -108,3 +116,71 @@ def test_a_full_disk_stops_the_recording_with_one_message_and_the_stream_goes_on
         assert not (tmp_path / "rec.npz.spool").exists()
     assert len(back.poses3d) == kept
     np.testing.assert_allclose(back.poses3d[kept - 1], collect.frames[kept - 1].joints, atol=1e-4, equal_nan=True)
+
+
+FAST_RECONNECT = ReconnectConfig(lost_after_s=0.1, first_delay_s=0.02, max_delay_s=0.1)
+
+
+def test_a_camera_unplugged_mid_run_is_reopened_with_backoff_and_clients_are_told(
+    clip_detector: Callable[[], Any], stand_in_camera: type, collect_sink: type, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cable is pulled while a client watches: the camera is reopened with doubling waits
+    (two attempts fail, one opens but gives no image, the fourth works), the client gets
+    ``source_lost`` then ``source_found`` and frames again, and nothing else stops."""
+    camera = stand_in_camera(fps=60.0, opens=("ok", "fail", "fail", "dark", "ok"))
+    source = CaptureSource(0, clip_detector(), reconnect=FAST_RECONNECT, open_capture=camera.open)
+    collect, server = collect_sink(), WebsocketSink(ServerConfig(port=0))
+    pipe = LivePipeline(source, PipelineConfig(cleaner=CleanerConfig(refine=False), source_timeout_s=0.15), [server, collect])
+    watching = threading.Event()
+    seen: list[str] = []  # status events and "frame", as the client got them
+
+    async def client() -> None:
+        assert server.server is not None
+        async with websockets.connect(server.server.url) as ws:
+            frames_after_found = 0
+            while frames_after_found < 10:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if msg["type"] == "status":
+                    seen.append(msg["event"])
+                elif msg["type"] == "frame":
+                    seen.append("frame")
+                    if seen.count("frame") >= 5:
+                        watching.set()
+                    frames_after_found += "source_found" in seen
+
+    with caplog.at_level(logging.INFO, logger="realtime.sources"):
+        pipe.start()
+        try:
+            watcher = threading.Thread(target=asyncio.run, args=(client(),), daemon=True)
+            watcher.start()
+            assert watching.wait(30), "the client got no frames"
+            camera.unplug()
+            watcher.join(60)
+            assert not watcher.is_alive(), f"the client never saw the camera come back: {seen[-5:]}"
+        finally:
+            pipe.stop()
+    assert pipe.error is None
+    assert camera.attempts == ["ok", "fail", "fail", "dark", "ok"]
+    assert source.reconnect_delays == [0.02, 0.04, 0.08, 0.1]  # doubling, capped at max_delay_s
+    assert source.reconnects == 2  # the dark opening and the good one
+    lost, found = seen.index("source_lost"), seen.index("source_found")
+    assert "frame" in seen[:lost] and lost < found and "frame" in seen[found:]
+    assert collect.events.index(StatusEvent.SOURCE_LOST) < collect.events.index(StatusEvent.SOURCE_FOUND)
+    notes = [r.getMessage() for r in caplog.records if r.name == "realtime.sources" and r.levelno >= logging.INFO]
+    assert len(notes) == 2 and "camera 0 gave no image" in notes[0] and "camera 0 delivers images again" in notes[1], notes
+
+
+def test_a_camera_that_never_comes_back_is_retried_at_the_longest_wait_until_closed(
+    clip_detector: Callable[[], Any], stand_in_camera: type
+) -> None:
+    camera = stand_in_camera(fps=60.0, opens=("ok",) + ("fail",) * 1000)
+    source = CaptureSource(0, clip_detector(), reconnect=FAST_RECONNECT, open_capture=camera.open)
+    assert source.read(5.0) is not None
+    camera.unplug()
+    deadline = time.monotonic() + 30
+    while len(source.reconnect_delays) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert source.reconnect_delays[:6] == [0.02, 0.04, 0.08, 0.1, 0.1, 0.1]
+    assert source.read(0.05) is None and not source.ended  # a lost camera is not an ended video
+    source.close()  # wakes the capture thread from its wait
+    assert not source._thread.is_alive()
