@@ -231,3 +231,30 @@ def test_fuzzed_clients_never_stop_the_server_starve_a_healthy_one_or_flood_the_
     worst = [f"{r.levelname} {r.name}: {r.getMessage()[:120]}" for r in lines.records]
     assert n_lines <= len(bad), f"{n_lines} log lines for {len(bad)} bad clients:\n" + "\n".join(worst[:20])
     assert not any(r.exc_info for r in lines.records), "a traceback in the log:\n" + "\n".join(worst)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (Frame(1, b"\xff\xfe{}"), 1007),  # text that is not UTF-8
+        (Frame(1, b"{}", masked=False), 1002),  # a client frame without a mask
+        (Frame(3, b"x"), 1002),  # a reserved opcode
+        (Frame(1, b"{}", rsv=4), 1002),  # a reserved bit
+    ],
+    ids=["invalid-utf8", "unmasked", "reserved-opcode", "reserved-bit"],
+)
+def test_broken_framing_is_closed_with_its_close_code(frame: Frame, code: int) -> None:
+    """The codes docs/reliability.md lists for what the websocket layer itself refuses."""
+
+    async def close_code(port: int) -> int:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(_handshake(port))
+        await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+        w.write(frame.encode())
+        data = await asyncio.wait_for(r.read(), 5)  # hello, then the server's close frame, then EOF
+        w.close()
+        at = data.rfind(b"\x88")  # the close frame: 0x88, a length, then the code
+        return struct.unpack("!H", data[at + 2 : at + 4])[0]
+
+    with ServerThread(ServerConfig(port=0)) as server:
+        assert asyncio.run(close_code(server.port)) == code
