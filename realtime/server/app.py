@@ -38,6 +38,16 @@ __all__ = ["PoseServer"]
 log = logging.getLogger(__name__)
 
 
+class _ConnectionLog(logging.LoggerAdapter):
+    """The logger handed to ``websockets``: its per-connection INFO lines ("connection open",
+    "connection closed", "connection rejected") go to DEBUG, since the server writes one line
+    per client itself (when it leaves, with its close code and counters); a flood of bad
+    connections then grows the log by one line each, not four. Warnings and errors pass unchanged."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)  # type: ignore[arg-type]
+
+
 class PoseServer:
     """Streams :class:`~skeletor.protocol.PoseFrame` records over websockets and serves the viewer.
 
@@ -97,6 +107,7 @@ class PoseServer:
             ping_timeout=c.ping_timeout_s,
             close_timeout=c.close_timeout_s,
             server_header=None,
+            logger=_ConnectionLog(logging.getLogger("websockets.server"), {}),
         )
         log.info("serving the viewer on %s and the pose stream on %s", self.http_url, self.url)
 
@@ -253,7 +264,7 @@ class PoseServer:
         client = self._fanout.add(ws, peer)
         session = client.session
         sender = asyncio.create_task(self._fanout.send_loop(client), name=f"pose-sender {peer}")
-        log.info("client %s connected (%d clients)", peer, len(self._fanout.clients))
+        log.debug("client %s connected (%d clients)", peer, len(self._fanout.clients))
         try:
             async for message in ws:
                 sub = session.receive(message)
