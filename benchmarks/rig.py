@@ -131,7 +131,7 @@ def run_rig_bench(max_clips: int | None = None, videos: bool = True, min_frames:
     seqs = seqs[:max_clips] if max_clips is not None else seqs
     sources: dict[str, list] = {"pose_clips": seqs}
     if videos:
-        from realtime.holistic import read_video_keypoints
+        from realtime.detectors.video import read_video_keypoints
 
         sources["videos"] = [read_video_keypoints(data_root() / "videos" / v, progress=False) for v in VIDEOS]
     cleaner = StreamingCleaner(CleanerConfig())

@@ -22,7 +22,7 @@ FEET = [27, 28, 29, 30, 31, 32]  # ankles, heels, toe tips
 @pytest.fixture(scope="module")
 def dance(data_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """The dance video's cleaned poses (camera frame, metres), confidences and fps."""
-    from realtime.holistic import read_video_keypoints
+    from realtime.detectors.video import read_video_keypoints
     from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 
     seq = read_video_keypoints(data_dir / "videos" / "mediapipe_pose_segmentation_dance.mp4", progress=False)
