@@ -20,4 +20,5 @@ $S bench latency --video "$VIDEO" --frames 300 --realtime --json benchmarks/resu
 $S bench throughput --video "$VIDEO"
 $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
+$S bench people --frames 80
 $S bench plot
