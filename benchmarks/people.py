@@ -84,7 +84,10 @@ def run_cost(video: Path, counts: tuple[int, ...] = (1, 2, 3, 4), frames: int = 
     model = OnnxRefiner()
     stages = ("detect", "detect: pose", "detect: hands", "track", "uplift", "refine", "refine, a call per person", "total")
     dets = {k: MultiPoseDetector(MultiPoseConfig(people=k)) for k in counts}
-    cleaners = {k: (MultiPersonCleaner(PeopleConfig(), refiner=model), MultiPersonCleaner(PeopleConfig(batched=False), refiner=model)) for k in counts}
+    cleaners = {
+        k: (MultiPersonCleaner(PeopleConfig(), refiner=model), MultiPersonCleaner(PeopleConfig(batched=False), refiner=model))
+        for k in counts
+    }
     ms: dict[int, dict[str, list[float]]] = {k: {s: [] for s in stages} for k in counts}
     found: dict[int, list[int]] = {k: [] for k in counts}
     hands: dict[int, list[int]] = {k: [] for k in counts}
@@ -241,7 +244,12 @@ def run_crossings(seeds: int = 20) -> dict:
             for ids in got.values():  # a switch: the id changes from one detection to the next of the same person
                 switches += sum(1 for a, b in zip(ids, ids[1:]) if a != b)
             fragments += sum(len(set(ids)) - 1 for ids in got.values())
-        out[f"crossing in {seconds:g} s"] = {"seeds": seeds, "hidden_frames": int(hidden[:, 1].sum()), "id_switches": switches, "extra_ids": fragments}
+        out[f"crossing in {seconds:g} s"] = {
+            "seeds": seeds,
+            "hidden_frames": int(hidden[:, 1].sum()),
+            "id_switches": switches,
+            "extra_ids": fragments,
+        }
     return out
 
 

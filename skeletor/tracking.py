@@ -87,7 +87,9 @@ class TrackerConfig:
         if not self.max_cost > 0:
             raise ValueError(f"max_cost must be > 0, got {self.max_cost!r}")
         if not 0.0 <= self.min_confidence <= 1.0 or not 0.0 < self.velocity_rate <= 1.0:
-            raise ValueError(f"min_confidence must be in [0, 1] and velocity_rate in (0, 1], got {self.min_confidence!r}, {self.velocity_rate!r}")
+            raise ValueError(
+                f"min_confidence must be in [0, 1] and velocity_rate in (0, 1], got {self.min_confidence!r}, {self.velocity_rate!r}"
+            )
         if self.min_joints < 1 or self.min_common_joints < 1 or self.scale_weight < 0 or self.max_predict_s < 0:
             raise ValueError("min_joints and min_common_joints must be >= 1, scale_weight and max_predict_s >= 0")
 

@@ -311,7 +311,9 @@ class MultiPoseDetector:
         """Put MediaPipe Hands' hands into the bodies whose wrists are nearest (in place)."""
         if not res.multi_hand_landmarks:
             return
-        hands = [np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark[:HAND_POINTS]], np.float64) for lms in res.multi_hand_landmarks]
+        hands = [
+            np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark[:HAND_POINTS]], np.float64) for lms in res.multi_hand_landmarks
+        ]
         for hand, body, side in assign_hands([kp for kp, _ in people], np.array([hd[0, :2] for hd in hands]), self.config.hand_gate):
             kp, depth = people[body]
             wrist, start = _WRISTS[side], _HAND_STARTS[side]
@@ -352,7 +354,9 @@ def _area(kp: np.ndarray) -> float:
 class _PeopleAction(argparse.Action):
     """``--people N``: N > 1 also selects this detector, when ``--detector`` was left at its default."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+    ) -> None:
         setattr(namespace, self.dest, values)
         if values > 1 and getattr(namespace, "detector", None) == parser.get_default("detector"):
             namespace.detector = MultiPoseDetector.name

@@ -175,7 +175,9 @@ class MultiPersonCleaner:
         """Frames between a person's newest input and their emitted output."""
         return self._person_config.lookahead
 
-    def push(self, people: Sequence[PersonInput], timestamp: float | None = None, image_size: tuple[int, int] | None = None) -> PeopleUpdate:
+    def push(
+        self, people: Sequence[PersonInput], timestamp: float | None = None, image_size: tuple[int, int] | None = None
+    ) -> PeopleUpdate:
         """Add one image's detections.
 
         Args:

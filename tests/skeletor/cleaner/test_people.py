@@ -38,11 +38,15 @@ def side_by_side(data_dir: Path) -> tuple[list[View], list[np.ndarray]]:
     """Two mocap people 1.6 m apart seen by one camera, each through the simulated detector (no hands)."""
     clips = [load_bandai(next((data_dir / "bandai_namco").rglob(f"{s}.bvh"))).positions for s in CLIPS]
     views = shared_view(clips, 30.0, [np.array([-0.8, 0.0]), np.array([0.8, 0.0])])
-    kps = [detector_faults(v.keypoints.keypoints, HOLISTIC75, DetectorFaults(), np.random.default_rng([SEED, i])) for i, v in enumerate(views)]
+    kps = [
+        detector_faults(v.keypoints.keypoints, HOLISTIC75, DetectorFaults(), np.random.default_rng([SEED, i])) for i, v in enumerate(views)
+    ]
     return views, kps
 
 
-def _run(cleaner: MultiPersonCleaner, kps: list[np.ndarray], size: tuple[int, int]) -> tuple[dict[int, set[int | None]], dict[int, np.ndarray]]:
+def _run(
+    cleaner: MultiPersonCleaner, kps: list[np.ndarray], size: tuple[int, int]
+) -> tuple[dict[int, set[int | None]], dict[int, np.ndarray]]:
     """Push every frame with the people in a random order: person -> the ids they got; id -> poses."""
     rng = np.random.default_rng(0)
     n = len(kps[0])

@@ -14,7 +14,10 @@ pytestmark = pytest.mark.data
 
 
 def test_people_stand_where_they_are_put_and_face_the_camera(data_dir: Path) -> None:
-    clips = [load_bandai(next((data_dir / "bandai_namco").rglob(f"{s}.bvh"))).positions for s in ("dataset-1_bow_feminine_001", "dataset-1_punch_normal_001")]
+    clips = [
+        load_bandai(next((data_dir / "bandai_namco").rglob(f"{s}.bvh"))).positions
+        for s in ("dataset-1_bow_feminine_001", "dataset-1_punch_normal_001")
+    ]
     left, right = shared_view(clips, 30.0, [np.array([-0.8, 0.0]), np.array([0.8, 0.5])], distance_m=4.0)
     assert len(left.truth) == min(len(c) for c in clips)
     hips = [v.truth[:, [23, 24]].mean(1) for v in (left, right)]  # (T, 3) camera frame
@@ -24,7 +27,9 @@ def test_people_stand_where_they_are_put_and_face_the_camera(data_dir: Path) -> 
     assert (left.truth[:, 11, 0] > left.truth[:, 12, 0]).mean() > 0.9
     # keypoints are the truth seen through the one shared camera
     cam = left.camera
-    np.testing.assert_allclose(right.keypoints.keypoints[..., :2], np.where(right.keypoints.keypoints[..., 2:] > 0, cam.project(right.truth), np.nan), atol=1e-3)
+    np.testing.assert_allclose(
+        right.keypoints.keypoints[..., :2], np.where(right.keypoints.keypoints[..., 2:] > 0, cam.project(right.truth), np.nan), atol=1e-3
+    )
     assert right.camera is cam
 
 
