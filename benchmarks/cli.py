@@ -1,4 +1,4 @@
-"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, rig, soak, plots.
+"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, rig, soak, several people, plots.
 
 Each subcommand writes JSON (with machine, versions and date) to ``benchmarks/results/``;
 ``skeletor bench plot`` draws the PNG figures from them. BENCHMARKS.md explains the numbers.
@@ -19,6 +19,7 @@ _SUBCOMMANDS = (
     "benchmarks.accuracy",
     "benchmarks.rig",
     "benchmarks.soak",
+    "benchmarks.people",
     "benchmarks.plot",
 )
 

@@ -22,4 +22,5 @@ $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
 $S bench rig
 $S bench soak --minutes 10                                        # soak.json
+$S bench people --frames 80
 $S bench plot

@@ -5,6 +5,12 @@ frame. Inputs are read by suffix through ``READERS`` (keypoint ``.npz``, pose-fo
 ``.pose``); ``realtime.commands`` adds video files (MediaPipe detection) to that table.
 Outputs are pose ``.npz`` or ``.pose`` files (``WRITERS``).
 
+``--people N`` (N > 1) follows up to N people in a video (``PEOPLE_READERS``, which
+``realtime.commands`` fills): they get stable ids (:mod:`skeletor.tracking`) and a cleaner
+each (:class:`~skeletor.cleaner.people.MultiPersonCleaner`), and each person is written to a
+file of their own beside the output, ``<output stem>.person<ID><suffix>``, spanning the whole
+video (frames before they appeared and after they left: NaN, confidence 0).
+
 Every input is handled on its own: whatever goes wrong with one (unreadable, out of the
 documented ranges, no person in it, a bug) is reported in one line naming the file, and the
 others are still cleaned; a summary line always ends the run. Exit status: 0 when every
@@ -33,16 +39,19 @@ from skeletor.pose.keypoints import (
     save_pose_file,
     save_poses,
 )
+from skeletor.cleaner.people import MAX_PEOPLE, MultiPersonCleaner, PeopleConfig, PeopleKeypoints, clean_people
 from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.refiner.runtime import PROVIDERS, RuntimeConfig, default_weights_path
 from skeletor.uplift import UpliftConfig
 
-__all__ = ["READERS", "WRITERS", "add_parser", "run", "output_paths", "add_cleanup_options", "cleaner_config", "runtime_config"]
+__all__ = ["READERS", "PEOPLE_READERS", "WRITERS", "add_parser", "person_path", "run", "output_paths", "add_cleanup_options", "cleaner_config", "runtime_config"]
 
 log = logging.getLogger(__name__)
 
 # suffix -> reader returning a KeypointSequence (raises KeypointFormatError / OSError on bad input)
 READERS: dict[str, Callable[[Path], KeypointSequence]] = {".npz": load_keypoints, ".pose": load_pose_file}
+# suffix -> reader of several people per frame, given the most people (``--people N``; videos, added by realtime.commands)
+PEOPLE_READERS: dict[str, Callable[[Path, int], PeopleKeypoints]] = {}
 
 
 def _write_npz(path: Path, poses: PoseSequence, source: KeypointSequence) -> None:
@@ -179,9 +188,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="write the output of an input in which no frame shows a person (every joint missing) and "
                    "count it as done; by default such an input is an error (nothing written, exit 2)")  # fmt: skip
+    p.add_argument("--people", type=_people, default=1, metavar="N",
+                   help="follow up to N people in a video (N > 1: MediaPipe's multi-person PoseLandmarker, a stable id "
+                   "per person, each written to <output stem>.person<ID><suffix>); 1 = one person, as before (default 1)")  # fmt: skip
     add_cleanup_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars (they are shown only on a terminal)")
     p.set_defaults(run=run)
+
+
+def _people(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PEOPLE:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PEOPLE} people, got {text}")
+    return value
+
+
+def person_path(dst: Path, person_id: int) -> Path:
+    """Where person ``person_id``'s poses go when ``dst`` is the output for their input (``--people N``)."""
+    return dst.with_name(f"{dst.stem}.person{person_id}{dst.suffix}")
 
 
 def output_paths(inputs: list[Path], output: Path, fmt: str | None = None) -> list[Path]:
@@ -305,6 +329,38 @@ def _clean_one(src: Path, dst: Path, fmt: str, cleaner: StreamingCleaner, args: 
     return report
 
 
+def _people_cleaner(config: CleanerConfig, cleaner: StreamingCleaner) -> MultiPersonCleaner:
+    """A fresh multi-person cleaner (ids from 0) for one video, on ``cleaner``'s refiner (loaded once)."""
+    from skeletor.tracking import TrackerConfig
+
+    forget = config.forget_after_s if config.forget_after_s is not None else float("inf")  # --forget-after 0 = never
+    return MultiPersonCleaner(PeopleConfig(cleaner=config, tracker=TrackerConfig(forget_after_s=forget)), refiner=cleaner.refiner)
+
+
+def _clean_people(src: Path, dst: Path, fmt: str, cleaner: MultiPersonCleaner, people: int, console: _Console) -> _Report:
+    """Read, track, clean and write one video's people (``--people N``); raises on any failure."""
+    reader = PEOPLE_READERS.get(src.suffix.lower())
+    if reader is None:
+        kinds = sorted(PEOPLE_READERS) or ["(none: the live extras are not installed)"]
+        raise KeypointFormatError(f"{src}: --people needs a video ({', '.join(kinds)}); a keypoint file holds one person")
+    if not src.is_file():
+        raise KeypointFormatError(f"{src}: no such file")
+    seq = reader(src, people)
+    present = (seq.keypoints[..., 2] > 0).any(axis=(1, 2))  # (T,) frames with anyone
+    report = _Report(frames=len(seq), with_person=int(present.sum()))
+    if report.with_person == 0:
+        raise KeypointFormatError(f"{src}: no person in any of its {report.frames} frames; nothing written")
+    tracks = clean_people(seq, cleaner, progress=console.progress)
+    for pid, poses in tracks.items():
+        assert poses.keypoints is not None  # clean_people attaches every person's tracked 2D
+        WRITERS[fmt][1](person_path(dst, pid), poses, KeypointSequence(poses.keypoints, seq.fps, seq.image_size, name=seq.name))
+    report.written = True
+    names = ", ".join(person_path(dst, pid).name for pid in tracks)
+    who = "1 person" if len(tracks) == 1 else f"{len(tracks)} people"
+    console.say(f"skeletor clean: {src} -> {who}: {names} (someone in {report.with_person} of {report.frames} frames)")
+    return report
+
+
 def run(args: argparse.Namespace) -> int:
     """Clean every input (see the module docstring for what is reported and the exit status)."""
     try:
@@ -319,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
     console = _Console(progress=not args.no_progress and sys.stderr.isatty())
     written: list[Path] = []
     failed = 0
+    people = getattr(args, "people", 1)
     try:
         try:
             cleaner = StreamingCleaner(config)
@@ -328,7 +385,11 @@ def run(args: argparse.Namespace) -> int:
         with console.files(args.inputs) as bar:
             for src, dst, fmt in zip(args.inputs, outputs, formats):
                 try:
-                    if _clean_one(src, dst, fmt, cleaner, args, console).written:
+                    if people > 1:
+                        done = _clean_people(src, dst, fmt, _people_cleaner(config, cleaner), people, console).written
+                    else:
+                        done = _clean_one(src, dst, fmt, cleaner, args, console).written
+                    if done:
                         written.append(dst)
                 except (KeypointFormatError, OSError, ValueError) as e:
                     failed += 1

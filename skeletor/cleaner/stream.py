@@ -23,7 +23,7 @@ from skeletor.cleaner.refined_lengths import RefinedBoneLengths
 from skeletor.refiner.runtime import RuntimeConfig, default_weights_path
 from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, fill_unestimated
 
-__all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
+__all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StagedPush", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,19 @@ class CleanFrame:
     timestamp: float | None = None
 
 
+@dataclass
+class StagedPush:
+    """A frame pushed as far as the refiner's model call (:meth:`StreamingCleaner.stage`).
+
+    Attributes:
+        ready: frames out already (no refiner, or held back frames flushed by a fresh start).
+        window: the refiner window now due, (T, J, 3) poses and (T, J) present; None when none is.
+    """
+
+    ready: list[CleanFrame]
+    window: tuple[np.ndarray, np.ndarray] | None
+
+
 class StreamingCleaner:
     """Uplift + refiner, frame by frame (see the module docstring)."""
 
@@ -224,6 +237,63 @@ class StreamingCleaner:
         out = self._refine([up] if up is not None else [])
         self.last_timings_ms = {"uplift": 1000 * (t1 - t0), "refine": 1000 * (time.perf_counter() - t1)}
         return held + out
+
+    def stage(
+        self,
+        keypoints: np.ndarray,
+        timestamp: float | None = None,
+        depth: np.ndarray | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> StagedPush:
+        """``push``, up to the refiner's model call, which is left to the caller.
+
+        Several cleaners (one per person) stage a frame each, their windows are refined in
+        one batched call (``OnnxRefiner.refine_windows``; each cleaner's refiner a stream
+        of one model, ``OnnxRefiner.new_stream``), and :meth:`complete` finishes each. The
+        frames that come out are exactly those ``push`` gives.
+
+        Args:
+            keypoints, timestamp, depth, image_size: as :meth:`push`.
+
+        Returns:
+            The frames ready already, and the refiner window now due (None when none is).
+
+        Raises:
+            TypeError: the refiner cannot stage (only a ``push`` of its own).
+        """
+        if self.refiner is not None and not hasattr(self.refiner, "stage"):
+            raise TypeError(f"{type(self.refiner).__name__} cannot stage windows; use push")
+        held = self._forget_a_returning_person(keypoints, timestamp)
+        t0 = time.perf_counter()
+        up = self.uplifter.push(keypoints, timestamp, depth, image_size)
+        self._pushed += 1
+        self.last_timings_ms = {"uplift": 1000 * (time.perf_counter() - t0)}
+        if up is None:
+            return StagedPush(held, None)
+        if self.refiner is None:
+            return StagedPush(held + self._refine([up]), None)
+        self._pending.append(up)
+        return StagedPush(held, self.refiner.stage(np.nan_to_num(up.pose), up.confidence > 0))  # type: ignore[attr-defined]
+
+    def complete(self, staged: StagedPush, refined: tuple[np.ndarray, np.ndarray] | None) -> list[CleanFrame]:
+        """Finish a :meth:`stage`: its ready frames, then the refined one.
+
+        Args:
+            staged: what :meth:`stage` returned (the last one: stages and completions alternate).
+            refined: (pose, confidence) the refiner gave for ``staged.window``; None when it has none.
+
+        Returns:
+            The frames that became ready, as :meth:`push` returns them.
+
+        Raises:
+            ValueError: ``refined`` given for no window, or missing for one.
+        """
+        if (staged.window is None) != (refined is None):
+            raise ValueError("complete: a refined frame is needed exactly when the staged push has a window")
+        out = list(staged.ready)
+        if refined is not None:
+            out.append(self._pair(*refined))
+        return out
 
     def _forget_a_returning_person(self, keypoints: np.ndarray, timestamp: float | None) -> list[CleanFrame]:
         """Start afresh if a person appears after ``forget_after_s`` with no one; returns the frames that flushed."""

@@ -73,6 +73,7 @@ PROVIDER_ALIASES: dict[str, str] = {
 }
 
 Frame = tuple[np.ndarray, np.ndarray]  # (pose (J, 3) float32, confidence (J,) float32)
+Window = tuple[np.ndarray, np.ndarray]  # (poses (T, J, 3) float32, present (T, J) float32), oldest frame first
 
 
 # What ``--provider`` accepts: ``auto`` takes the fastest available (TensorRT, then CUDA, then
@@ -282,15 +283,59 @@ class _WindowedRefiner(ABC):
         Raises:
             ValueError: wrong shapes.
         """
+        window = self.stage(pose, present)
+        return None if window is None else self.refine_windows([window])[0]
+
+    def stage(self, pose: np.ndarray, present: np.ndarray | None = None) -> Window | None:
+        """Add the newest frame, as ``push`` does, but leave the model call to :meth:`refine_windows`.
+
+        Several streams (one per person, from :meth:`new_stream`) stage their frames, and
+        one ``refine_windows`` call refines all their windows at once.
+
+        Args:
+            pose: (J, 3) camera-frame coordinates; NaN marks an absent joint.
+            present: (J,) bool or confidence (> 0 = present), or None for every finite joint.
+
+        Returns:
+            The window whose emitted frame (``n - k``) is now due: poses (T, J, 3) and
+            present (T, J) float32, oldest frame first, copies; None while fewer than
+            ``k + 1`` frames came.
+
+        Raises:
+            ValueError: wrong shapes.
+        """
         slot = self._count % self.window
         self._poses[slot], self._present[slot] = self._check_frame(pose, present)
         self._count += 1
         if self._count <= self.lookahead:
             return None
         order = (self._count + np.arange(self.window)) % self.window  # oldest slot first
-        poses, pres = self._poses[order], self._present[order]  # (T, J, 3), (T, J)
-        refined = self._refine_windows(poses[None], pres[None])[0]
-        return self._finish(refined, pres)
+        return self._poses[order], self._present[order]  # (T, J, 3), (T, J)
+
+    def refine_windows(self, windows: list[Window]) -> list[Frame]:
+        """Refine staged windows (of any streams on this model) in one model call.
+
+        Args:
+            windows: what :meth:`stage` returned, from this refiner or the streams of
+                :meth:`new_stream`.
+
+        Returns:
+            (pose (J, 3) float32, confidence (J,) float32) of each window's emitted frame, in order.
+        """
+        if not windows:
+            return []
+        poses = np.stack([w[0] for w in windows])  # (B, T, J, 3)
+        pres = np.stack([w[1] for w in windows])  # (B, T, J)
+        refined = self._refine_windows(poses, pres)  # (B, J, 3)
+        return [self._finish(refined[i], pres[i]) for i in range(len(windows))]
+
+    def new_stream(self) -> _WindowedRefiner:
+        """Another streaming window on this refiner's model: frames of its own, the model (and its sessions) shared.
+
+        One per person when several are cleaned at once; their staged windows can be
+        refined together by :meth:`refine_windows`. Not thread-safe, as the model is not.
+        """
+        return _SharedStream(self)
 
     def flush(self) -> list[Frame]:
         """Emit the last ``k`` frames (the stream has ended), then ``reset``.
@@ -350,6 +395,18 @@ class _WindowedRefiner(ABC):
             for i in range(len(refined)):
                 out[s + i], conf[s + i] = self._finish(refined[i], bp[i])
         return out, conf
+
+
+class _SharedStream(_WindowedRefiner):
+    """A streaming window of its own on another refiner's model (:meth:`_WindowedRefiner.new_stream`)."""
+
+    def __init__(self, model: _WindowedRefiner) -> None:
+        self._model = model
+        self.providers: list[str] = list(getattr(model, "providers", []))
+        super().__init__(model.window, model.lookahead, model.joints, hands_apart=model.hands_apart)
+
+    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        return self._model._infer(poses, present)
 
 
 def _metadata_int(meta: dict[str, str], key: str, path: Path) -> int:

@@ -165,3 +165,27 @@ def test_refined_lengths_steady_a_real_clips_bones_and_keep_its_detections(real_
 def test_refined_lengths_must_be_a_weight(weight: float) -> None:
     with pytest.raises(ValueError, match="refined_lengths"):
         StreamingCleaner(CleanerConfig(refine=False, refined_lengths=weight))
+
+
+def test_staged_pushes_give_what_push_gives(real_clip) -> None:
+    """``stage`` + one refiner call + ``complete`` (what the multi-person cleaner batches)
+    is ``push``, frame by frame, on a real clip, with the refiner and without, with lookahead."""
+    from skeletor.refiner.runtime import OnnxRefiner
+
+    model = OnnxRefiner()
+    for config in (CleanerConfig(), CleanerConfig(refine=False), CleanerConfig(lookahead=3)):
+        plain = StreamingCleaner(config, refiner=OnnxRefiner() if config.refine else None)
+        staged = StreamingCleaner(config, refiner=model.new_stream() if config.refine else None)
+        for i, kp in enumerate(real_clip.keypoints[:60]):
+            want = plain.push(kp, i / real_clip.fps, None, real_clip.image_size)
+            step = staged.stage(kp, i / real_clip.fps, None, real_clip.image_size)
+            refined = model.refine_windows([step.window])[0] if step.window is not None else None
+            got = staged.complete(step, refined)
+            assert [f.index for f in got] == [f.index for f in want]
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g.pose, w.pose, atol=1e-5)
+    fresh = StreamingCleaner(CleanerConfig(lookahead=3), refiner=model.new_stream())
+    step = fresh.stage(real_clip.keypoints[0])
+    assert step.window is None  # the uplift holds the first 3 frames back
+    with pytest.raises(ValueError, match="a refined frame is needed exactly when"):
+        fresh.complete(step, (np.zeros((75, 3)), np.zeros(75)))
