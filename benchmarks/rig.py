@@ -15,7 +15,11 @@ calibrated on the first half second as live). Measured in the same run:
   median and 95th percentile per body part (:mod:`skeletor.rig.evaluate`): ``raw`` and at
   the rig's own bone lengths (the aim: body <= 1.5 cm, fingers <= 1 cm);
 * continuity: the largest frame-to-frame turn of each body bone's local rotation over frames
-  where it was observed in both, and how often the flip guard eased a jump.
+  where it was observed in both, and how often the flip guard eased a jump;
+* mirrored hands: per clip and hand, the share of frames with the hand detected (all 21
+  points) whose cleaned hand has the wrong chirality (fingers on the back of the palm,
+  :func:`skeletor.uplift.hands.hand_chirality` < 0), which no rotation of the rig's hand
+  reproduces.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def _stream(seq, cleaner, config) -> tuple[dict, list[float], list[float]]:
                 hips[f.index], rot[f.index], valid[f.index], offset[f.index] = rig.hips_position, rig.rotations, rig.valid, rig.world_offset
                 emitted[f.index] = True
     clip = {"hips": hips, "rot": rot, "valid": valid, "emitted": emitted, "offset": offset, "rest": solver.rest_rig,
-            "fps": seq.fps, "flips": solver.flips_guarded, "poses": poses, "conf": conf}  # fmt: skip
+            "fps": seq.fps, "flips": solver.flips_guarded, "poses": poses, "conf": conf, "keypoints": seq.keypoints}  # fmt: skip
     return clip, solver_ms, uplift_ms
 
 
@@ -78,6 +82,19 @@ def _replay(run: dict, config) -> list[float]:
         solver.push(run["poses"][i], run["conf"][i], i / run["fps"])
         ms.append(1000.0 * (time.perf_counter() - t0))
     return ms
+
+
+def _mirrored_hands(keypoints: np.ndarray, poses: np.ndarray) -> dict[str, dict]:
+    """Per hand: frames with all 21 of its points detected, and the share whose cleaned hand is mirrored."""
+    from skeletor.uplift.hands import HAND_OFFSETS, hand_chirality
+
+    out = {}
+    for hand, (o, _side) in HAND_OFFSETS.items():
+        seen = (keypoints[:, o : o + 21, 2] > 0).all(1)
+        if seen.any():
+            c = hand_chirality(poses[seen], hand)
+            out[hand] = {"frames": int(seen.sum()), "mirrored": float(np.mean(c < 0))}
+    return out
 
 
 def _score(runs: list[dict], min_confidence: float) -> dict:
@@ -107,6 +124,7 @@ def _score(runs: list[dict], min_confidence: float) -> dict:
         "largest_step_deg": {BONES[b]: (None if np.isnan(largest[b]) else float(largest[b])) for b in body},
         "largest_finger_step_deg": float(np.nanmax(largest[fingers])) if seen[fingers].any() else None,
         "flip_guard_events": flips,
+        "mirrored_hands": [_mirrored_hands(r["keypoints"], r["poses"]) for r in runs],
     }
 
 
@@ -175,6 +193,14 @@ def _print(res: dict) -> None:
         finger = r["largest_finger_step_deg"]
         print(f"  largest finger step: {finger:.0f} deg; flip guard eased {r['flip_guard_events']} bone-frames" if finger is not None
               else f"  flip guard eased {r['flip_guard_events']} bone-frames")  # fmt: skip
+        shares = [f"{name} {h[0].upper()} {m['mirrored'] * 100:.0f}% of {m['frames']}"
+                  for name, hands in zip(r["names"], r["mirrored_hands"]) for h, m in hands.items()]  # fmt: skip
+        total = [(m["mirrored"] * m["frames"], m["frames"]) for hands in r["mirrored_hands"] for m in hands.values()]
+        if total:
+            share = sum(a for a, _ in total) / sum(b for _, b in total)
+            print(
+                f"  mirrored cleaned hands (wrong chirality), all detected-hand frames: {share * 100:.1f}%; per clip: " + "; ".join(shares)
+            )
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
