@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,35 @@ __all__ = ["VIDEO_SUFFIXES", "read_video_keypoints", "read_video_people"]
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def _video_frames(path: Path, progress: bool | None) -> Iterator[tuple[float, np.ndarray]]:
+    """``(fps, image)`` for every frame of a video file, in order, with a progress bar on
+    stderr (None = when stderr is a terminal); fps is the file's, 30 if it states none.
+
+    Raises:
+        OSError: the file cannot be opened as a video.
+    """
+    import cv2
+    from tqdm import tqdm
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise OSError(f"{path}: cannot open as a video")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        with tqdm(total=n or None, desc=Path(path).name, unit="frame", disable=not show, leave=False) as bar:
+            while True:
+                ok, img = cap.read()
+                if not ok:
+                    return
+                yield fps, img
+                bar.update(1)
+    finally:
+        cap.release()
+
 
 
 def read_video_keypoints(path: Path, detector: Detector | None = None, progress: bool | None = None) -> KeypointSequence:
@@ -39,36 +69,21 @@ def read_video_keypoints(path: Path, detector: Detector | None = None, progress:
     Raises:
         OSError: the file cannot be opened as a video, or has no frames.
     """
-    import cv2
-    from tqdm import tqdm
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise OSError(f"{path}: cannot open as a video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     owned = detector is None
     if detector is None:
         from realtime.detectors.holistic import HolisticDetector
 
         detector = HolisticDetector()
-    kps, depths, size = [], [], None
+    kps, depths, size, fps = [], [], None, 30.0
     t0 = time.perf_counter()
-    show = sys.stderr.isatty() if progress is None else progress
     try:
-        with tqdm(total=n or None, desc=Path(path).name, unit="frame", disable=not show, leave=False) as bar:
-            while True:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                size = (img.shape[1], img.shape[0])
-                pose = detector.detect(img, round(len(kps) * 1e9 / fps))  # the frame's time in the video
-                check_pose(detector, pose)
-                kps.append(pose.keypoints)
-                depths.append(pose.depth)
-                bar.update(1)
+        for fps, img in _video_frames(path, progress):
+            size = (img.shape[1], img.shape[0])
+            pose = detector.detect(img, round(len(kps) * 1e9 / fps))  # the frame's time in the video
+            check_pose(detector, pose)
+            kps.append(pose.keypoints)
+            depths.append(pose.depth)
     finally:
-        cap.release()
         if owned:
             detector.close()
     if not kps:
@@ -95,36 +110,21 @@ def read_video_people(path: Path, people: int, detector: Detector | None = None,
     Raises:
         OSError: the file cannot be opened as a video, or has no frames.
     """
-    import cv2
-    from tqdm import tqdm
-
     from skeletor.cleaner.people import PeopleKeypoints
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise OSError(f"{path}: cannot open as a video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     owned = detector is None
     if detector is None:
         from realtime.detectors.multipose import MultiPoseConfig, MultiPoseDetector
 
         detector = MultiPoseDetector(MultiPoseConfig(people=people))
     frames: list[list] = []
-    size = None
+    size, fps = None, 30.0
     t0 = time.perf_counter()
-    show = sys.stderr.isatty() if progress is None else progress
     try:
-        with tqdm(total=n or None, desc=Path(path).name, unit="frame", disable=not show, leave=False) as bar:
-            while True:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                size = (img.shape[1], img.shape[0])
-                frames.append(detect_people(detector, img, round(len(frames) * 1e9 / fps))[:people])
-                bar.update(1)
+        for fps, img in _video_frames(path, progress):
+            size = (img.shape[1], img.shape[0])
+            frames.append(detect_people(detector, img, round(len(frames) * 1e9 / fps))[:people])
     finally:
-        cap.release()
         if owned:
             detector.close()
     if not frames or size is None:
