@@ -1,10 +1,17 @@
-"""``skeletor bench latency``: per-stage latency of the live pipeline on a real video.
+"""``skeletor bench latency``: per-stage latency and rate of the live pipeline on a real video.
 
-Runs the real pipeline (threaded capture -> MediaPipe -> streaming uplift -> refiner ->
-websocket server) with one real websocket client on loopback, and reports p50/p95/p99 in
-ms for each stage: decode, detect, uplift, refine, encode, send, and end to end (capture
--> the client has the last byte). ``overhead_ratio`` = (uplift + refine + encode) p50 /
-detect p50, measured in the same run: what our stages add on top of MediaPipe.
+Runs the real pipeline (threaded capture -> MediaPipe (detect thread) -> streaming uplift ->
+refiner (clean thread) -> websocket server) with one real websocket client on loopback, and
+reports p50/p95/p99 in ms for each stage: decode, detect, uplift, refine, encode, send, and
+end to end (capture -> the client has the last byte). ``overhead_ratio`` = (uplift + refine
++ encode) p50 / detect p50, measured in the same run: what our stages add on top of MediaPipe.
+
+Rates, same run: ``live_fps`` is the pipeline's output rate (cleaned frames a second, the
+cleaner on); ``detector_alone_fps`` the rate of the same capture + MediaPipe with nothing
+else running, measured in a pass before and a pass after the pipeline (their mean);
+``rate_ratio`` = live / detector alone (goal >= 0.95: the cleaner runs beside the detector
+and costs the live rate nothing). Paced (``--realtime``) both are the video's frame rate
+when the detector keeps up.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,12 +51,36 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
     asyncio.run(main())
 
 
-def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_config: CleanerConfig | None = None) -> dict:
-    """Run the pipeline on ``video`` and return the per-stage statistics.
+def _rate(times: list[float]) -> float:
+    """Events a second from their monotonic times (NaN with fewer than two)."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
+
+
+def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10) -> float:
+    """Detections a second of capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``."""
+    from realtime.detectors.holistic import HolisticDetector
+    from realtime.sources import CaptureSource
+
+    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
+    times: list[float] = []
+    try:
+        while len(times) < frames + skip:
+            if source.read(timeout=1.0) is not None:
+                times.append(time.monotonic())
+    finally:
+        source.close()
+    return _rate(times[skip:])
+
+
+def run_latency(
+    video: Path, frames: int = 200, realtime: bool = False, cleaner_config: CleanerConfig | None = None, detector_passes: bool = True
+) -> dict:
+    """Run the pipeline on ``video`` and return the per-stage statistics and rates.
 
     Args:
         cleaner_config: the cleaner's settings; None = ``skeletor-live``'s defaults (built
             from its option parser, so the benchmark measures what the live tool ships).
+        detector_passes: also time the detector alone, before and after the pipeline.
     """
     from realtime.detectors.holistic import HolisticDetector
     from realtime.pipeline import LivePipeline, PipelineConfig
@@ -62,11 +95,16 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
 
         cleaner_config = from_options(build_parser().parse_args([]))
     refine = cleaner_config.refine
+    skip = 10  # warm-up frames (graph initialisation, first windows)
+    load_before = os.getloadavg()[0]
+    alone = [detector_alone_fps(video, frames, realtime, skip)] if detector_passes else []
     source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
     cleaner = StreamingCleaner(cleaner_config)
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
+    out_t: list[float] = []
 
     def stamp(frame) -> None:
+        out_t.append(time.monotonic())
         for k in ("decode", "detect", "uplift", "refine"):
             stages[k].append(frame.latency_ms.get(k, float("nan")))
         t0 = time.perf_counter()
@@ -79,24 +117,32 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
         th = threading.Thread(target=_client, args=(server.url, frames, received, ready, done), daemon=True)
         th.start()
         ready.wait(10)
-        pipe = LivePipeline(source, PipelineConfig(max_frames=frames + 10), [server.publish, stamp], None, cleaner)
+        pipe = LivePipeline(source, PipelineConfig(max_frames=frames + skip), [server.publish, stamp], None, cleaner)
         pipe.start()
         pipe.wait(600)
         done.set()
         th.join(5)
         pipe.stop()
-    skip = 10  # warm-up frames (graph initialisation, first windows)
+    if detector_passes:
+        alone.append(detector_alone_fps(video, frames, realtime, skip))
     result = {k: percentiles(v[skip:]) for k, v in stages.items()}
     recv = received[skip:]
     result["send"] = percentiles([(t - ts) / 1e6 for t, ts, _, _ in recv])
     result["end_to_end"] = percentiles([(t - tc) / 1e6 for t, _, tc, _ in recv])
     ours = result["uplift"]["p50"] + result["refine"]["p50"] + result["encode"]["p50"]
+    live = _rate(out_t[skip:])
+    alone_fps = sum(alone) / len(alone) if alone else float("nan")
+    st = pipe.stats
     return {
         "video": str(video), "frames": len(recv), "mode": "realtime" if realtime else "as fast as possible",
         "refiner": "on" if refine else "off", "stages_ms": result,
         "runtime": {"provider": cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
                     "threads": cleaner_config.runtime.threads},
         "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": source.dropped,
+        "live_fps": live, "detector_alone_fps": alone_fps, "detector_alone_passes_fps": alone,
+        "rate_ratio": live / alone_fps if alone else float("nan"), "rate_goal": ">= 0.95",
+        "dropped_at_handoff": st.handoff_dropped, "frames_skipped": st.frames_skipped,
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
     }  # fmt: skip
 
 
@@ -107,16 +153,28 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--realtime", action="store_true", help="pace at the video's fps (default: as fast as possible)")
+    p.add_argument("--no-detector-pass", action="store_true", help="skip timing the detector alone (rate_ratio is then not measured)")
     add_cleanup_options(p.add_argument_group("cleanup (as skeletor-live; same defaults)"))
     p.add_argument("--json", type=Path, default=RESULTS / "latency.json")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    res = run_latency(args.video, args.frames, args.realtime, cleaner_config(args))
+    if args.frames < 2:
+        print("skeletor bench latency: --frames must be at least 2", file=sys.stderr)
+        return 2
+    if not args.video.is_file():
+        print(f"skeletor bench latency: {args.video}: no such video", file=sys.stderr)
+        return 2
+    res = run_latency(args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass)
     write_result(args.json, res)
     print(f"{'stage':12s} {'p50':>8s} {'p95':>8s} {'p99':>8s}  (ms)")
     for k, v in res["stages_ms"].items():
         print(f"{k:12s} {v['p50']:8.2f} {v['p95']:8.2f} {v['p99']:8.2f}")
-    print(f"overhead_ratio (uplift+refine+encode)/detect = {res['overhead_ratio']:.3f}; wrote {args.json}")
+    print(f"overhead_ratio (uplift+refine+encode)/detect = {res['overhead_ratio']:.3f}")
+    print(f"live rate {res['live_fps']:.1f} frames/s (cleaner {res['refiner']}), detector alone {res['detector_alone_fps']:.1f} "
+          f"(passes before/after: {', '.join(f'{x:.1f}' for x in res['detector_alone_passes_fps'])}): ratio {res['rate_ratio']:.3f} "
+          f"(goal >= 0.95); {res['dropped_at_handoff']} dropped at the hand-over")  # fmt: skip
+    load = res["load_average_1min"]
+    print(f"machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0

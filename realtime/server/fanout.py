@@ -24,7 +24,8 @@ within ``ping_timeout_s`` (a ping waits behind a full buffer, hence the send tim
 Status messages are queued, never replaced by frames, and the latest of each state group
 is replayed to clients that connect later. For each frame the server records how long it
 took from :meth:`~Fanout.publish` to the last client's send returning
-(:attr:`ServerStats.fanout_ms`): the server's own share of the latency.
+(:attr:`ServerStats.fanout_ms`): the server's own share of the latency; and the CPU time
+of the pass over the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
@@ -203,6 +204,7 @@ class Fanout:
     def _fanout(self, frame: PoseFrame, t_publish_ns: int) -> None:
         """Offer ``frame`` to every slot; write it at once to clients whose sockets keep up."""
         self.stats.frames_published += 1
+        cpu0 = time.thread_time_ns()
         shared = _Published(frame, t_publish_ns)
         now = time.monotonic_ns()
         for client in list(self.clients.values()):
@@ -220,6 +222,8 @@ class Fanout:
             except Exception as e:  # this client's fault only: close it, go on with the others
                 self.fail(client, e)
         self._settle(shared, sent=False)  # the pass's own hold
+        if self.clients:
+            self.stats.fanout_cpu_ms.append((time.thread_time_ns() - cpu0) / 1e6)
         if self._debug:
             log.debug("frame %d to %d clients", frame.seq, len(self.clients))
 

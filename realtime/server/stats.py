@@ -29,6 +29,9 @@ class ServerStats:
             ``send_timeout_s``.
         fanout_ms: for each recent frame that reached a client: ms from ``publish`` to the
             last client's send returning (the server's own share of the latency).
+        fanout_cpu_ms: for each recent frame published while clients were connected: the
+            event loop thread's CPU time for the pass over the clients (offer, encode, direct
+            writes), ms; unlike ``fanout_ms`` it does not count time the thread waited for a core.
     """
 
     frames_published: int = 0
@@ -36,6 +39,7 @@ class ServerStats:
     clients_failed: int = 0
     clients_stalled: int = 0
     fanout_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    fanout_cpu_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 def client_stats(clients: Iterable[Client]) -> list[dict[str, Any]]:
