@@ -52,7 +52,7 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
     """Run in a client process: print one JSON line with every healthy client's samples."""
     import websockets
 
-    from skeletor.protocol import decode_frame
+    from skeletor.protocol import BINARY_HEADER
 
     async def healthy_client(out: list) -> None:
         async with websockets.connect(url, max_size=None, open_timeout=60) as ws:
@@ -66,9 +66,9 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
                 except (asyncio.TimeoutError, websockets.ConnectionClosed):
                     break
                 t = time.time_ns()
-                if isinstance(msg, bytes):  # binary frame: only its fixed header is needed here
-                    frame = decode_frame(msg)
-                    seq, t_send, t_capture = frame["seq"], frame["t_send_ns"], frame["t_capture_ns"]
+                if isinstance(msg, bytes):  # binary frame: only its fixed header is read here
+                    head = np.frombuffer(msg, BINARY_HEADER, count=1)[0]
+                    seq, t_send, t_capture = int(head["seq"]), int(head["t_send_ns"]), int(head["t_capture_ns"])
                 elif msg.startswith('{"type":"frame"'):
                     seq, t_send, t_capture = _json_int(msg, '"seq"'), _json_int(msg, '"t_send_ns"'), _json_int(msg, '"t_capture_ns"')
                 else:

@@ -56,20 +56,30 @@ def _rate(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
 
-def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10) -> float:
-    """Detections a second of capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``."""
+def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10) -> tuple[float, float]:
+    """Capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``.
+
+    Returns:
+        Detections a second, and the CPU cores the process used meanwhile (CPU s / wall s;
+        on a machine shared with other work, what it got).
+    """
     from realtime.detectors.holistic import HolisticDetector
     from realtime.sources import CaptureSource
 
     source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
     times: list[float] = []
+    cpu = [0.0, 0.0]
     try:
         while len(times) < frames + skip:
             if source.read(timeout=1.0) is not None:
                 times.append(time.monotonic())
+                if len(times) == skip + 1:
+                    cpu[0] = time.process_time()
+        cpu[1] = time.process_time()
     finally:
         source.close()
-    return _rate(times[skip:])
+    wall = times[-1] - times[skip] if len(times) > skip + 1 else float("nan")
+    return _rate(times[skip:]), (cpu[1] - cpu[0]) / wall
 
 
 def run_latency(
@@ -103,8 +113,12 @@ def run_latency(
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
     out_t: list[float] = []
 
+    cpu_at: list[float] = []
+
     def stamp(frame) -> None:
         out_t.append(time.monotonic())
+        if len(out_t) in (skip + 1, frames + skip):
+            cpu_at.append(time.process_time())
         for k in ("decode", "detect", "uplift", "refine"):
             stages[k].append(frame.latency_ms.get(k, float("nan")))
         t0 = time.perf_counter()
@@ -131,7 +145,8 @@ def run_latency(
     result["end_to_end"] = percentiles([(t - tc) / 1e6 for t, _, tc, _ in recv])
     ours = result["uplift"]["p50"] + result["refine"]["p50"] + result["encode"]["p50"]
     live = _rate(out_t[skip:])
-    alone_fps = sum(alone) / len(alone) if alone else float("nan")
+    alone_fps = sum(fps for fps, _ in alone) / len(alone) if alone else float("nan")
+    cores = (cpu_at[-1] - cpu_at[0]) / (out_t[-1] - out_t[skip]) if len(cpu_at) == 2 and len(out_t) > skip + 1 else float("nan")
     st = pipe.stats
     return {
         "video": str(video), "frames": len(recv), "mode": "realtime" if realtime else "as fast as possible",
@@ -139,7 +154,8 @@ def run_latency(
         "runtime": {"provider": cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
                     "threads": cleaner_config.runtime.threads},
         "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": source.dropped,
-        "live_fps": live, "detector_alone_fps": alone_fps, "detector_alone_passes_fps": alone,
+        "live_fps": live, "detector_alone_fps": alone_fps, "detector_alone_passes_fps": [fps for fps, _ in alone],
+        "cpu_cores_used": {"pipeline": cores, "detector_alone_passes": [c for _, c in alone]},
         "rate_ratio": live / alone_fps if alone else float("nan"), "rate_goal": ">= 0.95",
         "dropped_at_handoff": st.handoff_dropped, "frames_skipped": st.frames_skipped,
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
@@ -175,6 +191,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"live rate {res['live_fps']:.1f} frames/s (cleaner {res['refiner']}), detector alone {res['detector_alone_fps']:.1f} "
           f"(passes before/after: {', '.join(f'{x:.1f}' for x in res['detector_alone_passes_fps'])}): ratio {res['rate_ratio']:.3f} "
           f"(goal >= 0.95); {res['dropped_at_handoff']} dropped at the hand-over")  # fmt: skip
+    used = res["cpu_cores_used"]
+    print(f"CPU cores the process got: pipeline {used['pipeline']:.2f}, detector alone "
+          f"{', '.join(f'{c:.2f}' for c in used['detector_alone_passes'])}")  # fmt: skip
     load = res["load_average_1min"]
     print(f"machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0
