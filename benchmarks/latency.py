@@ -10,8 +10,11 @@ Rates, same run: ``live_fps`` is the pipeline's output rate (cleaned frames a se
 cleaner on); ``detector_alone_fps`` the rate of the same capture + MediaPipe with nothing
 else running, measured in a pass before and a pass after the pipeline (their mean);
 ``rate_ratio`` = live / detector alone (goal >= 0.95: the cleaner runs beside the detector
-and costs the live rate nothing). Paced (``--realtime``) both are the video's frame rate
-when the detector keeps up.
+and costs the live rate nothing, given a core to run on). ``detector_waited_for_cleaner``:
+the share of a pipeline pass the detect thread waited at the hand-over (about 0: the
+cleaner kept up, and a ratio under 1 is the two threads sharing the CPU the process got,
+``cpu_cores_used``). Paced (``--realtime``) both are the video's frame rate when the
+detector keeps up.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class _PipelinePass:
     live_fps: float
     cores: float
     handoff_dropped: int
+    detector_waited: float  # share of the pass the detect thread waited for the cleaner
     frames_skipped: int
     dropped_by_source: int
     provider: str | None
@@ -113,11 +117,13 @@ def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: Cle
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
     out_t: list[float] = []
     cpu_at: list[float] = []
+    wait_at: list[float] = []  # the detect thread's wait at the hand-over so far, at the same two frames
 
     def stamp(frame) -> None:
         out_t.append(time.monotonic())
         if len(out_t) in (skip + 1, frames + skip):
             cpu_at.append(time.process_time())
+            wait_at.append(pipe.stats.handoff_wait_s)
         if len(out_t) <= skip:
             return
         for k in ("decode", "detect", "uplift", "refine"):
@@ -141,7 +147,7 @@ def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: Cle
     wall = out_t[-1] - out_t[skip] if len(out_t) > skip + 1 else float("nan")
     return _PipelinePass(
         stages, received[skip:], _rate(out_t[skip:]), (cpu_at[-1] - cpu_at[0]) / wall if len(cpu_at) == 2 else float("nan"),
-        pipe.stats.handoff_dropped, pipe.stats.frames_skipped, source.dropped,
+        pipe.stats.handoff_dropped, (wait_at[-1] - wait_at[0]) / wall if len(wait_at) == 2 else float("nan"), pipe.stats.frames_skipped, source.dropped,
         cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
     )  # fmt: skip
 
@@ -197,7 +203,7 @@ def run_latency(
         "detector_alone_passes_fps": [fps for fps, _ in alone],
         "rate_ratio": float(np.median(ratios)) if ratios else float("nan"), "rate_ratio_per_round": ratios, "rate_goal": ">= 0.95",
         "cpu_cores_used": {"pipeline_passes": [p.cores for p in passes], "detector_alone_passes": [c for _, c in alone]},
-        "dropped_at_handoff": sum(p.handoff_dropped for p in passes), "frames_skipped": sum(p.frames_skipped for p in passes),
+        "dropped_at_handoff": sum(p.handoff_dropped for p in passes), "detector_waited_for_cleaner": [p.detector_waited for p in passes], "frames_skipped": sum(p.frames_skipped for p in passes),
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
     }  # fmt: skip
 
@@ -234,6 +240,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"live rate (cleaner {res['refiner']}) per pass {fmt(res['live_passes_fps'])} frames/s; detector alone per pass "
           f"{fmt(res['detector_alone_passes_fps'])}; ratio per round {fmt(res['rate_ratio_per_round'])}, median "
           f"{res['rate_ratio']:.3f} (goal >= 0.95); {res['dropped_at_handoff']} dropped at the hand-over")  # fmt: skip
+    print(f"share of each pipeline pass the detector waited for the cleaner: {fmt(res['detector_waited_for_cleaner'])}")
     used = res["cpu_cores_used"]
     print(f"CPU cores the process got: pipeline {fmt(used['pipeline_passes'])}, detector alone {fmt(used['detector_alone_passes'])}")
     load = res["load_average_1min"]

@@ -140,6 +140,8 @@ class PipelineStats:
         detections: frames the detector finished (with or without a person).
         handoff_dropped: detections replaced at the hand-over before the cleaner took them
             (live sources only: the cleaner fell behind the detector).
+        handoff_wait_s: time the detect thread waited for the clean thread (offline sources
+            only: the cleaner was slower than the detector); ~0 means the cleaner kept up.
         detect_errors: frames skipped because the detector (or the source) raised.
         clean_errors: exceptions from the cleaner (each restarts it).
         frames_skipped: frames lost to those errors (a cleaner error also loses the frames
@@ -154,6 +156,7 @@ class PipelineStats:
     person_frames: int = 0
     detections: int = 0
     handoff_dropped: int = 0
+    handoff_wait_s: float = 0.0
     detect_errors: int = 0
     clean_errors: int = 0
     frames_skipped: int = 0
@@ -196,6 +199,7 @@ class _Handoff:
     def __init__(self, drop_stale: bool) -> None:
         self.drop_stale = drop_stale
         self.dropped = 0
+        self.waited_s = 0.0  # time put_detection spent waiting for the clean thread
         self._cond = threading.Condition()
         self._items: deque[object] = deque()  # Detection, (StatusEvent, text) or _END
         self._detection: Detection | None = None  # the one detection in _items, if any
@@ -210,8 +214,10 @@ class _Handoff:
                     self._items = deque(x for x in self._items if x is not stale)
                     self.dropped += 1
                 else:
+                    t0 = time.monotonic()
                     while self._detection is not None and not self._closed:
                         self._cond.wait()
+                    self.waited_s += time.monotonic() - t0
             if self._closed:
                 return False
             self._detection = det
@@ -380,6 +386,7 @@ class LivePipeline:
             if not self._handoff.put_detection(det):
                 return
             self.stats.handoff_dropped = self._handoff.dropped
+            self.stats.handoff_wait_s = self._handoff.waited_s
 
     def _clean_loop(self) -> None:
         """Take detections and events in order; clean, and hand frames and events to the sinks."""
