@@ -13,8 +13,10 @@ else running, measured in a pass before and a pass after the pipeline (their mea
 and costs the live rate nothing, given a core to run on). ``detector_waited_for_cleaner``:
 the share of a pipeline pass the detect thread waited at the hand-over (about 0: the
 cleaner kept up, and a ratio under 1 is the two threads sharing the CPU the process got,
-``cpu_cores_used``). Paced (``--realtime``) both are the video's frame rate when the
-detector keeps up.
+``cpu_cores_used``). ``frames_per_cpu_second`` divides each rate by the cores the process
+got: on a machine with no core to spare, the live rate is the detector's times their ratio,
+(1 / (1 + what the cleaner costs per frame in detector CPU)). Paced (``--realtime``) both are
+the video's frame rate when the detector keeps up.
 """
 
 from __future__ import annotations
@@ -203,6 +205,8 @@ def run_latency(
         "detector_alone_passes_fps": [fps for fps, _ in alone],
         "rate_ratio": float(np.median(ratios)) if ratios else float("nan"), "rate_ratio_per_round": ratios, "rate_goal": ">= 0.95",
         "cpu_cores_used": {"pipeline_passes": [p.cores for p in passes], "detector_alone_passes": [c for _, c in alone]},
+        "frames_per_cpu_second": {"pipeline": float(np.median([p.live_fps / p.cores for p in passes])),
+                                  "detector_alone": float(np.median([f / c for f, c in alone])) if alone else float("nan")},
         "dropped_at_handoff": sum(p.handoff_dropped for p in passes), "detector_waited_for_cleaner": [p.detector_waited for p in passes], "frames_skipped": sum(p.frames_skipped for p in passes),
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
     }  # fmt: skip
@@ -243,6 +247,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"share of each pipeline pass the detector waited for the cleaner: {fmt(res['detector_waited_for_cleaner'])}")
     used = res["cpu_cores_used"]
     print(f"CPU cores the process got: pipeline {fmt(used['pipeline_passes'])}, detector alone {fmt(used['detector_alone_passes'])}")
+    per_cpu = res["frames_per_cpu_second"]
+    print(f"frames per CPU second (what a saturated machine gets): pipeline {per_cpu['pipeline']:.1f}, detector alone "
+          f"{per_cpu['detector_alone']:.1f}, ratio {per_cpu['pipeline'] / per_cpu['detector_alone']:.3f}")  # fmt: skip
     load = res["load_average_1min"]
     print(f"machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0
