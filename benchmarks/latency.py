@@ -234,7 +234,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         print(f"skeletor bench latency: {args.video}: no such video", file=sys.stderr)
         return 2
-    res = run_latency(args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass, rounds=args.rounds)
+    res = run_latency(
+        args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass, rounds=args.rounds
+    )
     write_result(args.json, res)
     print(f"{'stage':12s} {'p50':>8s} {'p95':>8s} {'p99':>8s}  (ms)")
     for k, v in res["stages_ms"].items():

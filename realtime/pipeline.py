@@ -267,14 +267,14 @@ class LivePipeline:
         cleaner: StreamingCleaner | None = None,
     ) -> None:
         """Args:
-            source: the detection source (owned: closed by :meth:`stop`).
-            config: settings.
-            sinks: :class:`~realtime.sinks.base.Sink` s (owned: opened by :meth:`start`,
-                closed by :meth:`stop`) or plain ``frame -> None`` callables, given every
-                cleaned :class:`PoseFrame` and every status event, in order, from the clean
-                thread.
-            status: also called with status events (source lost/found/ended, person lost/found).
-            cleaner: a ready cleaner (default: built from ``config.cleaner``).
+        source: the detection source (owned: closed by :meth:`stop`).
+        config: settings.
+        sinks: :class:`~realtime.sinks.base.Sink` s (owned: opened by :meth:`start`,
+            closed by :meth:`stop`) or plain ``frame -> None`` callables, given every
+            cleaned :class:`PoseFrame` and every status event, in order, from the clean
+            thread.
+        status: also called with status events (source lost/found/ended, person lost/found).
+        cleaner: a ready cleaner (default: built from ``config.cleaner``).
         """
         self.source = source
         self.config = config
@@ -320,7 +320,9 @@ class LivePipeline:
         self.sinks.close()
         st = self.stats
         if st.detect_errors or st.clean_errors:
-            log.warning("%d frame(s) skipped: %d detector error(s), %d cleaner error(s)", st.frames_skipped, st.detect_errors, st.clean_errors)
+            log.warning(
+                "%d frame(s) skipped: %d detector error(s), %d cleaner error(s)", st.frames_skipped, st.detect_errors, st.clean_errors
+            )
 
     def status(self, event: StatusEvent, text: str) -> None:
         """Send a status event to the sinks (and the ``status`` callback)."""

@@ -129,7 +129,9 @@ def test_live_the_newest_detection_wins_and_the_dropped_are_counted(
     gate = threading.Event()
     cleaner = RecordingCleaner(CleanerConfig(refine=False), gate=gate)
     sink = collect_sink()
-    pipe = LivePipeline(CaptureSource(webcam_video, clip_detector()), PipelineConfig(cleaner=cleaner.config, drop_stale=True), [sink], cleaner=cleaner)
+    pipe = LivePipeline(
+        CaptureSource(webcam_video, clip_detector()), PipelineConfig(cleaner=cleaner.config, drop_stale=True), [sink], cleaner=cleaner
+    )
     pipe.start()
     deadline = time.monotonic() + 30
     while pipe.stats.detections < 10 and time.monotonic() < deadline:
