@@ -266,15 +266,17 @@ class LivePipeline:
         status: StatusCallback | None = None,
         cleaner: StreamingCleaner | None = None,
     ) -> None:
-        """Args:
-        source: the detection source (owned: closed by :meth:`stop`).
-        config: settings.
-        sinks: :class:`~realtime.sinks.base.Sink` s (owned: opened by :meth:`start`,
-            closed by :meth:`stop`) or plain ``frame -> None`` callables, given every
-            cleaned :class:`PoseFrame` and every status event, in order, from the clean
-            thread.
-        status: also called with status events (source lost/found/ended, person lost/found).
-        cleaner: a ready cleaner (default: built from ``config.cleaner``).
+        """Prepare the pipeline; nothing runs until :meth:`start`.
+
+        Args:
+            source: the detection source (owned: closed by :meth:`stop`).
+            config: settings.
+            sinks: :class:`~realtime.sinks.base.Sink` s (owned: opened by :meth:`start`,
+                closed by :meth:`stop`) or plain ``frame -> None`` callables, given every
+                cleaned :class:`PoseFrame` and every status event, in order, from the clean
+                thread.
+            status: also called with status events (source lost/found/ended, person lost/found).
+            cleaner: a ready cleaner (default: built from ``config.cleaner``).
         """
         self.source = source
         self.config = config
