@@ -237,6 +237,14 @@ def run_soak(
     return _summarise(minutes, fps, clients, stalled, samples, emitted, source.dropped, client, stalled_seen_until, error)
 
 
+def _dropped_after(seen_until: dict[int, float], samples: list[dict]) -> list[float | None]:
+    """When the server let each stalled client go (its own client list, sampled), or None if
+    it still held it at the last sample. A raw socket whose receive buffer is full may never
+    see the close itself, so the server's view is the measure."""
+    end = samples[-1]["t_s"] if samples else 0.0
+    return [None if round(t, 1) >= end else round(t, 1) for t in sorted(seen_until.values())]
+
+
 def _summarise(minutes: float, fps: float, clients: int, stalled: int, samples: list[dict], emitted: list[tuple[int, int]],
                dropped: int, client: dict, stalled_seen_until: dict[int, float], error: BaseException | None) -> dict:  # fmt: skip
     """The results: memory, the source's rate, the healthy clients' share and latency, the stalled clients."""
@@ -270,7 +278,8 @@ def _summarise(minutes: float, fps: float, clients: int, stalled: int, samples: 
         "healthy": {"sessions": len(client["sessions"]), "share_of_frames": share, "frames_per_s": n_frames / read_s if read_s else float("nan"),
                     "latency_capture_to_client_ms": client.get("latency_capture_ms"), "latency_send_to_client_ms": client.get("latency_send_ms"),
                     "connection_failures": client.get("failure_count"), "failure_examples": client.get("failures", [])[:5]},  # fmt: skip
-        "stalled_clients": {"server_dropped_after_s": client.get("stalled_closed_after_s"),
+        "stalled_clients": {"server_dropped_after_s": _dropped_after(stalled_seen_until, samples),
+                            "client_saw_close_after_s": client.get("stalled_closed_after_s"),
                             "last_seen_connected_s": sorted(stalled_seen_until.values())},  # fmt: skip
         "samples": samples,
         "goals": GOALS,
