@@ -11,7 +11,8 @@ import importlib
 
 __all__ = ["add_parser"]
 
-_SUBCOMMANDS = ("benchmarks.latency", "benchmarks.refiner_bench", "benchmarks.fanout", "benchmarks.throughput", "benchmarks.accuracy", "benchmarks.plot")
+_SUBCOMMANDS = ("benchmarks.latency", "benchmarks.refiner_bench", "benchmarks.fanout", "benchmarks.throughput", "benchmarks.accuracy", "benchmarks.plot",
+                "benchmarks.ray_clean", "benchmarks.relay")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

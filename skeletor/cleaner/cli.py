@@ -346,6 +346,7 @@ class FileResult:
         warnings: things the user should know about a written output (one line each, naming the input).
         detail: the traceback of an unexpected failure (a bug), for ``--log-level DEBUG``.
         seconds: time spent on this input (read, clean, write).
+        cpu_seconds: CPU time the process spent meanwhile (all its threads).
     """
 
     src: Path
@@ -358,6 +359,7 @@ class FileResult:
     warnings: tuple[str, ...] = ()
     detail: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -461,9 +463,9 @@ def clean_file(
         KeyboardInterrupt: passed on (the output is then not written, never half written).
     """
     src, dst = job.src, job.dst
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if job.resume and valid_output(dst, job.fmt):
-        return FileResult(src, dst, skipped=True, seconds=time.perf_counter() - t0)
+        return FileResult(src, dst, skipped=True, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     frames = with_person = 0
     try:
         seq = read_input(src, readers, job.openpose_size, job.openpose_fps)
@@ -481,7 +483,7 @@ def clean_file(
         cleaner.reset()
         poses = clean_sequence(seq, cleaner, progress=progress)
         WRITERS[job.fmt][1](dst, poses, seq)
-        return replace(result, written=True, warnings=tuple(warnings), seconds=time.perf_counter() - t0)
+        return replace(result, written=True, warnings=tuple(warnings), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     except (KeypointFormatError, OSError, ValueError) as e:
         error = str(e) if str(src) in str(e) else f"{src}: {e}"
         return FileResult(src, dst, frames, with_person, error=error, seconds=time.perf_counter() - t0)
