@@ -39,13 +39,13 @@ cleaned as ``skeletor clean`` does, scored on the upper body (nose, shoulders, e
 wrists): jitter (mean acceleration, mm/frame^2 at the uplift's assumed adult size), arm
 bone-length CV, and the reprojection error (median distance between the detections and
 the 3D result seen through the uplift's camera, in % of the detected shoulder width).
-The row "hands in the body's window" is the refiner without ``RuntimeConfig.hands_apart``
-(one call with every joint), as shipped before that setting existed; "the uplift's bone
-lengths" (here, on the test split and on the other bodies) is the refiner with the rig's
-body bones from the uplift alone (``--refined-lengths 0``), as shipped before
-``CleanerConfig.refined_lengths`` existed. ``real_clip_trace``: the arm bone lengths of
-one of those clips frame by frame: the uplift, the refiner on the uplift's lengths and the
-default (``skeletor bench plot`` draws them).
+The row "hands in the body's window" is the refiner with ``RuntimeConfig.hands_apart``
+off (one call with every joint), what ``hands_apart`` is measured against; "the
+uplift's bone lengths" (here, on the test split and on the other bodies) is the refiner
+with the rig's body bones from the uplift alone (``--refined-lengths 0``), what
+``CleanerConfig.refined_lengths`` is measured against. ``real_clip_trace``: the arm bone
+lengths of one of those clips frame by frame: the uplift, the refiner on the uplift's
+lengths and the default (``skeletor bench plot`` draws them).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def other_body_cases(paths: list[Path], seed: int = 0, pymo_views: int = 12) -> 
     return {f"Bandai test, shoulders x{DETECTOR_SHOULDERS}": make_cases(paths, seed, proportions=wide), f"PyMO walk, {pymo_views} views": pymo}
 
 
-# The refiner with the rig's lengths from the uplift alone (before ``CleanerConfig.refined_lengths``).
+# The refiner with the rig's lengths from the uplift alone: what ``CleanerConfig.refined_lengths`` is measured against.
 UPLIFT_LENGTHS = "streaming + refiner, the uplift's bone lengths (--refined-lengths 0)"
 REAL_UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in view in every real clip
 REAL_ARM_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in REAL_UPPER[1:] and c in REAL_UPPER[1:]])

@@ -1,4 +1,4 @@
-"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, plots.
+"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, rig, soak, several people, plots.
 
 Each subcommand writes JSON (with machine, versions and date) to ``benchmarks/results/``;
 ``skeletor bench plot`` draws the PNG figures from them. BENCHMARKS.md explains the numbers.
@@ -11,8 +11,19 @@ import importlib
 
 __all__ = ["add_parser"]
 
-_SUBCOMMANDS = ("benchmarks.latency", "benchmarks.refiner_bench", "benchmarks.fanout", "benchmarks.throughput", "benchmarks.accuracy", "benchmarks.plot",
-                "benchmarks.ray_clean", "benchmarks.relay")
+_SUBCOMMANDS = (
+    "benchmarks.latency",
+    "benchmarks.refiner_bench",
+    "benchmarks.fanout",
+    "benchmarks.throughput",
+    "benchmarks.accuracy",
+    "benchmarks.rig",
+    "benchmarks.soak",
+    "benchmarks.people",
+    "benchmarks.ray_clean",
+    "benchmarks.relay",
+    "benchmarks.plot",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -39,7 +39,7 @@ examples:
   skeletor-live --camera 1 --preview    another camera, with an OpenCV preview window
   skeletor-live --video talk.mp4 --realtime --loop
   skeletor-live --demo --record demo.jsonl
-  skeletor-live --host 0.0.0.0 --token SECRET      serve other machines (token required)
+  skeletor-live --host 0.0.0.0 --token SECRET      serve other machines (a token, or an explicit --no-token)
 
 clients: open http://HOST:PORT/ in a browser, or `skeletor subscribe ws://HOST:PORT/ws`.
 axes of the streamed joints: camera frame, x right, y down, z forward, metres.
@@ -112,9 +112,30 @@ def source_config_from_args(args: argparse.Namespace) -> SourceConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``skeletor-live``; returns the exit code (2 = bad input, no such camera, an output that cannot be opened)."""
+    """Entry point of ``skeletor-live``; returns the exit code (2 = bad input, no such camera, an output that cannot be opened).
+
+    SIGINT (Ctrl-C) and SIGTERM stop it cleanly from the moment the arguments are parsed:
+    during startup it stops before streaming; while streaming, clients get close code 1001
+    and the recording is finished; either way the exit code is 0.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("%s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if threading.current_thread() is threading.main_thread() else {}
+    try:
+        return _run(args, stop)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _run(args: argparse.Namespace, stop: threading.Event) -> int:
+    """Build the stages, stream until ``stop`` is set or the source ends; the exit code."""
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.sinks import SinkError
     from realtime.sources import SourceError, open_source
@@ -136,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         source.close()
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
+    if stop.is_set():  # a signal during startup: nothing was served yet
+        source.close()
+        log.info("stopped before streaming")
+        return 0
 
     pipeline = LivePipeline(source, config, sinks, cleaner=cleaner)
     try:
@@ -146,14 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log.info("source: %s; refiner: %s", what, _refiner_line(cleaner))
     print("skeletor-live: " + "  ".join(pipeline.sinks.describe()), file=sys.stderr, flush=True)
-
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: shutting down", signum)
-        stop.set()
-
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if threading.current_thread() is threading.main_thread() else {}
     try:
         last = 0.0
         while not stop.is_set() and pipeline.running:
@@ -165,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
                 print("\r" + _status_line(pipeline) + "   ", end="", file=sys.stderr, flush=True)
     finally:
         pipeline.stop()  # the sinks close after the last frame: clients get 1001, the recording is finished
-        for s, h in old.items():
-            signal.signal(s, h)
         if not args.no_status:
             print(file=sys.stderr)
     if pipeline.error is not None:

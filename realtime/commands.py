@@ -34,15 +34,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register_video_readers() -> None:
-    """Let ``skeletor clean`` take video files (detected with MediaPipe Holistic, the default detector)."""
+    """Let ``skeletor clean`` take video files (MediaPipe Holistic, the default detector; with ``--people N``, the multi-person one)."""
     try:
-        from realtime.detectors.video import VIDEO_SUFFIXES, read_video_keypoints
+        from realtime.detectors.video import VIDEO_SUFFIXES, read_video_keypoints, read_video_people
     except ImportError:
         return
     from skeletor.cleaner import cli as clean
 
     for suffix in VIDEO_SUFFIXES:
         clean.READERS.setdefault(suffix, read_video_keypoints)
+        clean.PEOPLE_READERS.setdefault(suffix, read_video_people)
 
 
 if __name__ == "__main__":

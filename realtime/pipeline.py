@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from realtime.rig import LiveRig
 from realtime.sinks.base import Sink, SinkContext, SinkSet
 from skeletor.protocol import PoseFrame, StatusEvent
 from skeletor.pose.skeleton import HOLISTIC75
@@ -151,6 +152,7 @@ class LivePipeline:
         self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet(sinks)
         self._status_callback = status
         self.cleaner = cleaner or StreamingCleaner(config.cleaner)
+        self.rig = LiveRig(lambda: self.sinks.wants_rig)  # joint rotations, only while an output wants them
         self.stats = PipelineStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -265,6 +267,7 @@ class LivePipeline:
                 raw_joints=f.raw_pose,
                 latency_ms=latency,
             )
+            frame = self.rig.attach(frame)
             self.stats.frames += 1
             self.stats.recent_ms.append(latency["pipeline"])
             self.stats.recent_t.append(now_mono / 1e9)

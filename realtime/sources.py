@@ -9,6 +9,16 @@ never waits for the detector. A :class:`CaptureSource` is given its detector (an
 :class:`realtime.detectors.Detector`); :func:`open_source` builds one from a
 :class:`SourceConfig` through the registry in :mod:`realtime.detectors`.
 
+A live source (a camera, a video paced with ``--realtime``, the demo) never delivers
+faster than its nominal fps: a :class:`Pacer` spaces the frames, and after a stall (a busy
+machine, a slow sink, a suspended laptop) the frames whose time has passed are dropped and
+counted (``dropped``), never sent late in a burst to catch up.
+
+A camera that stops delivering (unplugged, taken by another program, or open but giving no
+images) is released and reopened with exponential backoff (:class:`ReconnectConfig`); the
+pipeline tells clients ``source_lost`` while no frames come and ``source_found`` when they
+do again.
+
 The demo source needs no camera and no data file: ``skeletor.pose.procedural``'s animated
 person seen by a virtual 1280x720 camera, with detector-like jitter, dropouts, a hand lost
 now and then, and a MediaPipe-like depth hint. It enters after the detector stage.
@@ -17,13 +27,14 @@ now and then, and a MediaPipe-like depth hint. It enters after the detector stag
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -31,7 +42,19 @@ from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, check_pose
 from realtime.pipeline import Detection
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 
-__all__ = ["SourceError", "camera_available", "CaptureSource", "DemoConfig", "DemoSource", "SourceConfig", "SourceKind", "open_source"]
+__all__ = [
+    "SourceError",
+    "camera_available",
+    "Capture",
+    "CaptureSource",
+    "DemoConfig",
+    "DemoSource",
+    "Pacer",
+    "ReconnectConfig",
+    "SourceConfig",
+    "SourceKind",
+    "open_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +76,124 @@ def camera_available(index: int) -> bool:
         cap.release()
 
 
+class Pacer:
+    """When a live source may deliver its next frame: at its nominal rate, never faster, never in a burst.
+
+    Frames are due every ``1 / fps`` seconds. A frame taken up to half a period late keeps
+    the schedule, so small delays do not lower the average rate. A frame taken later
+    re-anchors the schedule at that moment: the whole periods that passed are frames the
+    source missed (a live source drops them; sending them late, to catch up, would show a
+    burst of stale poses), and the next frame is due a full period later. So the average
+    rate never exceeds ``fps``, and two frames are at least ``(1/2 - early) / fps`` apart.
+
+    Args:
+        fps: the nominal rate (> 0).
+        early: a frame that is ready this fraction of a period before it is due may be
+            taken (a camera's frames jitter around their due time; 0 for a source that
+            makes its frames when asked, like the demo).
+
+    Raises:
+        ValueError: fps is not a positive finite number, or ``early`` is not in [0, 0.5).
+    """
+
+    def __init__(self, fps: float, early: float = 0.0) -> None:
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
+        if not 0 <= early < 0.5:
+            raise ValueError(f"early must be in [0, 0.5), got {early!r}")
+        self.period = 1.0 / fps
+        self.early = early
+        self._due: float | None = None  # monotonic s when the next frame is due (None: the first frame is due now)
+
+    def delay(self) -> float:
+        """Seconds until the next frame may be taken (<= 0: now)."""
+        if self._due is None:
+            return 0.0
+        return self._due - self.early * self.period - time.monotonic()
+
+    def take(self) -> int:
+        """Note that a frame was taken now.
+
+        Returns:
+            The frames missed since the last one: whole periods that passed while the
+            source was held up (0 when it is on time).
+        """
+        now = time.monotonic()
+        if self._due is None:
+            self._due = now + self.period
+            return 0
+        late = now - self._due
+        if late <= 0.5 * self.period:
+            self._due += self.period
+            return 0
+        self._due = now + self.period
+        return int(late // self.period)
+
+
+@dataclass(frozen=True)
+class ReconnectConfig:
+    """How a camera that stops delivering images is reopened.
+
+    Attributes:
+        lost_after_s: no image for this long (reads failing, or giving nothing) = the camera
+            is lost: it is released and reopened.
+        first_delay_s: wait before the first attempt to reopen it; each failed attempt
+            (the camera cannot be opened, or opens but gives no image for ``lost_after_s``)
+            doubles the wait ...
+        max_delay_s: ... up to this. A delivered image resets it to ``first_delay_s``.
+    """
+
+    lost_after_s: float = 1.0
+    first_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        for name in ("lost_after_s", "first_delay_s", "max_delay_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+        if self.max_delay_s < self.first_delay_s:
+            raise ValueError(f"max_delay_s ({self.max_delay_s}) must be >= first_delay_s ({self.first_delay_s})")
+
+
+class Capture(Protocol):
+    """What :class:`CaptureSource` needs of a capture device: ``cv2.VideoCapture``'s few methods."""
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        """Whether the device or file is open."""
+        ...
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        """Grab and decode the next image: (ok, BGR uint8 image)."""
+        ...
+
+    def grab(self) -> bool:
+        """Skip the next image (no decoding)."""
+        ...
+
+    def get(self, prop: int) -> float:
+        """A property (5 = fps)."""
+        ...
+
+    def set(self, prop: int, value: float) -> bool:
+        """Set a property (1 = the next frame's index)."""
+        ...
+
+    def release(self) -> None:
+        """Close the device or file."""
+        ...
+
+
+_CAP_PROP_POS_FRAMES = 1  # cv2.CAP_PROP_POS_FRAMES
+_CAP_PROP_FPS = 5  # cv2.CAP_PROP_FPS
+
+
+def _open_cv2(target: int | str) -> Capture:
+    import cv2
+
+    return cv2.VideoCapture(target)
+
+
 @dataclass
 class _Frame:
     seq: int
@@ -71,12 +212,28 @@ class CaptureSource:
             :meth:`close`, also when this constructor fails).
         realtime: pace a video at its fps with newest-frame-wins (cameras always are).
         loop: restart a video at its end.
+        reconnect: how a camera that stops delivering is reopened.
+        open_capture: opens the device or file (default ``cv2.VideoCapture``); tests pass a
+            stand-in camera.
+
+    Attributes:
+        reconnects: times a lost camera was reopened.
+        reconnect_delays: the wait before each attempt to reopen it, in order (seconds).
 
     Raises:
         SourceError: the camera or video cannot be opened.
     """
 
-    def __init__(self, target: int | Path, detector: Detector, realtime: bool = False, loop: bool = False) -> None:
+    def __init__(
+        self,
+        target: int | Path,
+        detector: Detector,
+        realtime: bool = False,
+        loop: bool = False,
+        reconnect: ReconnectConfig = ReconnectConfig(),
+        open_capture: Callable[[int | str], Capture] = _open_cv2,
+    ) -> None:
+        self._open_capture = open_capture
         try:
             self._open(target)
         except BaseException:
@@ -85,29 +242,35 @@ class CaptureSource:
         self.realtime = realtime or self.is_camera
         self.loop = loop
         self.detector = detector
+        self.reconnect = reconnect
+        self.reconnects = 0
+        self.reconnect_delays: list[float] = []
         self._cond = threading.Condition()
+        self._closing = threading.Event()
         self._slot: _Frame | None = None
         self._ended = False
         self._closed = False
         self._dropped = 0
+        # Delivery to the pipeline is paced for live sources with a known rate: a camera
+        # that hands over its buffered images at once after a hiccup, or a paced video,
+        # never goes faster than its fps. A camera's images may come a little early.
+        self._pacer = Pacer(self.fps, early=0.25) if (self.realtime and self.fps) else None
         self._thread = threading.Thread(target=self._capture, name="skeletor-capture", daemon=True)
         self._thread.start()
 
     def _open(self, target: int | Path) -> None:
-        import cv2
-
         self.is_camera = isinstance(target, int)
         self.target = target
         if not self.is_camera and not Path(target).is_file():
             raise SourceError(f"{target}: no such video file")
-        self._cap = cv2.VideoCapture(target if self.is_camera else str(target))
+        self._cap = self._open_capture(target if self.is_camera else str(target))
         if not self._cap.isOpened():
             self._cap.release()
             if self.is_camera:
                 raise SourceError(f"cannot open camera {target}; try --camera N for another one, --video PATH, or --demo")
             raise SourceError(f"{target}: cannot open as a video")
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps: float | None = float(fps) if fps and fps > 0 else None
+        fps = self._cap.get(_CAP_PROP_FPS)
+        self.fps: float | None = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
 
     @property
     def ended(self) -> bool:
@@ -117,28 +280,65 @@ class CaptureSource:
 
     @property
     def dropped(self) -> int:
-        """Captured frames overwritten before the pipeline took them."""
+        """Frames skipped: overwritten before the pipeline took them, or (a paced video) skipped after a stall."""
         return self._dropped
+
+    def _read_image(self) -> tuple[np.ndarray | None, float]:
+        """The next image (None when the device gives none) and the milliseconds reading it took."""
+        t_read = time.perf_counter()
+        try:
+            ok, image = self._cap.read()
+        except Exception as e:  # a driver error (cv2.error) is a failed read, like (False, None)
+            log.debug("%s: read failed: %s", self._what(), e)
+            ok, image = False, None
+        ms = 1000 * (time.perf_counter() - t_read)
+        return (image if ok and image is not None and getattr(image, "size", 0) else None), ms
+
+    def _what(self) -> str:
+        return f"camera {self.target}" if self.is_camera else str(self.target)
 
     def _capture(self) -> None:
         seq = 0
-        period = 1.0 / self.fps if (self.fps and not self.is_camera) else 0.0
-        next_t = time.monotonic()
+        # A paced video is read at its own fps: frames whose time passed while this thread
+        # was held up are skipped unread (and counted), never decoded and sent late.
+        video_pacer = Pacer(self.fps) if (self.realtime and self.fps and not self.is_camera) else None
+        last_image = time.monotonic()
+        backoff = self.reconnect.first_delay_s
+        outage = False  # the camera was found lost and has not delivered since
         while not self._closed:
-            t_read = time.perf_counter()
-            ok, image = self._cap.read()
-            decode_ms = 1000 * (time.perf_counter() - t_read)
-            if not ok:
+            if video_pacer is not None:
+                wait = video_pacer.delay()
+                if wait > 0 and self._closing.wait(wait):
+                    break
+                for _ in range(video_pacer.take()):
+                    if not self._cap.grab():
+                        break
+                    seq += 1
+                    self._dropped += 1
+            image, decode_ms = self._read_image()
+            if image is None:
                 if self.loop and not self.is_camera:
-                    self._cap.set(1, 0)  # cv2.CAP_PROP_POS_FRAMES
+                    self._cap.set(_CAP_PROP_POS_FRAMES, 0)
                     continue
-                if self.is_camera:  # a camera hiccup: the pipeline reports "source lost" on timeout
-                    time.sleep(0.05)
+                if not self.is_camera:
+                    break
+                if time.monotonic() - last_image < self.reconnect.lost_after_s:
+                    self._closing.wait(0.05)  # a hiccup: try again shortly
                     continue
-                break
-            if self.realtime and period:
-                next_t += period
-                time.sleep(max(0.0, next_t - time.monotonic()))
+                if not outage:
+                    outage = True
+                    log.warning("%s gave no image for %.1f s; reopening it (retrying with backoff up to %g s)",
+                                self._what(), self.reconnect.lost_after_s, self.reconnect.max_delay_s)  # fmt: skip
+                if not self._reopen(backoff):
+                    break  # closed while waiting
+                backoff = min(2 * backoff, self.reconnect.max_delay_s)
+                last_image = time.monotonic()  # the reopened camera gets lost_after_s to deliver
+                continue
+            if outage:
+                outage = False
+                backoff = self.reconnect.first_delay_s
+                log.info("%s delivers images again", self._what())
+            last_image = time.monotonic()
             frame = _Frame(seq, image, time.time_ns(), time.monotonic_ns(), decode_ms)
             seq += 1
             with self._cond:
@@ -156,19 +356,61 @@ class CaptureSource:
             self._ended = True
             self._cond.notify_all()
 
+    def _reopen(self, delay: float) -> bool:
+        """Release the camera, wait ``delay`` s, open it again; False if closed meanwhile.
+
+        Opening may fail (the camera is still gone): the caller then finds no image again
+        and comes back with a longer delay.
+        """
+        try:
+            self._cap.release()
+        except Exception as e:
+            log.debug("%s: release failed: %s", self._what(), e)
+        self.reconnect_delays.append(delay)
+        if self._closing.wait(delay):
+            return False
+        try:
+            cap = self._open_capture(self.target)  # type: ignore[arg-type]
+            opened = bool(cap.isOpened())
+        except Exception as e:
+            log.debug("%s: reopening failed: %s", self._what(), e)
+            cap, opened = None, False
+        if opened:
+            self._cap = cap
+            self.reconnects += 1
+            log.debug("%s reopened (attempt %d)", self._what(), len(self.reconnect_delays))
+        else:
+            if cap is not None:
+                cap.release()
+            self._cap = _Closed()
+            log.debug("%s: still cannot be opened (attempt %d)", self._what(), len(self.reconnect_delays))
+        return True
+
     def read(self, timeout: float) -> Detection | None:
         """Take the newest frame and run the detector on it (None if no frame in ``timeout`` s).
+
+        A live source with a known fps delivers at most at that rate (:class:`Pacer`).
 
         Raises:
             ValueError: the detector's keypoints are not in its skeleton's shape.
         """
+        deadline = time.monotonic() + timeout
         with self._cond:
+            if self._pacer is not None:
+                wait = self._pacer.delay()
+                if wait > 0:
+                    if wait > timeout:
+                        self._cond.wait(timeout)
+                        return None
+                    self._cond.wait_for(lambda: self._closed, wait)
             if self._slot is None and not self._ended:
-                self._cond.wait(timeout)
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
             frame, self._slot = self._slot, None
             self._cond.notify_all()
         if frame is None:
             return None
+        if self._pacer is not None:
+            self._pacer.take()  # frames missed meanwhile were overwritten in the slot: counted there
         t0 = time.perf_counter()
         pose = self.detector.detect(frame.image, frame.t_mono_ns)
         check_pose(self.detector, pose)
@@ -181,6 +423,7 @@ class CaptureSource:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         with self._cond:
             self._cond.notify_all()
         self._thread.join(2.0)
@@ -188,12 +431,35 @@ class CaptureSource:
         self.detector.close()
 
 
+class _Closed:
+    """The capture between a failed reopening and the next attempt: gives no images."""
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return False
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def grab(self) -> bool:
+        return False
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def set(self, prop: int, value: float) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """The demo source.
 
     Attributes:
-        fps: frames per second (paced in real time unless ``paced`` is False).
+        fps: frames per second (paced in real time unless ``paced`` is False): never more;
+            frames whose time passed while the reader was held up are dropped, not sent late.
         seed: the person's motion and the noise.
         width, height, focal_px: the virtual camera.
         distance_m: camera distance from the person.
@@ -201,7 +467,7 @@ class DemoConfig:
         drop_joint: probability that a single keypoint is missing.
         lose_hand: probability per frame that a hand starts being lost (for about half a second).
         paced: deliver frames at ``fps`` (live) or as fast as asked (tests, benchmarks).
-        max_frames: end after this many frames (None = never).
+        max_frames: end after delivering this many frames (None = never).
     """
 
     fps: float = 30.0
@@ -222,7 +488,13 @@ _HIPS = [HOLISTIC75.index("left_hip"), HOLISTIC75.index("right_hip")]
 
 
 class DemoSource:
-    """The built-in animated person as a detection source (no camera, no data)."""
+    """The built-in animated person as a detection source (no camera, no data).
+
+    Paced, it behaves as a live camera: frame ``seq`` shows the person at ``seq / fps``
+    seconds, frames come at most at ``fps`` (:class:`Pacer`), and after a stall the frames
+    whose time has passed are dropped (counted in ``dropped``, skipped in ``seq``), so the
+    person moves on in real time instead of catching up in a burst.
+    """
 
     def __init__(self, config: DemoConfig = DemoConfig()) -> None:
         from skeletor.pose.camera import orbit_camera
@@ -235,19 +507,21 @@ class DemoSource:
                                     focal_px=config.focal_px, width=config.width, height_px=config.height)  # fmt: skip
         self._rng = np.random.default_rng(config.seed)
         self._seq = 0
-        self._t0 = time.monotonic()
+        self._delivered = 0
+        self._dropped = 0
+        self._pacer = Pacer(config.fps)
         self._hand_lost = np.zeros(2, dtype=int)  # frames left without each hand
         self._closed = False
 
     @property
     def ended(self) -> bool:
         """True after ``max_frames`` frames."""
-        return self.config.max_frames is not None and self._seq >= self.config.max_frames
+        return self.config.max_frames is not None and self._delivered >= self.config.max_frames
 
     @property
     def dropped(self) -> int:
-        """The demo never drops frames."""
-        return 0
+        """Frames skipped because the reader was held up for more than half a period (paced only)."""
+        return self._dropped
 
     def truth(self, seq: int) -> np.ndarray:
         """(J, 3) holistic75 camera-frame 3D truth of frame ``seq`` (metres), for tests."""
@@ -259,14 +533,18 @@ class DemoSource:
         if self._closed or self.ended:
             return None
         if cfg.paced:
-            due = self._t0 + self._seq / cfg.fps
-            wait = due - time.monotonic()
+            wait = self._pacer.delay()
             if wait > timeout:
                 time.sleep(timeout)
                 return None
-            time.sleep(max(wait, 0.0))
+            if wait > 0:
+                time.sleep(wait)
+            missed = self._pacer.take()
+            self._seq += missed  # the person moves on in real time; the frames in between are dropped
+            self._dropped += missed
         seq = self._seq
         self._seq += 1
+        self._delivered += 1
         cam = self.truth(seq)
         px = self._camera.project(cam)
         j = HOLISTIC75.num_joints

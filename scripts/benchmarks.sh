@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every full benchmark, in the order BENCHMARKS.md shows them; results go to benchmarks/results/.
 # Run it on a quiet machine (timings). Needs ../shared/data (or $SKELETOR_DATA) and the
-# dev extras (`bash scripts/test.sh` sets them up). About 25 minutes on 2 CPU cores.
+# dev extras (`bash scripts/test.sh` sets them up). About 35 minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=.venv/bin/skeletor
@@ -20,4 +20,7 @@ $S bench latency --video "$VIDEO" --frames 300 --realtime --json benchmarks/resu
 $S bench throughput --video "$VIDEO"
 $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
+$S bench rig
+$S bench soak --minutes 10                                        # soak.json
+$S bench people --frames 80
 $S bench plot

@@ -16,7 +16,7 @@ __all__ = ["USER_COMMANDS", "DEVELOPER_COMMANDS", "LIBRARY_COMMANDS", "build_par
 
 # Modules that provide library subcommands, in --help order: what users run first, then
 # what developers of the model run (evaluate, dataset, train, export).
-USER_COMMANDS: tuple[str, ...] = ("skeletor.cleaner.cli", "skeletor.bvh_export")
+USER_COMMANDS: tuple[str, ...] = ("skeletor.cleaner.cli", "skeletor.rig.bvh")
 DEVELOPER_COMMANDS: tuple[str, ...] = ("skeletor.eval.paper_tables", "skeletor.refiner.cli")
 LIBRARY_COMMANDS: tuple[str, ...] = USER_COMMANDS + DEVELOPER_COMMANDS
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from realtime.detectors import holistic
-from realtime.detectors.base import DetectedPose, Detector, DetectorSpec, check_pose, no_person
+from realtime.detectors import holistic, multipose
+from realtime.detectors.base import DetectedPose, Detector, DetectorSpec, MultiPersonDetector, check_pose, detect_people, no_person
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DetectedPose", "Detector", "DetectorSpec", "check_pose", "create_detector", "no_person"]
+__all__ = [
+    "DETECTORS", "DEFAULT_DETECTOR", "DetectedPose", "Detector", "DetectorSpec", "MultiPersonDetector", "check_pose", "create_detector",
+    "detect_people", "no_person",
+]  # fmt: skip
 
 DETECTORS: dict[str, DetectorSpec] = {
     "holistic": holistic.SPEC,
+    "multipose": multipose.SPEC,
 }
 DEFAULT_DETECTOR = "holistic"
 

@@ -11,6 +11,12 @@ Detectors are picked by name (``skeletor-live --detector NAME``) from the regist
 :mod:`realtime.detectors`; each registry entry is a :class:`DetectorSpec`. Detection runs
 in the pipeline's worker thread, one image at a time, in capture order, so a detector may
 keep state between frames (tracking) and need not be thread-safe.
+
+A detector that sees several people is also a :class:`MultiPersonDetector`: its
+``detect_people`` gives every person found in the image (up to its ``max_people``), and its
+``detect`` the first of them, so it works wherever one person is expected. Which person is
+which from image to image is not its concern (``skeletor.tracking`` gives stable ids);
+:func:`detect_people` asks any detector for its list of people.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 
 from skeletor.pose.skeleton import Skeleton
 
-__all__ = ["DetectedPose", "Detector", "DetectorSpec", "check_pose", "no_person"]
+__all__ = ["DetectedPose", "Detector", "DetectorSpec", "MultiPersonDetector", "check_pose", "detect_people", "no_person"]
 
 
 class DetectedPose(NamedTuple):
@@ -80,6 +86,58 @@ class Detector(Protocol):
     def close(self) -> None:
         """Free the model (idempotent)."""
         ...
+
+
+@runtime_checkable
+class MultiPersonDetector(Detector, Protocol):
+    """A :class:`Detector` that finds several people in one image.
+
+    Attributes:
+        max_people: the most people ``detect_people`` returns.
+    """
+
+    max_people: int
+
+    def detect_people(self, image: np.ndarray, t_ns: int) -> list[DetectedPose]:
+        """Detect everyone in one image.
+
+        Args:
+            image: (H, W, 3) uint8 BGR.
+            t_ns: the image's capture time, monotonic nanoseconds (increasing).
+
+        Returns:
+            One :class:`DetectedPose` per person found (``person_found`` True each), at most
+            ``max_people``, the largest person in the image first; empty when no one is there.
+            The order says nothing about who is who from one image to the next.
+
+        Raises:
+            ValueError: not an (H, W, 3) uint8 image.
+        """
+        ...
+
+
+def detect_people(detector: Detector, image: np.ndarray, t_ns: int) -> list[DetectedPose]:
+    """Everyone ``detector`` finds in ``image``: its ``detect_people`` where it has one, else its one person (or none).
+
+    Args:
+        detector: any detector.
+        image: (H, W, 3) uint8 BGR.
+        t_ns: capture time, monotonic nanoseconds.
+
+    Returns:
+        The people found (see :meth:`MultiPersonDetector.detect_people`), each checked with :func:`check_pose`.
+
+    Raises:
+        ValueError: a bad image, or keypoints not in the detector's shape.
+    """
+    if isinstance(detector, MultiPersonDetector):
+        people = detector.detect_people(image, t_ns)
+    else:
+        pose = detector.detect(image, t_ns)
+        people = [pose] if pose.person_found else []
+    for pose in people:
+        check_pose(detector, pose)
+    return people
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,22 @@ from realtime.server.config import WS_PATH, ServerConfig
 from realtime.server.fanout import Fanout
 from realtime.server.static import VIEWER_DIR, load_static, static_response, text_response
 from realtime.server.stats import ServerStats, client_stats, peer_name
-from skeletor.protocol import CloseCode, PoseFrame, StatusEvent, encode_hello, encode_status
+from skeletor.protocol import CloseCode, PoseFrame, RigLayout, StatusEvent, encode_hello, encode_rig, encode_status
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton
 
 __all__ = ["PoseServer"]
 
 log = logging.getLogger(__name__)
+
+
+class _ConnectionLog(logging.LoggerAdapter):
+    """The logger handed to ``websockets``: its per-connection INFO lines ("connection open",
+    "connection closed", "connection rejected") go to DEBUG, since the server writes one line
+    per client itself (when it leaves, with its close code and counters); a flood of bad
+    connections then grows the log by one line each, not four. Warnings and errors pass unchanged."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class PoseServer:
@@ -45,18 +55,25 @@ class PoseServer:
     loop; :meth:`publish` and :meth:`publish_status` may be called from any thread.
     """
 
-    def __init__(self, config: ServerConfig = ServerConfig(), *, skeleton: Skeleton = HOLISTIC75, fps: float | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig = ServerConfig(), *, skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None
+    ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
         Args:
             config: settings.
             skeleton: the joint layout of the published frames (sent in ``hello``).
             fps: the source's nominal frame rate, for ``hello`` (None if unknown).
+            rig: the humanoid rig behind the ``rotations`` field, for ``hello``
+                (default :func:`realtime.rig.rig_layout`).
         """
+        from realtime.rig import rig_layout
+
         self.config = config
         self.skeleton = skeleton
         self.stats = ServerStats()
-        self._fanout = Fanout(config, encode_hello(skeleton, fps), self.stats)
+        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout()), self.stats)
+        self._rig_wanted = False
         self._server: Server | None = None
         self._static: dict[str, tuple[bytes, str]] = {}
         self._debug = False
@@ -90,6 +107,7 @@ class PoseServer:
             ping_timeout=c.ping_timeout_s,
             close_timeout=c.close_timeout_s,
             server_header=None,
+            logger=_ConnectionLog(logging.getLogger("websockets.server"), {}),
         )
         log.info("serving the viewer on %s and the pose stream on %s", self.http_url, self.url)
 
@@ -180,6 +198,30 @@ class PoseServer:
             raise ValueError(f"frame has {frame.num_joints} joints; {self.skeleton.name} has {self.skeleton.num_joints}")
         self._fanout.publish(frame)
 
+    def publish_rig(self, rig_version: int, rest_offsets: Any) -> None:
+        """Send a ``rig`` message (the person's rest rig) to every client, and to later ones after ``hello``.
+
+        Thread-safe, like :meth:`publish`; call it before publishing the first frame of that version.
+
+        Args:
+            rig_version: the version frames carry in ``rig_version``.
+            rest_offsets: (B, 3) metres, rig world axes.
+        """
+        self._fanout.publish_control(encode_rig(rig_version, rest_offsets), "rig")
+
+    @property
+    def wants_rotations(self) -> bool:
+        """Whether a connected client is subscribed to ``rotations`` (callable from any thread).
+
+        A snapshot of the clients' subscriptions; when the client set changes under it (a
+        connection opening or closing that instant) the previous answer is returned.
+        """
+        try:
+            self._rig_wanted = any("rotations" in c.session.subscription.fields for c in list(self._fanout.clients.values()))
+        except RuntimeError:  # the dict changed size while being copied
+            pass
+        return self._rig_wanted
+
     def publish_status(self, event: StatusEvent | str, message: str | None = None, **details: Any) -> None:
         """Send a ``status`` message to every client (and remember it for clients that connect later).
 
@@ -222,7 +264,7 @@ class PoseServer:
         client = self._fanout.add(ws, peer)
         session = client.session
         sender = asyncio.create_task(self._fanout.send_loop(client), name=f"pose-sender {peer}")
-        log.info("client %s connected (%d clients)", peer, len(self._fanout.clients))
+        log.debug("client %s connected (%d clients)", peer, len(self._fanout.clients))
         try:
             async for message in ws:
                 sub = session.receive(message)

@@ -123,6 +123,25 @@ class Fanout:
             except RuntimeError:
                 pass
 
+    def publish_control(self, text: str, group: str) -> None:
+        """Queue a control message (e.g. ``rig``) for every client; later clients get the latest of ``group`` after hello (thread-safe)."""
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._fanout_control(text, group)
+        else:
+            try:
+                loop.call_soon_threadsafe(self._fanout_control, text, group)
+            except RuntimeError:
+                pass
+
+    def _fanout_control(self, text: str, group: str) -> None:
+        self._last_status[group] = text
+        for client in self.clients.values():
+            client.session.queue_control(text)
+            client.wake.set()
+
     def _take_pending(self) -> None:
         with self._pending_lock:
             frame, self._pending = self._pending, None

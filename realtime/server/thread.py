@@ -27,7 +27,7 @@ class ServerThread:
 
         Args:
             config: settings, as for :class:`PoseServer`.
-            **kwargs: ``skeleton`` and ``fps``, as for :class:`PoseServer`.
+            **kwargs: ``skeleton``, ``fps`` and ``rig``, as for :class:`PoseServer`.
         """
         self.server = PoseServer(config, **kwargs)
         self._thread: threading.Thread | None = None
@@ -107,6 +107,10 @@ class ServerThread:
     def publish_status(self, event: StatusEvent | str, message: str | None = None, **details: Any) -> None:
         """Same as :meth:`PoseServer.publish_status`."""
         self.server.publish_status(event, message, **details)
+
+    def publish_rig(self, rig_version: int, rest_offsets: Any) -> None:
+        """Same as :meth:`PoseServer.publish_rig`."""
+        self.server.publish_rig(rig_version, rest_offsets)
 
     def call(self, fn: Any, timeout: float = 5.0) -> Any:
         """Run ``fn()`` on the server's loop and return its result (e.g. ``server.client_stats``)."""

@@ -83,6 +83,11 @@ class InBackground(BaseSink):
                 log.warning("sink %s still busy after %.1f s; closing it anyway", self.name, self.close_timeout_s)
         self.sink.close()
 
+    @property
+    def wants_rig(self) -> bool:
+        """Whether the wrapped sink wants the humanoid rig on its frames."""
+        return bool(getattr(self.sink, "wants_rig", False))
+
     def describe(self) -> str:
         """The wrapped sink's startup words."""
         fn = getattr(self.sink, "describe", None)

@@ -90,7 +90,13 @@ class BaseSink:
     - ``pump()``: work that must run on the main thread (GUI windows), about 10 times a second;
     - ``describe()``: a few words for the startup line (the viewer's URL);
     - ``summary()``: a few words for the once-a-second status line (``clients 3``).
+
+    ``wants_rig`` (an attribute or property, False here) asks the pipeline to solve the
+    humanoid rig and attach it to the frames (``PoseFrame.rig``): the VMC sender always
+    does, the websocket server while a client subscribes to ``rotations``.
     """
+
+    wants_rig = False
 
     name = "sink"
 
@@ -236,6 +242,17 @@ class SinkSet:
                 self._failed(sink, "close", e)
         if opened and self.failures:
             log.warning("sink failures over the run: %s", ", ".join(f"{k} {v}" for k, v in self.failures.items()))
+
+    @property
+    def wants_rig(self) -> bool:
+        """Whether some sink wants the humanoid rig on the frames now (``BaseSink.wants_rig``)."""
+        for sink in self.sinks:
+            try:
+                if getattr(sink, "wants_rig", False):
+                    return True
+            except Exception as e:
+                self._failed(sink, "wants_rig", e)
+        return False
 
     @property
     def total_failures(self) -> int:

@@ -9,7 +9,12 @@
  * Data axes are the camera frame: x right, y down, z forward, metres. With yaw = pitch = 0
  * the view looks along +z like the camera did, so the person appears as in the image.
  *
- * For tests: window.viewerStats = {connected, framesDrawn, framesReceived, lastSeq, ...}.
+ * The "rig" control draws the humanoid rig of the `rotations` field from its rotations and
+ * rest offsets only (forward kinematics in rig.js, never the joints' positions), over the
+ * joints or beside them, anchored at the joints' mid-hip: a wrong rotation shows as a bone
+ * that leaves its joints. Choosing it subscribes to `rotations` (the server then solves the rig).
+ *
+ * For tests: window.viewerStats = {connected, framesDrawn, framesReceived, lastSeq, rig...}.
  */
 "use strict";
 
@@ -18,9 +23,10 @@
   const HEADER_BYTES = 40; // skeletor.protocol.BINARY_HEADER.itemsize
   const MAGIC = [0x53, 0x4b, 0x4c, 0x54]; // "SKLT"
   const KIND_FRAME = 1;
-  const FLAG_JOINTS = 1, FLAG_CONFIDENCE = 2, FLAG_RAW = 4, FLAG_LATENCY = 8;
+  const FLAG_JOINTS = 1, FLAG_CONFIDENCE = 2, FLAG_RAW = 4, FLAG_LATENCY = 8, FLAG_ROTATIONS = 16;
+  const RIG_BESIDE_M = 0.9; // the "beside" rig view: this far to the image's right of the joints
   const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-  const COLORS = { left: "#4aa3ff", right: "#ff8c42", center: "#d8d8d8", raw: "#ff4d6d" };
+  const COLORS = { left: "#4aa3ff", right: "#ff8c42", center: "#d8d8d8", raw: "#ff4d6d", rig: "#c77dff", rigHeld: "#6f5a80" };
   const BACKGROUND = "#15171a";
 
   const params = new URLSearchParams(location.search);
@@ -30,6 +36,7 @@
     connected: false, framesDrawn: 0, framesReceived: 0, lastSeq: -1, skipped: 0,
     closeCode: null, badFrames: 0, errors: [], format: format, mode: "cleaned",
     skeleton: null, subscribedFields: [], lastStatus: null,
+    rigView: "off", rigBones: 0, rigVersion: -1, rigFramesDrawn: 0, rigSeq: -1, rigJoints: null,
   };
   window.viewerStats = stats;
 
@@ -43,6 +50,8 @@
   let frameDirty = false;
   let viewDirty = true;
   let mode = "cleaned";
+  let rig = null; // {bones, parents, rest: {version: Float32Array(3B)}} from hello and rig messages
+  let rigView = "off"; // "off" | "overlay" | "beside"
   const view = { yaw: 0, pitch: 0, dist: 3.2, target: null, floorY: null };
   const recent = []; // {t, latency} of frames received in the last second
 
@@ -107,6 +116,7 @@
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const fields = ["joints", "confidence", "latency_ms"];
     if (mode !== "cleaned") fields.push("raw_joints");
+    if (rigView !== "off" && rig) fields.push("rotations");
     ws.send(JSON.stringify({ type: "subscribe", format: format, fields: fields, max_rate_hz: null }));
   }
 
@@ -129,6 +139,7 @@
       case "subscribed": stats.subscribedFields = msg.fields; break;
       case "frame": onFrame(frameFromJson(msg)); break;
       case "status": onStatus(msg); break;
+      case "rig": onRig(msg); break;
       case "error":
         stats.errors.push(msg);
         console.warn("server error", msg.code, msg.message);
@@ -154,8 +165,23 @@
       handStart: handStart < 0 ? sk.joints.length : handStart,
     };
     stats.skeleton = sk.name;
+    rig = null;
+    if (msg.rig && Array.isArray(msg.rig.bones)) {
+      rig = { bones: msg.rig.bones, parents: msg.rig.parents, rest: {}, latest: 0,
+              thin: msg.rig.bones.map((n) => /Thumb|Index|Middle|Ring|Little/.test(n)) };
+      rig.rest[0] = Float32Array.from(msg.rig.rest_offsets.flat());
+      stats.rigBones = rig.bones.length;
+    }
     setConn("connected", "connected · " + sk.name + (msg.fps ? " · source " + msg.fps + " fps" : ""));
     subscribe();
+  }
+
+  function onRig(msg) {
+    if (!rig || !Array.isArray(msg.rest_offsets) || msg.rest_offsets.length !== rig.bones.length) return;
+    rig.rest[msg.rig_version] = Float32Array.from(msg.rest_offsets.flat());
+    rig.latest = Math.max(rig.latest, msg.rig_version);
+    for (const v of Object.keys(rig.rest)) if (Number(v) < rig.latest - 4) delete rig.rest[v]; // keep a few
+    stats.rigVersion = rig.latest;
   }
 
   function onStatus(msg) {
@@ -188,16 +214,22 @@
     const n = dv.getUint16(32, true);
     const latencyBytes = dv.getUint16(34, true);
     const nFloats = ((flags & FLAG_JOINTS) ? 3 * n : 0) + ((flags & FLAG_CONFIDENCE) ? n : 0) + ((flags & FLAG_RAW) ? 3 * n : 0);
-    if (buf.byteLength !== HEADER_BYTES + 4 * nFloats + latencyBytes) return null;
+    let rigBlock = null;
+    if (flags & FLAG_ROTATIONS) {
+      rigBlock = window.SkeletorRig.readRotationsBlock(dv, HEADER_BYTES + 4 * nFloats);
+      if (!rigBlock) return null;
+    }
+    if (buf.byteLength !== HEADER_BYTES + 4 * nFloats + (rigBlock ? rigBlock.byteLength : 0) + latencyBytes) return null;
     const f = {
       seq: Number(dv.getBigUint64(8, true)),
       tCaptureMs: Number(dv.getBigInt64(16, true) / 1000n) / 1000,
-      n: n, joints: null, confidence: null, raw: null, latency: null,
+      n: n, joints: null, confidence: null, raw: null, latency: null, rig: null,
     };
     let off = HEADER_BYTES;
     if (flags & FLAG_JOINTS) { f.joints = floats(dv, off, 3 * n); off += 12 * n; }
     if (flags & FLAG_CONFIDENCE) { f.confidence = floats(dv, off, n); off += 4 * n; }
     if (flags & FLAG_RAW) { f.raw = floats(dv, off, 3 * n); off += 12 * n; }
+    if (rigBlock) { f.rig = rigBlock; off += rigBlock.byteLength; }
     if ((flags & FLAG_LATENCY) && latencyBytes > 0) {
       try {
         f.latency = JSON.parse(decoder.decode(new Uint8Array(buf, off, latencyBytes)));
@@ -226,6 +258,13 @@
       confidence: msg.confidence ? Float32Array.from(msg.confidence) : null,
       raw: rowsFromJson(msg.raw_joints),
       latency: msg.latency_ms || null,
+      rig: Array.isArray(msg.rotations) && Array.isArray(msg.hips_position) ? {
+        numBones: msg.rotations.length,
+        rigVersion: msg.rig_version,
+        hips: msg.hips_position,
+        rotations: Float32Array.from(msg.rotations.flatMap((q) => q || [0, 0, 0, 1])),
+        valid: Uint8Array.from(msg.rotations_valid || []),
+      } : null,
     };
   }
 
@@ -354,6 +393,50 @@
     ctx.globalAlpha = 1;
   }
 
+  // The rig from its rotations and rest offsets only: forward kinematics in the rig world
+  // (Y up, facing +Z), then into the camera frame (y down, z forward) with its Hips on the
+  // joints' mid-hip (or where the rig's own hips are, when the joints have none).
+  function drawRig(project, f) {
+    const r = f.rig;
+    if (!rig || !r || r.numBones !== rig.bones.length) return;
+    const rest = rig.rest[r.rigVersion] || rig.rest[rig.latest] || rig.rest[0];
+    const pos = window.SkeletorRig.forwardKinematics(rig.parents, rest, r.hips, r.rotations);
+    let ax = r.hips[0], ay = -r.hips[1], az = -r.hips[2];
+    const p = f.joints;
+    if (p && finiteJoint(p, 23) && finiteJoint(p, 24)) {
+      ax = (p[69] + p[72]) / 2; ay = (p[70] + p[73]) / 2; az = (p[71] + p[74]) / 2;
+    }
+    if (rigView === "beside") ax += RIG_BESIDE_M;
+    const n = rig.bones.length;
+    const cam = new Float64Array(3 * n);
+    for (let b = 0; b < n; b++) {
+      cam[3 * b] = ax + (pos[3 * b] - r.hips[0]);
+      cam[3 * b + 1] = ay - (pos[3 * b + 1] - r.hips[1]);
+      cam[3 * b + 2] = az - (pos[3 * b + 2] - r.hips[2]);
+    }
+    const a = [0, 0, 0], c = [0, 0, 0];
+    const scale = Math.min(canvas.width, canvas.height) / 700;
+    ctx.lineCap = "round";
+    ctx.globalAlpha = 0.9;
+    for (let b = 0; b < n; b++) {
+      const q = rig.parents[b];
+      if (q < 0) continue;
+      if (!project(cam[3 * q], cam[3 * q + 1], cam[3 * q + 2], a) || !project(cam[3 * b], cam[3 * b + 1], cam[3 * b + 2], c)) continue;
+      if (Math.abs(a[0] - c[0]) + Math.abs(a[1] - c[1]) < 0.5) continue; // a zero-length bone (Spine starts at the Hips)
+      ctx.strokeStyle = r.valid[b] ? COLORS.rig : COLORS.rigHeld;
+      ctx.lineWidth = Math.max(1, (rig.thin[b] ? 1.4 : 2.6) * scale * (3 / Math.max(0.5, (a[2] + c[2]) / 2)));
+      ctx.beginPath();
+      ctx.moveTo(a[0], a[1]);
+      ctx.lineTo(c[0], c[1]);
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    stats.rigFramesDrawn++;
+    stats.rigSeq = f.seq;
+    stats.rigVersion = r.rigVersion;
+    stats.rigJoints = Array.from(pos);
+  }
+
   // Axis gizmo (rotation only): x red, y green (down), z blue (forward).
   function drawAxes() {
     const cy = Math.cos(view.yaw), sy = Math.sin(view.yaw), cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
@@ -387,6 +470,7 @@
         const project = projector();
         drawFloor(project);
         for (let k = layers.length - 1; k >= 0; k--) drawSkeleton(project, layers[k][0], frame.confidence, layers[k][1]);
+        if (rigView !== "off") drawRig(project, frame);
       }
     }
     drawAxes();
@@ -457,6 +541,13 @@
     mode = e.target.value;
     stats.mode = mode;
     subscribe();
+    viewDirty = true;
+  });
+  $("rig").addEventListener("change", (e) => {
+    const was = rigView;
+    rigView = e.target.value;
+    stats.rigView = rigView;
+    if ((was === "off") !== (rigView === "off")) subscribe();
     viewDirty = true;
   });
 

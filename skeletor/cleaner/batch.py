@@ -38,6 +38,7 @@ __all__ = ["RayConfig", "RayUnavailableError", "clean_on_ray"]
 log = logging.getLogger(__name__)
 
 Readers = Mapping[str, Callable[[Path], KeypointSequence]]
+PeopleReaders = Mapping[str, Callable[[Path, int], Any]]
 
 
 class RayUnavailableError(RuntimeError):
@@ -88,7 +89,7 @@ def _worker_cleaner(config: CleanerConfig) -> StreamingCleaner:
     return _WORKER[1]
 
 
-def _clean_on_worker(job: CleanJob, config: CleanerConfig, readers: Readers) -> FileResult:
+def _clean_on_worker(job: CleanJob, config: CleanerConfig, readers: Readers, people_readers: PeopleReaders) -> FileResult:
     """The Ray task: clean one input with this worker's cleaner (``clean_file`` catches every failure)."""
     from skeletor.cleaner.cli import FileResult, clean_file
 
@@ -96,7 +97,7 @@ def _clean_on_worker(job: CleanJob, config: CleanerConfig, readers: Readers) -> 
         cleaner = _worker_cleaner(config)
     except Exception as e:  # the driver built the same cleaner, so this is the node's fault (no weights there)
         return FileResult(job.src, job.dst, error=f"{job.src}: the worker cannot build the cleaner: {type(e).__name__}: {e}")
-    return clean_file(job, cleaner, readers)
+    return clean_file(job, cleaner, readers, people_readers=people_readers)
 
 
 def _import_ray() -> Any:
@@ -152,6 +153,7 @@ def clean_on_ray(
     readers: Readers,
     report: Callable[[FileResult], None],
     console: _Console | None = None,
+    people_readers: PeopleReaders | None = None,
 ) -> None:
     """Clean ``jobs`` on Ray, handing each result to ``report`` as it comes back.
 
@@ -165,6 +167,7 @@ def clean_on_ray(
             the order they finish. A task lost with its node (after Ray's retries) comes
             back as a result with an error.
         console: progress bars over files and frames (None = none).
+        people_readers: suffix -> reader of several people (``--people N``), sent as ``readers``.
 
     Raises:
         RayUnavailableError: ray is not installed.
@@ -184,7 +187,7 @@ def clean_on_ray(
         window = ray_config.max_in_flight or max(2, 2 * cpus)
         log.info("cleaning %d inputs on Ray: %d CPUs, %g per task, %d tasks in flight", len(jobs), cpus, ray_config.cpus_per_task, window)
         task = ray.remote(num_cpus=ray_config.cpus_per_task, max_retries=2)(_clean_on_worker)
-        shared = (ray.put(config), ray.put(dict(readers)))
+        shared = (ray.put(config), ray.put(dict(readers)), ray.put(dict(people_readers or {})))
         pending: dict[Any, CleanJob] = {}
         queue = iter(jobs)
         t0 = time.perf_counter()

@@ -7,6 +7,12 @@ pose-format ``.pose``; ``realtime.commands`` adds video files, MediaPipe detecti
 folder of OpenPose JSON output is one clip. Outputs are pose ``.npz`` or ``.pose`` files
 (``WRITERS``), written whole or not at all.
 
+``--people N`` (N > 1) follows up to N people in a video (``PEOPLE_READERS``, which
+``realtime.commands`` fills): they get stable ids (:mod:`skeletor.tracking`) and a cleaner
+each (:class:`~skeletor.cleaner.people.MultiPersonCleaner`), and each person is written to a
+file of their own beside the output, ``<output stem>.person<ID><suffix>``, spanning the whole
+video (frames before they appeared and after they left: NaN, confidence 0).
+
 :func:`clean_file` cleans one input and returns a :class:`FileResult`; the serial loop here
 and the Ray runner (:mod:`skeletor.cleaner.batch`, ``--ray``) both call it, so they write the
 same files. Whatever goes wrong with one input (unreadable, out of the documented ranges, no
@@ -44,12 +50,14 @@ from skeletor.pose.keypoints import (
     save_pose_file,
     save_poses,
 )
+from skeletor.cleaner.people import MAX_PEOPLE, MultiPersonCleaner, PeopleConfig, PeopleKeypoints, clean_people
 from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.refiner.runtime import PROVIDERS, RuntimeConfig, default_weights_path
 from skeletor.uplift import UpliftConfig
 
 __all__ = [
     "READERS",
+    "PEOPLE_READERS",
     "WRITERS",
     "CleanJob",
     "FileResult",
@@ -57,6 +65,7 @@ __all__ = [
     "read_input",
     "valid_output",
     "add_parser",
+    "person_path",
     "run",
     "output_paths",
     "add_cleanup_options",
@@ -68,6 +77,8 @@ log = logging.getLogger(__name__)
 
 # suffix -> reader returning a KeypointSequence (raises KeypointFormatError / OSError on bad input)
 READERS: dict[str, Callable[[Path], KeypointSequence]] = {".npz": load_keypoints, ".pose": load_pose_file}
+# suffix -> reader of several people per frame, given the most people (``--people N``; videos, added by realtime.commands)
+PEOPLE_READERS: dict[str, Callable[[Path, int], PeopleKeypoints]] = {}
 
 
 def _write_npz(path: Path, poses: PoseSequence, source: KeypointSequence) -> None:
@@ -239,6 +250,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="write the output of an input in which no frame shows a person (every joint missing) and "
                    "count it as done; by default such an input is an error (nothing written, exit 2)")  # fmt: skip
+    p.add_argument("--people", type=_people, default=1, metavar="N",
+                   help="follow up to N people in a video (N > 1: MediaPipe's multi-person PoseLandmarker, a stable id "
+                   "per person, each written to <output stem>.person<ID><suffix>); 1 = one person, as before (default 1)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="skip an input whose output already exists and reads back as a valid pose file (outputs are "
                    "written whole or not at all, so after a crash or Ctrl-C the same command with --resume does only "
@@ -259,6 +273,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cleanup_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars (they are shown only on a terminal)")
     p.set_defaults(run=run)
+
+
+def _people(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PEOPLE:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PEOPLE} people, got {text}")
+    return value
+
+
+def person_path(dst: Path, person_id: int) -> Path:
+    """Where person ``person_id``'s poses go when ``dst`` is the output for their input (``--people N``)."""
+    return dst.with_name(f"{dst.stem}.person{person_id}{dst.suffix}")
 
 
 def _output_stem(path: Path) -> str:
@@ -320,6 +346,8 @@ class CleanJob:
         resume: skip the input when ``dst`` exists and reads back as a valid pose file.
         openpose_size: (width, height) of the video behind an OpenPose folder (its JSON lacks it).
         openpose_fps: that video's frame rate.
+        people: the most people to follow in a video (``--people N``); above 1 each is written to
+            :func:`person_path` of ``dst``.
     """
 
     src: Path
@@ -329,6 +357,7 @@ class CleanJob:
     resume: bool = False
     openpose_size: tuple[int, int] = HOW2SIGN_IMAGE_SIZE
     openpose_fps: float = HOW2SIGN_FPS
+    people: int = 1
 
 
 @dataclass(frozen=True)
@@ -347,6 +376,7 @@ class FileResult:
         detail: the traceback of an unexpected failure (a bug), for ``--log-level DEBUG``.
         seconds: time spent on this input (read, clean, write).
         cpu_seconds: CPU time the process spent meanwhile (all its threads).
+        person_files: with ``--people N``, the file written for each person followed.
     """
 
     src: Path
@@ -360,6 +390,7 @@ class FileResult:
     detail: str = ""
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    person_files: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -438,11 +469,16 @@ def valid_output(path: Path, fmt: str) -> bool:
         return False
 
 
+Readers = Mapping[str, Callable[[Path], KeypointSequence]]
+PeopleReaders = Mapping[str, Callable[[Path, int], PeopleKeypoints]]
+
+
 def clean_file(
     job: CleanJob,
     cleaner: StreamingCleaner,
-    readers: Mapping[str, Callable[[Path], KeypointSequence]] | None = None,
+    readers: Readers | None = None,
     progress: bool = False,
+    people_readers: PeopleReaders | None = None,
 ) -> FileResult:
     """Read, check, clean and write one input; every failure is caught and returned.
 
@@ -451,10 +487,12 @@ def clean_file(
 
     Args:
         job: the input, its output and the per-input options.
-        cleaner: the streaming cleaner (reset here before use).
+        cleaner: the streaming cleaner (reset here before use; with ``job.people > 1`` its
+            refiner serves a multi-person cleaner).
         readers: suffix -> reader (default ``READERS``; a cluster's workers are handed the
             driver's table, video readers included).
         progress: a progress bar over the input's frames (stderr).
+        people_readers: suffix -> reader of several people (default ``PEOPLE_READERS``).
 
     Returns:
         The result: written, skipped (``job.resume`` and a valid output), or the error.
@@ -466,33 +504,72 @@ def clean_file(
     t0, c0 = time.perf_counter(), time.process_time()
     if job.resume and valid_output(dst, job.fmt):
         return FileResult(src, dst, skipped=True, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
-    frames = with_person = 0
+    partial: list[FileResult] = [FileResult(src, dst)]  # frame counts, once read, for the error report
     try:
-        seq = read_input(src, readers, job.openpose_size, job.openpose_fps)
-        if seq.skeleton != "holistic75":
-            raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
-        seq, changes = check_keypoint_ranges(seq)
-        warnings = [f"{src}: {change}" for change in changes]
-        present = (seq.confidence > 0).any(axis=1)  # (T,) frames in which any joint was detected
-        frames, with_person = len(seq), int(present.sum())
-        result = FileResult(src, dst, frames=frames, with_person=with_person)
-        if with_person == 0 and not job.allow_empty:
-            raise KeypointFormatError(f"{src}: no person in any of its {frames} frames; nothing written (--allow-empty writes it anyway)")
-        if result.share < _FEW_PEOPLE:
-            warnings.append(f"{src}: {result.share_text()}; the other frames are carried or estimated")
-        cleaner.reset()
-        poses = clean_sequence(seq, cleaner, progress=progress)
-        WRITERS[job.fmt][1](dst, poses, seq)
-        return replace(result, written=True, warnings=tuple(warnings), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
+        if job.people > 1:
+            result = _clean_people(job, cleaner, PEOPLE_READERS if people_readers is None else people_readers, progress, partial)
+        else:
+            result = _clean_one(job, cleaner, readers, progress, partial)
+        return replace(result, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     except (KeypointFormatError, OSError, ValueError) as e:
         error = str(e) if str(src) in str(e) else f"{src}: {e}"
-        return FileResult(src, dst, frames, with_person, error=error, seconds=time.perf_counter() - t0)
+        return replace(partial[-1], error=error, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     except Exception as e:  # a bug shows on one file; the batch goes on
-        return FileResult(
-            src, dst, frames, with_person,
-            error=f"{src}: failed with {type(e).__name__}: {e} (--log-level DEBUG shows where)",
-            detail=traceback.format_exc(), seconds=time.perf_counter() - t0,
+        return replace(
+            partial[-1], error=f"{src}: failed with {type(e).__name__}: {e} (--log-level DEBUG shows where)",
+            detail=traceback.format_exc(), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
         )  # fmt: skip
+
+
+def _clean_one(job: CleanJob, cleaner: StreamingCleaner, readers: Readers | None, progress: bool, partial: list[FileResult]) -> FileResult:
+    """One person: read, check, clean and write; raises on any failure."""
+    src, dst = job.src, job.dst
+    seq = read_input(src, readers, job.openpose_size, job.openpose_fps)
+    if seq.skeleton != "holistic75":
+        raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
+    seq, changes = check_keypoint_ranges(seq)
+    warnings = [f"{src}: {change}" for change in changes]
+    present = (seq.confidence > 0).any(axis=1)  # (T,) frames in which any joint was detected
+    result = FileResult(src, dst, frames=len(seq), with_person=int(present.sum()))
+    partial.append(result)
+    if result.with_person == 0 and not job.allow_empty:
+        raise KeypointFormatError(f"{src}: no person in any of its {result.frames} frames; nothing written (--allow-empty writes it anyway)")
+    if result.share < _FEW_PEOPLE:
+        warnings.append(f"{src}: {result.share_text()}; the other frames are carried or estimated")
+    cleaner.reset()
+    poses = clean_sequence(seq, cleaner, progress=progress)
+    WRITERS[job.fmt][1](dst, poses, seq)
+    return replace(result, written=True, warnings=tuple(warnings))
+
+
+def _people_cleaner(config: CleanerConfig, cleaner: StreamingCleaner) -> MultiPersonCleaner:
+    """A fresh multi-person cleaner (ids from 0) for one video, on ``cleaner``'s refiner (loaded once)."""
+    from skeletor.tracking import TrackerConfig
+
+    forget = config.forget_after_s if config.forget_after_s is not None else float("inf")  # --forget-after 0 = never
+    return MultiPersonCleaner(PeopleConfig(cleaner=config, tracker=TrackerConfig(forget_after_s=forget)), refiner=cleaner.refiner)
+
+
+def _clean_people(job: CleanJob, cleaner: StreamingCleaner, people_readers: PeopleReaders, progress: bool, partial: list[FileResult]) -> FileResult:
+    """Several people in a video (``--people N``): read, track, clean and write each; raises on any failure."""
+    src, dst = job.src, job.dst
+    reader = people_readers.get(src.suffix.lower())
+    if reader is None:
+        kinds = sorted(people_readers) or ["(none: the live extras are not installed)"]
+        raise KeypointFormatError(f"{src}: --people needs a video ({', '.join(kinds)}); a keypoint file holds one person")
+    if not src.is_file():
+        raise KeypointFormatError(f"{src}: no such file")
+    seq = reader(src, job.people)
+    present = (seq.keypoints[..., 2] > 0).any(axis=(1, 2))  # (T,) frames with anyone
+    result = FileResult(src, dst, frames=len(seq), with_person=int(present.sum()))
+    partial.append(result)
+    if result.with_person == 0:
+        raise KeypointFormatError(f"{src}: no person in any of its {result.frames} frames; nothing written")
+    tracks = clean_people(seq, _people_cleaner(cleaner.config, cleaner), progress=progress)
+    for pid, poses in tracks.items():
+        assert poses.keypoints is not None  # clean_people attaches every person's tracked 2D
+        WRITERS[job.fmt][1](person_path(dst, pid), poses, KeypointSequence(poses.keypoints, seq.fps, seq.image_size, name=seq.name))
+    return replace(result, written=True, person_files=tuple(person_path(dst, pid) for pid in tracks))
 
 
 class _Console:
@@ -545,7 +622,13 @@ class _Tally:
             say(f"skeletor clean: {result.src} -> {result.dst}: already written (--resume)")
         elif result.written:
             self.written.append(result.dst)
-            say(f"skeletor clean: {result.src} -> {result.dst}: {result.share_text()}")
+            if result.person_files:
+                n = len(result.person_files)
+                names = ", ".join(p.name for p in result.person_files)
+                say(f"skeletor clean: {result.src} -> {'1 person' if n == 1 else f'{n} people'}: {names} "
+                    f"(someone in {result.with_person} of {result.frames} frames)")  # fmt: skip
+            else:
+                say(f"skeletor clean: {result.src} -> {result.dst}: {result.share_text()}")
         else:
             self.failed.append(result)
             if result.detail:
@@ -599,8 +682,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"skeletor clean: error: {e}", file=sys.stderr)
         return 2
     formats = [args.format or (_format_of(dst) if dst == args.output else "npz") for dst in outputs]
+    people = getattr(args, "people", 1)
+    if people > 1 and args.resume:
+        print("skeletor clean: error: --resume cannot tell whether every person of a video was written; leave it out with --people N", file=sys.stderr)
+        return 2
     jobs = [
-        CleanJob(src, dst, fmt, args.allow_empty, args.resume, args.openpose_size, args.openpose_fps)
+        CleanJob(src, dst, fmt, args.allow_empty, args.resume, args.openpose_size, args.openpose_fps, people)
         for src, dst, fmt in zip(inputs, outputs, formats)
     ]
     config = cleaner_config(args)
@@ -620,7 +707,7 @@ def run(args: argparse.Namespace) -> int:
             del cleaner  # the workers build their own
             try:
                 ray_config = RayConfig(address=args.ray or None, num_cpus=args.ray_cpus, cpus_per_task=max(1, config.runtime.threads))
-                clean_on_ray(jobs, config, ray_config, dict(READERS), tally, console)
+                clean_on_ray(jobs, config, ray_config, dict(READERS), tally, console, people_readers=dict(PEOPLE_READERS))
             except (RayUnavailableError, ConnectionError, ValueError) as e:
                 print(f"skeletor clean: error: --ray: {e}", file=sys.stderr)
                 return 2

@@ -8,15 +8,12 @@ The refiner's output has depth: the median of its 3D bone lengths over the recen
 does not share that bias (it has its own, towards the bodies it was trained on). The
 cleaner keeps each body bone at a weighted mean of the two (``CleanerConfig.refined_lengths``).
 
-Measured when the weight was chosen (the uplift and weights of that stop) on views of
-Bandai-Namco *training* clips, the same views of a body with wider shoulders, and 4 views
-of the PyMO walk (N-MPJPE, weight 0.5 against 0): 58.3 -> 54.9, 62.6 -> 59.3, 102.7 ->
-103.2 mm. Today (``skeletor bench accuracy``): public benchmark 60.2 -> 56.7 mm; on its 10
-real MediaPipe clips arm bone-length CV 3.29 -> 2.76 %, jitter 14.4 -> 14.0 mm/frame^2,
-but reprojection 4.3 -> 5.1 % of a shoulder width (it was 5.4 -> 4.5 with the uplift that
-drew undecided bones across their viewing rays). Hand bones keep the uplift's lengths: the refiner's finger
-lengths are less steady than the uplift's (finger bone CV 7.9 -> 9.9 % when blended too);
-its supervised training pairs have no hands.
+With weight 0.5 against 0 (``skeletor bench accuracy``): N-MPJPE 56.7 against 60.2 mm on
+the public benchmark; on its 10 real MediaPipe clips arm bone-length CV 2.76 against
+3.29 %, at the price of a skeleton slightly further from its detections (reprojection
+5.1 against 4.3 % of a shoulder width). Hand bones keep the uplift's lengths: the
+refiner's finger lengths are less steady than the uplift's, since its supervised
+training pairs have no hands. How 0.5 was chosen: docs/decisions.md.
 
 Units: metres, camera frame (x right, y down, z forward), ``UpliftTree`` bone order.
 """

@@ -23,7 +23,7 @@ from skeletor.cleaner.refined_lengths import RefinedBoneLengths
 from skeletor.refiner.runtime import RuntimeConfig, default_weights_path
 from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, fill_unestimated
 
-__all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
+__all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StagedPush", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +73,20 @@ class CleanerConfig:
         refined_lengths: weight (0-1) of the refiner's own 3D bone lengths (their running
             median, :mod:`skeletor.cleaner.refined_lengths`) in the rig's body bones; the rest is
             the uplift's 2D-based estimate, which a bone never seen across the image (a
-            shank leaning in depth) underestimates at first. 0.5 was chosen on Bandai
-            *training* views, the same views with wider shoulders and the PyMO walk
-            (N-MPJPE -3.4 / -3.3 / +0.5 mm against 0, with the uplift of then), and lowers
-            arm bone-length variation on real MediaPipe clips (CV 3.29 -> 2.76 % today).
+            shank leaning in depth) underestimates at first; the refiner's lengths lean
+            towards the bodies it was trained on, hence half and half (0.5; public
+            benchmark 56.7 against 60.2 mm N-MPJPE with 0, ``skeletor bench accuracy``).
             0 = the uplift's only.
         detection_pull: rate (per frame) of an exponential average of the offsets that
             would put each joint detected in the frame back where the uplift placed it
             (on its detection's viewing ray, or near it; at the refined depth); the average
             is added to the refined pose (a joint not detected adds no offset, so its share
             fades). The refiner fixes depth and jitter but lets joints drift off their
-            detections (median reprojection error on Bandai views 4.1 px for the uplift,
-            8.8 px refined; 7.5 % of a shoulder width on real MediaPipe clips, uplift 1.3 %):
-            the detector's 2D is accurate on average, so its slow part is trusted and its
-            frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) was chosen on
-            Bandai *training* views: N-MPJPE -2.7 mm, acceleration error +0.5 mm/frame^2;
-            on the real clips 7.5 -> 5.1 %. 0 = off.
+            detections (on the benchmark's 10 real MediaPipe clips, median reprojection
+            8.6 % of a shoulder width without the pull, 0.7 % for the uplift): the
+            detector's 2D is accurate on average, so its slow part is trusted and its
+            frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) brings the
+            real clips to 5.1 % (docs/decisions.md for how it was chosen). 0 = off.
         smoothing: a causal One Euro filter on the cleaned pose (bones then put back to
             length), for uses that want steadiness over the last millimetre (avatars,
             animation): ``SMOOTHING`` is what ``--smooth`` turns on. Time is the input's
@@ -132,6 +130,19 @@ class CleanFrame:
     confidence: np.ndarray
     raw_pose: np.ndarray
     timestamp: float | None = None
+
+
+@dataclass
+class StagedPush:
+    """A frame pushed as far as the refiner's model call (:meth:`StreamingCleaner.stage`).
+
+    Attributes:
+        ready: frames out already (no refiner, or held back frames flushed by a fresh start).
+        window: the refiner window now due, (T, J, 3) poses and (T, J) present; None when none is.
+    """
+
+    ready: list[CleanFrame]
+    window: tuple[np.ndarray, np.ndarray] | None
 
 
 class StreamingCleaner:
@@ -227,6 +238,63 @@ class StreamingCleaner:
         self.last_timings_ms = {"uplift": 1000 * (t1 - t0), "refine": 1000 * (time.perf_counter() - t1)}
         return held + out
 
+    def stage(
+        self,
+        keypoints: np.ndarray,
+        timestamp: float | None = None,
+        depth: np.ndarray | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> StagedPush:
+        """``push``, up to the refiner's model call, which is left to the caller.
+
+        Several cleaners (one per person) stage a frame each, their windows are refined in
+        one batched call (``OnnxRefiner.refine_windows``; each cleaner's refiner a stream
+        of one model, ``OnnxRefiner.new_stream``), and :meth:`complete` finishes each. The
+        frames that come out are exactly those ``push`` gives.
+
+        Args:
+            keypoints, timestamp, depth, image_size: as :meth:`push`.
+
+        Returns:
+            The frames ready already, and the refiner window now due (None when none is).
+
+        Raises:
+            TypeError: the refiner cannot stage (only a ``push`` of its own).
+        """
+        if self.refiner is not None and not hasattr(self.refiner, "stage"):
+            raise TypeError(f"{type(self.refiner).__name__} cannot stage windows; use push")
+        held = self._forget_a_returning_person(keypoints, timestamp)
+        t0 = time.perf_counter()
+        up = self.uplifter.push(keypoints, timestamp, depth, image_size)
+        self._pushed += 1
+        self.last_timings_ms = {"uplift": 1000 * (time.perf_counter() - t0)}
+        if up is None:
+            return StagedPush(held, None)
+        if self.refiner is None:
+            return StagedPush(held + self._refine([up]), None)
+        self._pending.append(up)
+        return StagedPush(held, self.refiner.stage(np.nan_to_num(up.pose), up.confidence > 0))  # type: ignore[attr-defined]
+
+    def complete(self, staged: StagedPush, refined: tuple[np.ndarray, np.ndarray] | None) -> list[CleanFrame]:
+        """Finish a :meth:`stage`: its ready frames, then the refined one.
+
+        Args:
+            staged: what :meth:`stage` returned (the last one: stages and completions alternate).
+            refined: (pose, confidence) the refiner gave for ``staged.window``; None when it has none.
+
+        Returns:
+            The frames that became ready, as :meth:`push` returns them.
+
+        Raises:
+            ValueError: ``refined`` given for no window, or missing for one.
+        """
+        if (staged.window is None) != (refined is None):
+            raise ValueError("complete: a refined frame is needed exactly when the staged push has a window")
+        out = list(staged.ready)
+        if refined is not None:
+            out.append(self._pair(*refined))
+        return out
+
     def _forget_a_returning_person(self, keypoints: np.ndarray, timestamp: float | None) -> list[CleanFrame]:
         """Start afresh if a person appears after ``forget_after_s`` with no one; returns the frames that flushed."""
         kp = np.asarray(keypoints)
@@ -299,11 +367,10 @@ class StreamingCleaner:
 
     def _pull_to_detections(self, pose: np.ndarray, f: UpliftFrame, rig: np.ndarray) -> np.ndarray:
         """``pose`` moved by the averaged offset towards the detections (``CleanerConfig.detection_pull``)."""
-        # The uplift's placement of a detected joint: on its detection's viewing ray, or near
-        # it where the bone's length does not reach it (the rig's lengths win there, and so
-        # they do after the pull). Pulling onto the exact rays instead gained 0.6 mm more on
-        # Bandai training views but nothing on a real Holistic clip, where the bones put back
-        # to length after the pull undid it.
+        # The target is the uplift's placement of a detected joint: on its detection's
+        # viewing ray, or near it where the bone's length does not reach it. Not the exact
+        # ray: the bones are put back to the rig's lengths after the pull, which would undo
+        # a pull past what those lengths allow (docs/decisions.md, "detection pull").
         raw = f.pose
         on_ray = f.observed & np.isfinite(pose).all(-1) & np.isfinite(raw).all(-1) & (raw[:, 2] > 1e-6)
         target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth

@@ -16,7 +16,10 @@ The suffix picks the format:
     the frame being written at the moment of the kill, can be cut short, and
     :func:`read_jsonl` skips it. What the OS holds reaches the disk within its own
     writeback time (seconds); only a power cut or an OS crash before that loses it.
-    ``close()`` flushes and fsyncs. A larger ``flush_every`` batches writes (to the OS
+    ``close()`` flushes and fsyncs. A write that fails (the disk is full, the device gone)
+    stops the recording at once: the file is cut back to the last whole frame that reached
+    the OS and closed, and :class:`RecordingError` says how many frames it holds; later
+    frames are ignored. A larger ``flush_every`` batches writes (to the OS
     every ``flush_every`` frames, or with the first frame after ``flush_interval_s``):
     cheaper, but a kill then loses the frames written since the last flush, and if the
     source stalls they wait for the next frame. The cost of the default is small: about
@@ -29,7 +32,9 @@ The suffix picks the format:
     ``close()`` writes the ``.npz`` (atomically) and deletes the spool. A process killed
     before ``close()`` leaves the spool, holding every frame whose ``write()`` had
     returned (as for ``.jsonl``; a record cut short by the kill is dropped);
-    :func:`recover_npz` finishes it.
+    :func:`recover_npz` finishes it. A failed write cuts the spool back to whole records
+    and finishes the ``.npz`` from them; if that cannot be written either (a full disk),
+    the spool is kept for :func:`recover_npz`.
 
 Skipped source frames
     The pipeline drops camera frames when it runs slower than the camera (newest frame
@@ -78,7 +83,7 @@ from skeletor.protocol import (
 )
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton, get_skeleton
 
-__all__ = ["SUFFIXES", "Recorder", "RecorderConfig", "iter_jsonl", "read_jsonl", "recover_npz", "spool_path"]
+__all__ = ["SUFFIXES", "Recorder", "RecorderConfig", "RecordingError", "iter_jsonl", "read_jsonl", "recover_npz", "spool_path"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +132,20 @@ def spool_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + ".spool")
 
 
+class RecordingError(OSError):
+    """Writing a recording failed (a full disk, a vanished device): the recording has stopped.
+
+    The file was cut back to the last whole frame and closed; the message says what it holds.
+
+    Attributes:
+        frames_kept: frames in the file (every one whole).
+    """
+
+    def __init__(self, message: str, frames_kept: int) -> None:
+        super().__init__(message)
+        self.frames_kept = frames_kept
+
+
 class Recorder:
     """Writes :class:`~skeletor.protocol.PoseFrame` s to a ``.jsonl`` or ``.npz`` file while a stream runs.
 
@@ -138,7 +157,9 @@ class Recorder:
         skeleton: the joint layout of the frames.
         config: flushing and gap settings.
         frames_written: frames accepted so far.
-        frames_ignored: frames that came after ``close`` (the pipeline may still be stopping).
+        frames_kept: frames handed to the OS whole (all of them after a successful ``close``).
+        frames_ignored: frames that came after ``close`` or a failed write (the pipeline may
+            still be stopping).
     """
 
     def __init__(self, path: Path, fps: float, skeleton: Skeleton, config: RecorderConfig) -> None:
@@ -148,7 +169,11 @@ class Recorder:
         self.skeleton = skeleton
         self.config = config
         self.frames_written = 0
+        self.frames_kept = 0
         self.frames_ignored = 0
+        self._bytes_written = 0  # bytes given to the file object, header included
+        self._bytes_kept = 0  # ... of which the OS has all (the file's size at the last good flush)
+        self._writing: Path = path  # the file appended to (an .npz's spool)
         self._lock = threading.RLock()
         self._closed = False
         self._busy: int | None = None  # thread id inside write/flush
@@ -205,10 +230,13 @@ class Recorder:
     def write(self, frame: PoseFrame) -> None:
         """Append one frame; with the default config it is in the OS's hands when this returns (survives ``kill -9``).
 
-        A frame that comes after :meth:`close` is counted in ``frames_ignored`` and dropped.
+        A frame that comes after :meth:`close` (or after a failed write) is counted in
+        ``frames_ignored`` and dropped.
 
         Raises:
             ValueError: the frame has another joint count than the skeleton.
+            RecordingError: the write failed (e.g. the disk is full): the recording is
+                stopped, its file cut back to the last whole frame.
         """
         if frame.num_joints != self.skeleton.num_joints:
             raise ValueError(f"frame has {frame.num_joints} joints; the recording's {self.skeleton.name} has {self.skeleton.num_joints}")
@@ -218,23 +246,31 @@ class Recorder:
                 return
             self._busy = threading.get_ident()
             try:
-                self._file.write(self._encode(frame))  # type: ignore[arg-type]
+                self._put(self._encode(frame))
                 self.frames_written += 1
                 self._since_flush += 1
                 if self._since_flush >= self.config.flush_every or time.monotonic() - self._last_flush >= self.config.flush_interval_s:
                     self._flush_locked()
+            except OSError as e:
+                raise self._fail(e) from e
             finally:
                 self._busy = None
                 if self._close_pending:  # close() was asked for (by a signal handler) during this write
                     self.close()
 
     def flush(self) -> None:
-        """Hand everything written so far to the operating system."""
+        """Hand everything written so far to the operating system.
+
+        Raises:
+            RecordingError: that failed; the recording is stopped (see :meth:`write`).
+        """
         with self._lock:
             if self._file is not None and not self._closed:
                 self._busy = threading.get_ident()
                 try:
                     self._flush_locked()
+                except OSError as e:
+                    raise self._fail(e) from e
                 finally:
                     self._busy = None
                     if self._close_pending:
@@ -244,7 +280,9 @@ class Recorder:
         """Flush and finish the file. Idempotent; safe from other threads, signal handlers and ``atexit``.
 
         Raises:
-            OSError: the final file cannot be written (an ``.npz``'s spool is then kept).
+            RecordingError: the last frames could not be flushed (the file is cut back to
+                the last whole frame, as for a failed :meth:`write`).
+            OSError: the final ``.npz`` cannot be written (its spool is then kept).
         """
         if self._busy == threading.get_ident():  # a signal handler interrupted our own write
             self._close_pending = True
@@ -252,12 +290,17 @@ class Recorder:
         with self._lock:
             if self._closed:
                 return
+            f = self._file
+            if f is not None:
+                try:
+                    self._flush_locked()
+                    os.fsync(f.fileno())
+                except OSError as e:
+                    raise self._fail(e) from e
             self._closed = True
             atexit.unregister(self.close)
-            f, self._file = self._file, None
+            self._file = None
             if f is not None:
-                f.flush()
-                os.fsync(f.fileno())
                 f.close()
             self._finish()
         log.info("recorded %d frames to %s", self.frames_written, self.path)
@@ -268,11 +311,45 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _put(self, data: str | bytes) -> None:
+        """Write ``data`` to the file and count its bytes."""
+        assert self._file is not None
+        self._file.write(data)  # type: ignore[arg-type]
+        self._bytes_written += len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode("utf-8"))
+
     def _flush_locked(self) -> None:
         assert self._file is not None
         self._file.flush()
+        self._bytes_kept, self.frames_kept = self._bytes_written, self.frames_written
         self._since_flush = 0
         self._last_flush = time.monotonic()
+
+    def _fail(self, error: OSError) -> RecordingError:
+        """Stop after a failed write: close the file, cut it back to the last whole frame, finish it.
+
+        Called with the lock held. Returns the error to raise, saying what the file holds.
+        """
+        self._closed = True
+        atexit.unregister(self.close)
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()  # closes the descriptor even when its last flush fails again
+            except OSError:
+                pass
+        reason = error.strerror or str(error)
+        try:
+            os.truncate(self._writing, self._bytes_kept)  # a short write may have left part of a frame
+        except OSError as e:
+            log.warning("%s: could not cut the file back to its last whole frame: %s", self._writing, e.strerror or e)
+        kept = self.frames_kept
+        try:
+            self._finish()
+            holds = f"{self.path} holds the first {kept} frames, each one whole"
+        except (OSError, KeypointFormatError) as e:
+            holds = (f"the first {kept} frames are in {self._writing} (finish it with skeletor.io.recording.recover_npz"
+                     f"({str(self.path)!r}) when there is room; {getattr(e, 'strerror', None) or e})")  # fmt: skip
+        return RecordingError(f"{self.path}: {reason}; recording stopped, {holds}", kept)
 
     # format-specific parts
     def _start(self) -> None:
@@ -289,8 +366,8 @@ class _JsonlRecorder(Recorder):
     def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "w", encoding="utf-8", newline="\n", buffering=1 << 16)  # noqa: SIM115 (open until close())
-        self._file.write(encode_hello(self.skeleton, self.fps) + "\n")
-        self._file.flush()
+        self._put(encode_hello(self.skeleton, self.fps) + "\n")
+        self._flush_locked()
 
     def _encode(self, frame: PoseFrame) -> str:
         return str(encode_frame(frame, "json", self.config.fields, time.time_ns())) + "\n"
@@ -314,9 +391,10 @@ class _NpzRecorder(Recorder):
             "fill_gaps": self.config.fill_gaps,
             "max_gap_s": self.config.max_gap_s,
         }
+        self._writing = spool
         self._file = open(spool, "xb", buffering=1 << 16)  # noqa: SIM115 (open until close())
-        self._file.write((json.dumps(header) + "\n").encode())
-        self._file.flush()
+        self._put((json.dumps(header) + "\n").encode())
+        self._flush_locked()
 
     def _encode(self, frame: PoseFrame) -> bytes:
         return _RECORD_HEAD.pack(frame.seq, frame.t_capture_ns) + frame.joints.astype("<f4").tobytes() + frame.confidence.astype("<f4").tobytes()

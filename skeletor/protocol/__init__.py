@@ -15,7 +15,11 @@ Messages (one websocket message each; text messages are UTF-8 JSON objects with 
 
 server -> client
     ``hello``       sent once, first: protocol version, skeleton (joint names, parents,
-                    drawable edges), units ``"m"``, axes (x right, y down, z forward), fps.
+                    drawable edges), units ``"m"``, axes (x right, y down, z forward), fps,
+                    and ``rig``: the humanoid rig of the ``rotations`` field (bone names,
+                    parents, an average adult's rest offsets, its axes).
+    ``rig``         the person's rest rig (``rig_version``, ``rest_offsets``), sent when it is
+                    (re)calibrated and, to a client that connects later, right after ``hello``.
     ``subscribed``  the server's answer to a valid ``subscribe``: the subscription now in force.
     ``frame``       one pose: JSON text, or a binary message (layout below) for binary subscribers.
     ``status``      a source or person event: ``source_lost``, ``source_found``,
@@ -28,22 +32,27 @@ client -> server
                     ``max_rate_hz`` is null or in [0.1, 1000] Hz.
 
 Frame fields a client can ask for: ``joints`` (J, 3), ``confidence`` (J,), ``raw_joints``
-(J, 3, the uplift-only pose before the refiner) and ``latency_ms`` (per-stage durations).
+(J, 3, the uplift-only pose before the refiner), ``rotations`` (opt-in: the humanoid rig,
+``rig_version``, ``hips_position`` (3,) and ``rotations`` (B, 4) local quaternions with
+``rotations_valid`` (B,), in the rig world of ``hello``'s ``rig``) and ``latency_ms``
+(per-stage durations).
 ``seq``, ``t_capture_ns`` and ``t_send_ns`` are always sent. Coordinates are metres in the
 camera frame (x right, y down, z forward). A missing joint has confidence 0; its position
 is ``null`` in JSON (JSON has no NaN) and NaN in binary.
 
 Binary frame: a little-endian header (:data:`BINARY_HEADER`, 40 bytes), then float32
 little-endian arrays for the fields whose flag bit is set, in this order: ``joints``
-(J x 3, row-major x, y, z), ``confidence`` (J), ``raw_joints`` (J x 3), then
-``latency_bytes`` bytes of UTF-8 JSON (the ``latency_ms`` object). The header:
+(J x 3, row-major x, y, z), ``confidence`` (J), ``raw_joints`` (J x 3), the ``rotations``
+block (:data:`ROTATIONS_HEADER`, then B x 4 float32 quaternions, B uint8 valid flags and
+zero padding to a multiple of 4 bytes), then ``latency_bytes`` bytes of UTF-8 JSON (the
+``latency_ms`` object). The header:
 
 | offset | size | field | type | meaning |
 |---:|---:|---|---|---|
 | 0 | 4 | `magic` | bytes[4] | `SKLT` |
 | 4 | 1 | `version` | uint8 | protocol version (1) |
 | 5 | 1 | `kind` | uint8 | message kind (1 = frame) |
-| 6 | 2 | `flags` | uint16 | fields that follow: 1 joints, 2 confidence, 4 raw_joints, 8 latency_ms |
+| 6 | 2 | `flags` | uint16 | fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 8 latency_ms |
 | 8 | 8 | `seq` | uint64 | frame counter from the source |
 | 16 | 8 | `t_capture_ns` | int64 | wall clock (Unix epoch, ns) when the image was captured |
 | 24 | 8 | `t_send_ns` | int64 | wall clock (Unix epoch, ns) when the server encoded the message |
@@ -58,17 +67,21 @@ checks that this docstring and ``docs/protocol.md`` carry it unchanged.
 from skeletor.protocol.codec import (
     BINARY_HEADER,
     MAGIC,
+    ROTATIONS_HEADER,
     binary_layout_table,
     decode_frame,
     decode_message,
     encode_error,
     encode_frame,
     encode_hello,
+    encode_rig,
     encode_status,
     encode_subscribe,
     encode_subscribed,
     parse_client_message,
     pose_frame_from_message,
+    rig_layout_from_hello,
+    rotations_layout_table,
 )
 from skeletor.protocol.messages import (
     DEFAULT_FIELDS,
@@ -85,6 +98,8 @@ from skeletor.protocol.messages import (
     MessageType,
     PoseFrame,
     ProtocolError,
+    RigLayout,
+    RigPose,
     StatusEvent,
     Subscribe,
 )
@@ -94,6 +109,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "MAGIC",
     "BINARY_HEADER",
+    "ROTATIONS_HEADER",
     "FIELDS",
     "DEFAULT_FIELDS",
     "MAX_MESSAGE_BYTES",
@@ -107,11 +123,14 @@ __all__ = [
     "CloseCode",
     "ProtocolError",
     "PoseFrame",
+    "RigPose",
+    "RigLayout",
     "Subscribe",
     "FrameMessage",
     "SharedFrame",
     "ClientSession",
     "encode_hello",
+    "encode_rig",
     "encode_frame",
     "encode_status",
     "encode_error",
@@ -122,4 +141,6 @@ __all__ = [
     "pose_frame_from_message",
     "parse_client_message",
     "binary_layout_table",
+    "rotations_layout_table",
+    "rig_layout_from_hello",
 ]

@@ -31,6 +31,8 @@ from skeletor.protocol.messages import (
     MessageType,
     PoseFrame,
     ProtocolError,
+    RigLayout,
+    RigPose,
     StatusEvent,
     Subscribe,
     _fields_to_flags,
@@ -39,7 +41,9 @@ from skeletor.protocol.messages import (
 __all__ = [
     "MAGIC",
     "BINARY_HEADER",
+    "ROTATIONS_HEADER",
     "encode_hello",
+    "encode_rig",
     "encode_frame",
     "encode_status",
     "encode_error",
@@ -50,12 +54,15 @@ __all__ = [
     "pose_frame_from_message",
     "parse_client_message",
     "binary_layout_table",
+    "rotations_layout_table",
+    "rig_layout_from_hello",
 ]
 
 MAGIC: Final = b"SKLT"
 JSON_DECIMALS_M: Final = 5  # JSON coordinates are rounded to 10 um (binary keeps full float32)
 JSON_DECIMALS_CONF: Final = 4
 JSON_DECIMALS_MS: Final = 3
+JSON_DECIMALS_QUAT: Final = 6  # 1e-6 in a quaternion component: about 0.0001 degrees
 
 # The binary frame header, little-endian, no padding: the one definition of the layout.
 BINARY_HEADER: Final = np.dtype(
@@ -74,12 +81,30 @@ BINARY_HEADER: Final = np.dtype(
 )
 BINARY_KIND_FRAME: Final = 1
 
+# The ``rotations`` block of a binary frame (flag 16), little-endian, after ``raw_joints`` and
+# before the latency JSON: this header, then B x 4 float32 quaternions (x, y, z, w), then B
+# uint8 valid flags, zero-padded to a multiple of 4 bytes.
+ROTATIONS_HEADER: Final = np.dtype(
+    [
+        ("num_bones", "<u2"),
+        ("reserved", "<u2"),
+        ("rig_version", "<u4"),
+        ("hips_position", "<f4", (3,)),
+    ]
+)
+_ROTATIONS_DOC: Final[dict[str, str]] = {
+    "num_bones": "B, the number of bones (hello's `rig.bones`)",
+    "reserved": "0; ignored by readers",
+    "rig_version": "the rest rig of these rotations (the `rig` message of that version)",
+    "hips_position": "x, y, z of the Hips joint, metres, rig world",
+}
+
 # What each header field means; binary_layout_table() renders the documented table from it.
 _HEADER_DOC: Final[dict[str, str]] = {
     "magic": "`SKLT`",
     "version": "protocol version (1)",
     "kind": "message kind (1 = frame)",
-    "flags": "fields that follow: 1 joints, 2 confidence, 4 raw_joints, 8 latency_ms",
+    "flags": "fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 8 latency_ms",
     "seq": "frame counter from the source",
     "t_capture_ns": "wall clock (Unix epoch, ns) when the image was captured",
     "t_send_ns": "wall clock (Unix epoch, ns) when the server encoded the message",
@@ -96,12 +121,18 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
-def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None) -> str:
+def _offsets_json(a: np.ndarray) -> list[Any]:
+    return np.round(np.nan_to_num(a.astype(np.float64)), JSON_DECIMALS_M).tolist()
+
+
+def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None) -> str:
     """The ``hello`` message a server sends first on every connection.
 
     Args:
         skeleton: the layout of the streamed joints.
         fps: the source's nominal frame rate, ``None`` if unknown.
+        rig: the humanoid rig behind the ``rotations`` field (bones, parents, a rest rig,
+            axes), sent as the ``rig`` key; None = no ``rig`` key.
 
     Returns:
         The JSON text.
@@ -111,8 +142,7 @@ def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None) -> s
     """
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be None or a positive number, got {fps!r}")
-    return _dumps(
-        {
+    hello: dict[str, Any] = {
             "type": MessageType.HELLO.value,
             "protocol": PROTOCOL_VERSION,
             "skeleton": {
@@ -128,7 +158,40 @@ def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None) -> s
             "fields": list(FIELDS),
             "default_fields": list(DEFAULT_FIELDS),
         }
-    )
+    if rig is not None:
+        hello["rig"] = {
+            "bones": list(rig.bones),
+            "parents": list(rig.parents),
+            "rest_offsets": _offsets_json(rig.rest_offsets),
+            "rig_version": 0,
+            "units": "m",
+            "axes": dict(rig.axes),
+            "rotations": "local to the parent bone, relative to the rest T-pose; unit quaternions [x, y, z, w]",
+            "convention": rig.convention,
+        }
+    return _dumps(hello)
+
+
+def encode_rig(rig_version: int, rest_offsets: np.ndarray) -> str:
+    """The ``rig`` message: the person's rest rig, sent when it is (re)calibrated.
+
+    Args:
+        rig_version: the version frames name in ``rig_version`` (>= 1).
+        rest_offsets: (B, 3) metres, each bone's joint from its parent's in the rest
+            T-pose, rig world axes, in the order of ``hello``'s ``rig.bones``.
+
+    Returns:
+        The JSON text: ``{"type": "rig", "rig_version": int, "rest_offsets": [[x, y, z], ...]}``.
+
+    Raises:
+        ValueError: a version out of range or offsets that are not (B, 3) finite numbers.
+    """
+    off = np.asarray(rest_offsets, dtype=np.float64)
+    if off.ndim != 2 or off.shape[1] != 3 or not 0 < off.shape[0] < 2**16 or not np.isfinite(off).all():
+        raise ValueError(f"rest_offsets: expected (B, 3) finite numbers, got shape {off.shape}")
+    if isinstance(rig_version, bool) or not isinstance(rig_version, (int, np.integer)) or not 0 <= int(rig_version) < 2**32:
+        raise ValueError(f"rig_version must be an integer in [0, 2**32), got {rig_version!r}")
+    return _dumps({"type": MessageType.RIG.value, "rig_version": int(rig_version), "rest_offsets": _offsets_json(off)})
 
 
 def _rows_json(a: np.ndarray) -> list[Any]:
@@ -155,7 +218,7 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
         frame: the pose.
         fmt: ``"json"`` (returns text) or ``"binary"`` (returns bytes, layout in the module docstring).
         fields: optional fields to include, a subset of :data:`FIELDS` (order does not matter).
-            ``raw_joints`` is left out when the frame has none.
+            ``raw_joints`` and ``rotations`` are left out when the frame has none.
         t_send_ns: wall clock (ns) stamped into the message as ``t_send_ns``.
 
     Returns:
@@ -167,6 +230,8 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
     flags = _fields_to_flags(fields)
     if frame.raw_joints is None:
         flags &= ~FrameFlag.RAW_JOINTS
+    if frame.rig is None:
+        flags &= ~FrameFlag.ROTATIONS
     fmt = Format(fmt)
     if fmt is Format.BINARY:
         return _encode_binary(frame, flags, t_send_ns)
@@ -184,9 +249,43 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
     if flags & FrameFlag.RAW_JOINTS:
         assert frame.raw_joints is not None
         msg["raw_joints"] = _rows_json(frame.raw_joints)
+    if flags & FrameFlag.ROTATIONS:
+        assert frame.rig is not None
+        msg.update(_rig_json(frame.rig))
     if flags & FrameFlag.LATENCY_MS:
         msg["latency_ms"] = _latency_clean(frame.latency_ms)
     return _dumps(msg)
+
+
+def _rig_json(rig: RigPose) -> dict[str, Any]:
+    """The four JSON keys of the ``rotations`` field (a non-finite value becomes ``null``)."""
+    rot = np.round(rig.rotations.astype(np.float64), JSON_DECIMALS_QUAT)
+    hips = np.round(rig.hips_position.astype(np.float64), JSON_DECIMALS_M)
+    rows = rot.tolist()
+    if not np.isfinite(rot).all():
+        finite = np.isfinite(rot).all(axis=1).tolist()
+        rows = [r if ok else None for r, ok in zip(rows, finite)]
+    return {
+        "rig_version": rig.rig_version,
+        "hips_position": hips.tolist() if np.isfinite(hips).all() else None,
+        "rotations": rows,
+        "rotations_valid": rig.valid.astype(np.uint8).tolist(),
+    }
+
+
+def _rig_binary(rig: RigPose) -> bytes:
+    """The ``rotations`` block of a binary frame (:data:`ROTATIONS_HEADER`, quaternions, valid flags, padding)."""
+    b = rig.num_bones
+    header = np.zeros((), dtype=ROTATIONS_HEADER)
+    header["num_bones"] = b
+    header["rig_version"] = rig.rig_version
+    header["hips_position"] = rig.hips_position
+    pad = -b % 4
+    return b"".join([header.tobytes(), rig.rotations.astype("<f4", copy=False).tobytes(), rig.valid.astype(np.uint8).tobytes(), bytes(pad)])
+
+
+def _rig_block_bytes(num_bones: int) -> int:
+    return ROTATIONS_HEADER.itemsize + 16 * num_bones + num_bones + (-num_bones % 4)
 
 
 def _encode_binary(frame: PoseFrame, flags: FrameFlag, t_send_ns: int) -> bytes:
@@ -211,6 +310,9 @@ def _encode_binary(frame: PoseFrame, flags: FrameFlag, t_send_ns: int) -> bytes:
     if flags & FrameFlag.RAW_JOINTS:
         assert frame.raw_joints is not None
         parts.append(frame.raw_joints.astype("<f4", copy=False).tobytes())
+    if flags & FrameFlag.ROTATIONS:
+        assert frame.rig is not None
+        parts.append(_rig_binary(frame.rig))
     parts.append(latency)
     return b"".join(parts)
 
@@ -302,6 +404,28 @@ def binary_layout_table() -> str:
     for name, (dt, offset, *_) in fields.items():
         kind = f"bytes[{dt.itemsize}]" if dt.kind == "S" else f"{names[dt.kind]}{8 * dt.itemsize}"
         lines.append(f"| {offset} | {dt.itemsize} | `{name}` | {kind} | {_HEADER_DOC[name]} |")
+    return "\n".join(lines)
+
+
+def rotations_layout_table() -> str:
+    """The binary ``rotations`` block as a Markdown table, generated from :data:`ROTATIONS_HEADER`.
+
+    Returns:
+        The table: the header's fields, then the quaternions, the valid flags and the padding.
+    """
+    names = {"u": "uint", "f": "float"}
+    lines = ["| offset | size | field | type | meaning |", "|---:|---:|---|---|---|"]
+    fields = ROTATIONS_HEADER.fields
+    assert fields is not None
+    for name, (dt, offset, *_) in fields.items():
+        base = dt.base if dt.subdtype is not None else dt
+        count = int(np.prod(dt.shape)) if dt.shape else 1
+        kind = f"{names[base.kind]}{8 * base.itemsize}" + (f"[{count}]" if count > 1 else "")
+        lines.append(f"| {offset} | {dt.itemsize} | `{name}` | {kind} | {_ROTATIONS_DOC[name]} |")
+    h = ROTATIONS_HEADER.itemsize
+    lines.append(f"| {h} | 16 B | `rotations` | float32[B][4] | each bone's local quaternion x, y, z, w, in `rig.bones` order |")
+    lines.append(f"| {h} + 16 B | B | `valid` | uint8[B] | 1 = observed this frame, 0 = held / easing / derived |")
+    lines.append(f"| {h} + 17 B | (-B) mod 4 | padding | zeros | the block ends on a multiple of 4 bytes |")
     return "\n".join(lines)
 
 
@@ -423,7 +547,23 @@ def _frame_from_json(obj: dict[str, Any]) -> FrameMessage:
     sizes = {a.shape[0] for k, a in out.items() if isinstance(a, np.ndarray)}
     if len(sizes) > 1:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"frame arrays disagree on the joint count: {sorted(sizes)}")
+    if "rotations" in obj:
+        out.update(_rig_from_json(obj))  # type: ignore[typeddict-item]
     return out
+
+
+def _rig_from_json(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``rotations`` field's keys of a JSON frame, as arrays (null rows / hips become NaN)."""
+    rot, valid, hips = obj["rotations"], obj.get("rotations_valid"), obj.get("hips_position")
+    try:
+        rows = np.array([[math.nan] * 4 if r is None else r for r in rot], dtype=np.float32)
+        ok = np.array(valid, dtype=np.int64)
+        position = np.full(3, np.nan, dtype=np.float32) if hips is None else np.array(hips, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "frame keys 'rotations', 'rotations_valid', 'hips_position' must hold numbers") from None
+    if rows.ndim != 2 or rows.shape[1] != 4 or ok.shape != (rows.shape[0],) or position.shape != (3,):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"rotations: expected (B, 4) with B valid flags and 3 hips numbers, got {rows.shape}, {ok.shape}, {position.shape}")
+    return {"rig_version": _int_key(obj, "rig_version"), "hips_position": position, "rotations": rows, "rotations_valid": ok != 0}
 
 
 def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
@@ -438,7 +578,7 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
     if int(h["kind"]) != BINARY_KIND_FRAME:
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"unknown binary message kind {int(h['kind'])}")
     raw_flags = int(h["flags"])
-    if raw_flags & ~int(FrameFlag.JOINTS | FrameFlag.CONFIDENCE | FrameFlag.RAW_JOINTS | FrameFlag.LATENCY_MS):
+    if raw_flags & ~int(FrameFlag.JOINTS | FrameFlag.CONFIDENCE | FrameFlag.RAW_JOINTS | FrameFlag.ROTATIONS | FrameFlag.LATENCY_MS):
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"unknown flag bits in {raw_flags:#06x}")
     flags = FrameFlag(raw_flags)
     n = int(h["num_joints"])
@@ -447,7 +587,13 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, "latency bytes without the latency_ms flag")
     counts = [(FrameFlag.JOINTS, "joints", 3), (FrameFlag.CONFIDENCE, "confidence", 1), (FrameFlag.RAW_JOINTS, "raw_joints", 3)]
     floats = sum(n * c for f, _, c in counts if flags & f)
-    expected = BINARY_HEADER.itemsize + 4 * floats + lat_bytes
+    rig_at = BINARY_HEADER.itemsize + 4 * floats
+    rig_bytes = 0
+    if flags & FrameFlag.ROTATIONS:
+        if len(buf) < rig_at + ROTATIONS_HEADER.itemsize:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"binary frame of {len(buf)} bytes ends before its rotations block")
+        rig_bytes = _rig_block_bytes(int(np.frombuffer(buf, dtype=ROTATIONS_HEADER, count=1, offset=rig_at)[0]["num_bones"]))
+    expected = rig_at + rig_bytes + lat_bytes
     if len(buf) != expected:
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"binary frame of {len(buf)} bytes; its header says {expected}")
     out = FrameMessage(type=MessageType.FRAME.value, seq=int(h["seq"]), t_capture_ns=int(h["t_capture_ns"]), t_send_ns=int(h["t_send_ns"]))
@@ -457,6 +603,17 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
             a = np.frombuffer(buf, dtype="<f4", count=n * c, offset=offset).astype(np.float32)
             out[key] = a.reshape(n, 3) if c == 3 else a  # type: ignore[literal-required]
             offset += 4 * n * c
+    if flags & FrameFlag.ROTATIONS:
+        r = np.frombuffer(buf, dtype=ROTATIONS_HEADER, count=1, offset=offset)[0]
+        b = int(r["num_bones"])
+        if b == 0:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, "a rotations block with no bones")
+        out["rig_version"] = int(r["rig_version"])
+        out["hips_position"] = np.array(r["hips_position"], dtype=np.float32)
+        q_at = offset + ROTATIONS_HEADER.itemsize
+        out["rotations"] = np.frombuffer(buf, dtype="<f4", count=4 * b, offset=q_at).astype(np.float32).reshape(b, 4)
+        out["rotations_valid"] = np.frombuffer(buf, dtype=np.uint8, count=b, offset=q_at + 16 * b) != 0
+        offset += rig_bytes
     if flags & FrameFlag.LATENCY_MS:
         try:
             lat = json.loads(buf[offset:].decode("utf-8")) if lat_bytes else {}
@@ -489,7 +646,42 @@ def decode_message(data: str | bytes | bytearray | memoryview) -> dict[str, Any]
     obj = _loads_object(data)
     if obj["type"] == MessageType.FRAME:
         return dict(_frame_from_json(obj))
+    if obj["type"] == MessageType.RIG:
+        return _rig_message(obj)
     return obj
+
+
+def _rig_message(obj: dict[str, Any]) -> dict[str, Any]:
+    """A ``rig`` message with ``rest_offsets`` as a (B, 3) float32 array."""
+    try:
+        off = np.array(obj.get("rest_offsets"), dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "rig key 'rest_offsets' must be a list of [x, y, z]") from None
+    if off.ndim != 2 or off.shape[1] != 3:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"rig key 'rest_offsets': expected (B, 3), got shape {off.shape}")
+    return {**obj, "rig_version": _int_key(obj, "rig_version"), "rest_offsets": off}
+
+
+def rig_layout_from_hello(hello: Mapping[str, Any]) -> RigLayout:
+    """The rig that a ``hello`` message describes (its ``rig`` key).
+
+    Args:
+        hello: a decoded ``hello`` message.
+
+    Returns:
+        Bones, parents, the hello's rest rig (an average adult's: ``rig`` messages bring
+        the person's), axes and convention.
+
+    Raises:
+        ProtocolError: the hello has no ``rig`` (a server without rotations) or a malformed one.
+    """
+    rig = hello.get("rig")
+    if not isinstance(rig, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "this server's hello describes no rig (it has no 'rotations' field)")
+    try:
+        return RigLayout(tuple(rig["bones"]), tuple(rig["parents"]), np.array(rig["rest_offsets"], dtype=np.float32), dict(rig["axes"]), str(rig["convention"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"malformed rig in hello: {str(e)[:100]}") from None
 
 
 def decode_frame(data: str | bytes | bytearray | memoryview) -> FrameMessage:
@@ -518,7 +710,8 @@ def pose_frame_from_message(msg: FrameMessage) -> PoseFrame:
         msg: a decoded frame that carries ``joints``.
 
     Returns:
-        The pose; confidence is 1 for every finite joint when it was not subscribed to.
+        The pose; confidence is 1 for every finite joint when it was not subscribed to; the
+        rig (without rest offsets: those come in ``rig`` messages) when it was.
 
     Raises:
         ValueError: the frame has no joints.
@@ -529,4 +722,7 @@ def pose_frame_from_message(msg: FrameMessage) -> PoseFrame:
     conf = msg.get("confidence")
     if conf is None:
         conf = np.isfinite(joints).all(axis=1).astype(np.float32)
-    return PoseFrame(msg["seq"], msg["t_capture_ns"], joints, conf, msg.get("raw_joints"), dict(msg.get("latency_ms", {})))
+    rig = None
+    if "rotations" in msg:
+        rig = RigPose(msg["hips_position"], msg["rotations"], msg["rotations_valid"], msg["rig_version"])
+    return PoseFrame(msg["seq"], msg["t_capture_ns"], joints, conf, msg.get("raw_joints"), dict(msg.get("latency_ms", {})), rig)

@@ -31,6 +31,8 @@ __all__ = [
     "CloseCode",
     "ProtocolError",
     "PoseFrame",
+    "RigPose",
+    "RigLayout",
     "Subscribe",
     "FrameMessage",
 ]
@@ -58,15 +60,17 @@ class FrameFlag(IntFlag):
     CONFIDENCE = 2
     RAW_JOINTS = 4
     LATENCY_MS = 8
+    ROTATIONS = 16  # opt-in: only a client that names "rotations" ever gets this bit
 
 
 # Field names, in wire order, and their flag bits.
-FIELDS: Final[tuple[str, ...]] = ("joints", "confidence", "raw_joints", "latency_ms")
+FIELDS: Final[tuple[str, ...]] = ("joints", "confidence", "raw_joints", "rotations", "latency_ms")
 DEFAULT_FIELDS: Final[tuple[str, ...]] = ("joints", "confidence", "latency_ms")
 _FIELD_FLAG: Final[dict[str, FrameFlag]] = {
     "joints": FrameFlag.JOINTS,
     "confidence": FrameFlag.CONFIDENCE,
     "raw_joints": FrameFlag.RAW_JOINTS,
+    "rotations": FrameFlag.ROTATIONS,
     "latency_ms": FrameFlag.LATENCY_MS,
 }
 
@@ -80,6 +84,7 @@ class MessageType(StrEnum):
     FRAME = "frame"
     STATUS = "status"
     ERROR = "error"
+    RIG = "rig"  # the person's rest rig (rest offsets), whenever it is (re)calibrated
 
 
 class StatusEvent(StrEnum):
@@ -151,6 +156,85 @@ def _as_float32(name: str, a: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class RigPose:
+    """One frame of the humanoid rig (:mod:`skeletor.rig`): what the ``rotations`` field carries.
+
+    Attributes:
+        hips_position: (3,) float32 metres, the Hips joint in the rig world (``hello``'s
+            ``rig.axes``: right-handed, Y up, floor at y = 0, the rest pose facing +Z).
+        rotations: (B, 4) float32 unit quaternions (x, y, z, w), each bone's local rotation
+            relative to the rest T-pose, in the bone order of ``hello``'s ``rig.bones``.
+        valid: (B,) bool, True where the bone's rotation was observed this frame (False:
+            held while not detected, easing back, or derived).
+        rig_version: the rest rig these rotations belong to (the ``rig`` message of that
+            version carries its rest offsets); 0 is the average adult of ``hello``.
+        rest_offsets: (B, 3) float32 metres, the rest rig of ``rig_version`` (each bone's
+            joint from its parent's), or None. Never sent in frames: the ``rig`` message
+            carries it when it changes.
+
+    Arrays are converted to contiguous float32 / bool on construction; shapes are checked.
+    """
+
+    hips_position: np.ndarray
+    rotations: np.ndarray
+    valid: np.ndarray
+    rig_version: int = 0
+    rest_offsets: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        rot = np.asarray(self.rotations)
+        if rot.ndim != 2 or rot.shape[1] != 4 or not 0 < rot.shape[0] < 2**16:
+            raise ValueError(f"rotations: expected shape (B, 4) quaternions with 0 < B < 65536, got {rot.shape}")
+        b = rot.shape[0]
+        if not isinstance(self.rig_version, (int, np.integer)) or not 0 <= int(self.rig_version) < 2**32:
+            raise ValueError(f"rig_version must be an integer in [0, 2**32), got {self.rig_version!r}")
+        object.__setattr__(self, "rig_version", int(self.rig_version))
+        object.__setattr__(self, "rotations", _as_float32("rotations", rot, (b, 4)))
+        object.__setattr__(self, "hips_position", _as_float32("hips_position", self.hips_position, (3,)))
+        valid = np.ascontiguousarray(self.valid, dtype=bool)
+        if valid.shape != (b,):
+            raise ValueError(f"valid: expected shape ({b},), got {valid.shape}")
+        object.__setattr__(self, "valid", valid)
+        if self.rest_offsets is not None:
+            object.__setattr__(self, "rest_offsets", _as_float32("rest_offsets", self.rest_offsets, (b, 3)))
+
+    @property
+    def num_bones(self) -> int:
+        """Number of bones B."""
+        return int(self.rotations.shape[0])
+
+
+@dataclass(frozen=True)
+class RigLayout:
+    """What ``hello`` says of the rig: its bones, their tree, a rest rig and the axes.
+
+    Attributes:
+        bones: B bone names (Unity ``HumanBodyBones`` names), parents before children.
+        parents: B parent indices, -1 for the root (Hips).
+        rest_offsets: (B, 3) float32 metres, a rest rig (each bone's joint from its parent's,
+            rig world axes); ``rig`` messages replace it with the person's.
+        axes: the rig world's axes in words, ``{"x": ..., "y": ..., "z": ...}``.
+        convention: one sentence each on the world, the rest pose and the quaternions.
+    """
+
+    bones: tuple[str, ...]
+    parents: tuple[int, ...]
+    rest_offsets: np.ndarray
+    axes: Mapping[str, str]
+    convention: str
+
+    def __post_init__(self) -> None:
+        b = len(self.bones)
+        if not 0 < b < 2**16 or len(self.parents) != b:
+            raise ValueError(f"bones and parents: expected 0 < B < 65536 of each, got {b} and {len(self.parents)}")
+        if any(not -1 <= p < i for i, p in enumerate(self.parents)):
+            raise ValueError("parents must come before their children (-1 for a root)")
+        object.__setattr__(self, "bones", tuple(str(n) for n in self.bones))
+        object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
+        object.__setattr__(self, "rest_offsets", _as_float32("rest_offsets", self.rest_offsets, (b, 3)))
+
+
+@dataclass(frozen=True)
 class PoseFrame:
     """One pose as the pipeline produces it and the server streams it.
 
@@ -162,6 +246,8 @@ class PoseFrame:
         confidence: (J,) float32, 0 = missing.
         raw_joints: optional (J, 3) uplift-only pose before the refiner.
         latency_ms: per-stage durations in milliseconds (``detect``, ``uplift``, ``refine``, ...).
+        rig: optional humanoid rig of this pose (the ``rotations`` field), when one was
+            solved (only while some output asks for it; see ``realtime.rig``).
 
     Arrays are converted to contiguous float32 on construction; shapes are checked.
     """
@@ -172,8 +258,11 @@ class PoseFrame:
     confidence: np.ndarray
     raw_joints: np.ndarray | None = None
     latency_ms: Mapping[str, float] = field(default_factory=dict)
+    rig: RigPose | None = None
 
     def __post_init__(self) -> None:
+        if self.rig is not None and not isinstance(self.rig, RigPose):
+            raise ValueError(f"rig must be a RigPose or None, got {type(self.rig).__name__}")
         if not isinstance(self.seq, (int, np.integer)) or not 0 <= int(self.seq) < 2**64:
             raise ValueError(f"seq must be an integer in [0, 2**64), got {self.seq!r}")
         if not isinstance(self.t_capture_ns, (int, np.integer)) or not -(2**63) <= int(self.t_capture_ns) < 2**63:
@@ -272,7 +361,9 @@ class FrameMessage(TypedDict, total=False):
     """A decoded ``frame`` message: the JSON keys, with numpy arrays for the poses.
 
     ``type``, ``seq``, ``t_capture_ns`` and ``t_send_ns`` are always there; the others
-    only when subscribed to (``raw_joints`` also only when the pipeline has one).
+    only when subscribed to (``raw_joints`` also only when the pipeline has one; the four
+    keys of the ``rotations`` field, ``rig_version``, ``hips_position``, ``rotations`` and
+    ``rotations_valid``, only when the frame has a solved rig).
     """
 
     type: str
@@ -282,4 +373,8 @@ class FrameMessage(TypedDict, total=False):
     joints: np.ndarray  # (J, 3) float32, NaN rows for missing joints
     confidence: np.ndarray  # (J,) float32
     raw_joints: np.ndarray  # (J, 3) float32
+    rig_version: int  # the rotations' rest rig (with ``rotations``)
+    hips_position: np.ndarray  # (3,) float32 metres, rig world
+    rotations: np.ndarray  # (B, 4) float32 local quaternions (x, y, z, w)
+    rotations_valid: np.ndarray  # (B,) bool
     latency_ms: dict[str, float]

@@ -27,10 +27,9 @@ frame (same per-frame mid-shoulder, one least-squares scale per clip), so a targ
 "where this joint really is, in the units the input is in".
 
 Other bodies: all Bandai-Namco clips are of one mocap skeleton, and a refiner trained on
-them alone learns its proportions: on the test clips redrawn with wider shoulders (x1.5,
-about a detector's shoulder on the body's outline where the mocap puts the joint centre)
-its gain over the uplift fell from 0.62x to 0.89x (MediaPipe's own shoulders are 1.35x
-Bandai-Namco's, relative to the torso). So every view but the first scales each
+them alone learns its proportions and loses most of its gain on people built otherwise
+(MediaPipe's shoulders are 1.35x Bandai-Namco's, relative to the torso; numbers in
+docs/decisions.md). So every view but the first scales each
 bone (left/right twins alike) of the mocap by a random factor before the camera sees it
 (``BuildConfig.bone_scale``, ``shoulder_scale``): the same motion, made by other people.
 """

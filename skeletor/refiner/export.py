@@ -87,7 +87,7 @@ def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
         "skeletor.window": str(cfg.window),
         "skeletor.lookahead": str(cfg.lookahead),
         "skeletor.joints": str(cfg.joints),
-        "skeletor.pose.skeleton": cfg.skeleton,
+        "skeletor.skeleton": cfg.skeleton,
         "skeletor.config": json.dumps(cfg.to_dict(), sort_keys=True),
         "skeletor.package": _package_version(),
     }

@@ -58,7 +58,8 @@ class RefinerConfig:
         window: T, frames per window; 32 frames is about 1 s of context at 30 fps.
         joints: J, joints per frame; 75 for holistic75 (the shoulders must be 11 and 12).
         skeleton: layout name stored with the weights so the runtime can check it.
-        d_model: token width; 128 keeps an 8-layer model near 1 ms per frame on a CPU.
+        d_model: token width; 128 keeps an 8-layer model at about 2 ms a call on one CPU
+            thread (``skeletor bench refiner``).
         n_heads: attention heads; 4 heads of 32 dims.
         n_layers: encoder layers; the paper's 8.
         d_ff: feed-forward width; 2 x d_model, chosen for latency rather than 4 x.

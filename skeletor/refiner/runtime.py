@@ -19,8 +19,8 @@ Hands apart (``RuntimeConfig.hands_apart``, holistic75 only): when a window hold
 joints, the refiner is asked twice, in one batched call: once with the hands hidden (its
 body joints are kept) and once as it is (its hand joints are kept, moved with their wrist
 onto the first answer's wrist). The refiner's supervised training pairs are of bodies
-without hands, and on real MediaPipe Holistic clips the hands in its input made its body
-output shakier than its input; see ``RuntimeConfig``.
+without hands, and on real MediaPipe Holistic clips the hands in its input make its body
+output shakier; see ``RuntimeConfig``.
 
 Output confidence per joint: 1 = observed in the emitted frame, 0.5 = absent there but
 observed elsewhere in the window (the refiner filled it in), 0 = not observed anywhere
@@ -73,6 +73,7 @@ PROVIDER_ALIASES: dict[str, str] = {
 }
 
 Frame = tuple[np.ndarray, np.ndarray]  # (pose (J, 3) float32, confidence (J,) float32)
+Window = tuple[np.ndarray, np.ndarray]  # (poses (T, J, 3) float32, present (T, J) float32), oldest frame first
 
 
 # What ``--provider`` accepts: ``auto`` takes the fastest available (TensorRT, then CUDA, then
@@ -121,14 +122,12 @@ class RuntimeConfig:
         hands_apart: refine the body without the hands in view and the hands as they are
             (see the module docstring; holistic75 models only). The supervised pairs the
             refiner learnt from (Bandai-Namco mocap) have no hands, and hands in its input
-            shake its body output: on the 10 real MediaPipe Holistic clips of the accuracy
-            benchmark the upper-body jitter (mm/frame^2) is 22.6 for the uplift, 22.1
-            refined with the hands in (higher than the uplift on the 5 steadiest clips,
-            e.g. 5.4 -> 7.9), 15.5 with the hands apart (lower than the uplift on every
-            clip; e.g. 5.4 -> 3.5). The hands keep the refiner's cleaning (finger jitter
-            relative to the wrist: 35.1 uplift, 31.5 refined). Costs a second window in the same call when hands
-            are in view (+1.3 ms a frame on one CPU thread here); bodies without hands are
-            unchanged. False = one call with everything (the paper's protocol).
+            shake its body output: on the 10 real MediaPipe Holistic clips of
+            ``skeletor bench accuracy`` the upper-body jitter is 24.4 mm/frame^2 for the
+            uplift, 21.1 refined with the hands in the body's window and 14.0 with the hands
+            apart. Costs a second window in the same call while a hand is in view; bodies
+            without hands are unchanged. False = one call with everything (the paper's
+            protocol).
     """
 
     weights: str | Path | None = None
@@ -284,15 +283,59 @@ class _WindowedRefiner(ABC):
         Raises:
             ValueError: wrong shapes.
         """
+        window = self.stage(pose, present)
+        return None if window is None else self.refine_windows([window])[0]
+
+    def stage(self, pose: np.ndarray, present: np.ndarray | None = None) -> Window | None:
+        """Add the newest frame, as ``push`` does, but leave the model call to :meth:`refine_windows`.
+
+        Several streams (one per person, from :meth:`new_stream`) stage their frames, and
+        one ``refine_windows`` call refines all their windows at once.
+
+        Args:
+            pose: (J, 3) camera-frame coordinates; NaN marks an absent joint.
+            present: (J,) bool or confidence (> 0 = present), or None for every finite joint.
+
+        Returns:
+            The window whose emitted frame (``n - k``) is now due: poses (T, J, 3) and
+            present (T, J) float32, oldest frame first, copies; None while fewer than
+            ``k + 1`` frames came.
+
+        Raises:
+            ValueError: wrong shapes.
+        """
         slot = self._count % self.window
         self._poses[slot], self._present[slot] = self._check_frame(pose, present)
         self._count += 1
         if self._count <= self.lookahead:
             return None
         order = (self._count + np.arange(self.window)) % self.window  # oldest slot first
-        poses, pres = self._poses[order], self._present[order]  # (T, J, 3), (T, J)
-        refined = self._refine_windows(poses[None], pres[None])[0]
-        return self._finish(refined, pres)
+        return self._poses[order], self._present[order]  # (T, J, 3), (T, J)
+
+    def refine_windows(self, windows: list[Window]) -> list[Frame]:
+        """Refine staged windows (of any streams on this model) in one model call.
+
+        Args:
+            windows: what :meth:`stage` returned, from this refiner or the streams of
+                :meth:`new_stream`.
+
+        Returns:
+            (pose (J, 3) float32, confidence (J,) float32) of each window's emitted frame, in order.
+        """
+        if not windows:
+            return []
+        poses = np.stack([w[0] for w in windows])  # (B, T, J, 3)
+        pres = np.stack([w[1] for w in windows])  # (B, T, J)
+        refined = self._refine_windows(poses, pres)  # (B, J, 3)
+        return [self._finish(refined[i], pres[i]) for i in range(len(windows))]
+
+    def new_stream(self) -> _WindowedRefiner:
+        """Another streaming window on this refiner's model: frames of its own, the model (and its sessions) shared.
+
+        One per person when several are cleaned at once; their staged windows can be
+        refined together by :meth:`refine_windows`. Not thread-safe, as the model is not.
+        """
+        return _SharedStream(self)
 
     def flush(self) -> list[Frame]:
         """Emit the last ``k`` frames (the stream has ended), then ``reset``.
@@ -354,6 +397,18 @@ class _WindowedRefiner(ABC):
         return out, conf
 
 
+class _SharedStream(_WindowedRefiner):
+    """A streaming window of its own on another refiner's model (:meth:`_WindowedRefiner.new_stream`)."""
+
+    def __init__(self, model: _WindowedRefiner) -> None:
+        self._model = model
+        self.providers: list[str] = list(getattr(model, "providers", []))
+        super().__init__(model.window, model.lookahead, model.joints, hands_apart=model.hands_apart)
+
+    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        return self._model._infer(poses, present)
+
+
 def _metadata_int(meta: dict[str, str], key: str, path: Path) -> int:
     try:
         return int(meta[key])
@@ -405,11 +460,22 @@ class OnnxRefiner(_WindowedRefiner):
         if set(names) != {"poses", "present"} or list(names["poses"][1:]) != [window, joints, 3]:
             want = f"window {window}, joints {joints}"
             raise RefinerWeightsError(f"{path}: inputs {names} do not match its metadata ({want})")
-        self.skeleton = meta.get("skeletor.pose.skeleton", "holistic75")
+        self.skeleton = meta.get("skeletor.skeleton", "holistic75")
         self.metadata = dict(meta)
+        providers = self._provider_options(chosen, window, joints) if chosen[0] != "CPUExecutionProvider" else ["CPUExecutionProvider"]
         if chosen[0] != "CPUExecutionProvider":
-            session = ort.InferenceSession(str(path), opts, providers=self._provider_options(chosen, window, joints))
+            session = ort.InferenceSession(str(path), opts, providers=providers)
         self._session = session
+        # Streaming calls have batch 1 (no hand in view) or 2 (hands apart): a session each
+        # with the batch dimension fixed lets ONNX Runtime plan static shapes (about 13 %
+        # faster a call on one CPU thread; outputs equal to the dynamic graph's within 2e-6).
+        self._fixed: dict[int, Any] = {}
+        for batch in (1, 2) if chosen[0] == "CPUExecutionProvider" else ():
+            fixed_opts = ort.SessionOptions()
+            fixed_opts.intra_op_num_threads, fixed_opts.inter_op_num_threads = cfg.threads, 1
+            fixed_opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            fixed_opts.add_free_dimension_override_by_name("batch", batch)
+            self._fixed[batch] = ort.InferenceSession(str(path), fixed_opts, providers=providers)
         self.providers: list[str] = session.get_providers()
         if self.providers[0] != chosen[0]:
             if cfg.explicit:
@@ -447,7 +513,8 @@ class OnnxRefiner(_WindowedRefiner):
         return out
 
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
-        return self._session.run(["refined"], {"poses": poses, "present": present})[0]
+        session = self._fixed.get(len(poses), self._session)
+        return session.run(["refined"], {"poses": poses, "present": present})[0]
 
     def refine_sequence(
         self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None

@@ -26,7 +26,8 @@ The tree is ``holistic75`` plus one virtual joint, the neck (mid-shoulders), whi
 root and the parent of the nose and both shoulders.
 
 Two entry points:
-    :class:`StreamingUplifter` -- frame by frame, O(1) per frame (< 1 ms), lookahead k
+    :class:`StreamingUplifter` -- frame by frame, O(1) per frame (about 1 ms on one CPU
+        core: ``skeletor bench throughput``), lookahead k
         (0 = causal; k > 0 emits the frame k behind the newest, with k frames of sign
         back-tracking and smoothing).
     :func:`uplift_sequence` -- the whole-sequence uplift: bone lengths from the whole

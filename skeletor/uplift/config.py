@@ -29,9 +29,8 @@ class UpliftConfig:
             None = 0.8 with a known rig (``bone_lengths`` given), 0.6 with lengths
             estimated online. Estimated lengths err per bone (+-5-10 %), and an overlong
             bone gets depth it does not have: the lower quantile gives less depth overall.
-            0.9 / 0.6 (were 0.85 / 0.8) were chosen on views of Bandai *training* clips and
-            on the PyMO walk (N-MPJPE 117 -> 109 mm and 144 -> 122 mm there; the test
-            split was not used).
+            The pair 0.9 / 0.6 was chosen on Bandai-Namco training views and the PyMO walk,
+            not the test split (docs/decisions.md).
         scale_smoothing: exponential smoothing of the per-frame scale (0 = none).
         continuity_std: std (metres per frame, plus 15 % of the bone length) of depth steps.
         hint_std: std (metres) trusted in a detector's depth hint; inf ignores hints.
@@ -49,14 +48,8 @@ class UpliftConfig:
             ~0.8 of the upper arm: Winter, Biomechanics of Human Movement) catch the worst
             of it. (0, 0) turns them off. Legs at 0.95: a standing person's shank leans in
             depth and is never seen at full length, the thigh is; people's thigh/shank
-            ratios differ by a few per cent. Chosen on Bandai *training* views, the PyMO
-            walk, and training views of bodies whose bones were each rescaled by a random
-            ~4 % (human variation): 0.85 -> 0.95 gave -2.4, -1.0 and -1.9 mm N-MPJPE there
-            (1.0 was better on the first only; with bones rescaled by up to 18 % each, far
-            beyond human spread, 0.95 costs 2.4 mm). On the test split: -1.3 mm. Re-checked
-            after undecided bones went to their parent's depth (training views, PyMO,
-            re-proportioned bodies): 0.9 is worse on all three (+1.4 / +0.5 / +0.7 mm), 1.0
-            better on the first only (-1.5 / +1.6 / +1.1).
+            ratios differ by a few per cent. Chosen on Bandai-Namco training views, the PyMO
+            walk and bodies with every bone rescaled by ~4 % (docs/decisions.md).
         soft_signs: causal output uses the posterior mean of each bone's depth sign (the
             minimum-mean-square-error choice) instead of the single most likely sign; an
             uncertain bone is drawn shorter in depth rather than confidently wrong.
@@ -65,9 +58,8 @@ class UpliftConfig:
         rigid_soft_signs: after a soft sign has placed a child between its two depth
             solutions (nearer its parent than the bone's length), stretch the bone back to
             its length along the same direction, so every bone keeps its length (the
-            uplift's promise). Costs 0.7 mm N-MPJPE on the public benchmark and halves the
-            bone-length CV there (5.2 -> 2.4 %; about 3 mm before undecided bones were
-            placed at their parent's depth).
+            uplift's promise). On the public benchmark it costs 0.7 mm N-MPJPE and halves
+            the body bone-length CV (5.2 % without it, 2.4 % with it, measured 2026-12-01).
         perspective: place each joint on its pixel's viewing ray at its bone's length from
             its parent (full pinhole model, needs a focal length) instead of weak perspective.
     """

@@ -35,11 +35,9 @@ def perspective_positions(
     depth extent), so the child is put at depth ``P_z + sign * m`` on its ray (a soft
     sign gives the expected depth), kept between the two roots, and then at length L
     from P along that direction. An uncertain bone thus lies at its parent's depth, as
-    the filter assumed. (Interpolating between the two roots instead, as before, put an
-    uncertain bone perpendicular to its child's viewing ray: the shanks of a bowing
-    mocap clip, ~1.2 m below the camera, tilted 12 deg towards it. N-MPJPE of the
-    streaming uplift -4.9 / -5.3 / -5.8 mm on Bandai training views, the PyMO walk and
-    training views of re-proportioned bodies.) When the ray passes farther than L
+    the filter assumed, and not perpendicular to its child's viewing ray (the midpoint
+    of the two roots), which for a bone far from the optical axis is a tilt towards the
+    camera (``test_uncertain_bone_lies_at_its_parents_depth``). When the ray passes farther than L
     from P (noise), the child goes towards the ray's closest point, at distance L.
 
     Args:

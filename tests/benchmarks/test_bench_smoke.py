@@ -134,3 +134,27 @@ def test_latency_benchmark_runs_the_refiner_as_skeletor_live_does() -> None:
         live = cleaner_config(live_parser().parse_args(words))
         assert bench == live
     assert cleaner_config(live_parser().parse_args([])).runtime.threads == 1
+
+
+@pytest.mark.slow
+def test_people_smoke(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.people import DANCE, STREET, run_cost, run_crossings, run_tracking, suspected_switches
+
+    monkeypatch.setenv("SKELETOR_CACHE", str(tmp_path / "cache"))
+    cost = run_cost(data_dir / "videos" / DANCE, (1, 2), frames=4, warmup=2)
+    one, two = cost["rows"]
+    assert one["people_found_mean"] == 1 and two["people_found_mean"] == 2  # the grid shows exactly K dancers
+    for row in cost["rows"]:
+        ms = row["ms"]
+        assert ms["detect"]["n"] == 4 and ms["total"]["p50"] >= ms["detect"]["p50"] > ms["refine"]["p50"] > 0
+    tracking = run_tracking(data_dir / "videos" / STREET, max_frames=20)
+    assert tracking["frames"] == 20 and tracking["tracks"] >= 1
+    crossings = run_crossings(seeds=2)
+    assert all(c["id_switches"] == 0 for c in crossings.values())
+    # a track whose torso turns from dark to bright is flagged once, over the frames around the change
+    dark, bright = np.array([40.0, 128.0, 128.0]), np.array([200.0, 128.0, 128.0])
+    obs = [(t, dark if t < 30 else bright) for t in range(60)]
+    (run,) = suspected_switches(obs)
+    assert run[0] <= 30 <= run[1]
+    assert suspected_switches([(t, dark) for t in range(60)]) == []
+    write_result(tmp_path / "people.json", {"cost": cost, "tracking": tracking, "crossings": crossings})

@@ -1,5 +1,5 @@
 """Stand-ins for the realtime tests: a detector that replays a real MediaPipe Holistic clip,
-and a sink that keeps what it is given.
+a sink that keeps what it is given, and a camera that can be unplugged.
 
 They are what a new detector or a new output looks like: a class with the protocol's few
 members. Tests register them with one line (``monkeypatch.setitem(DETECTORS, ...)``).
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +103,72 @@ class FailingSink:
         raise ConnectionError("the peer went away")
 
 
+class StandInCamera:
+    """A camera (``cv2.VideoCapture``'s methods) behind a scripted cable, for ``CaptureSource(open_capture=...)``.
+
+    Every :meth:`open` is one attempt to open the device; ``opens`` says, attempt by attempt,
+    what happens: ``"ok"`` (images come), ``"fail"`` (cannot be opened) or ``"dark"`` (opens
+    but gives no image); attempts beyond the list are ``"ok"``. :meth:`unplug` pulls the
+    cable of the first opening: its reads fail from then on. Images are uint8 BGR arrays
+    delivered every ``1 / fps`` s (a read blocks, as a camera's does).
+
+    Attributes:
+        attempts: what each open did, in order.
+        delivered: images handed out.
+    """
+
+    def __init__(self, fps: float = 100.0, opens: tuple[str, ...] = ("ok",), burst: bool = False) -> None:
+        self.fps = fps
+        self.unplugged = False
+        self.opens = list(opens)
+        self.burst = burst  # images as fast as asked (a driver flushing its buffer), not every 1 / fps
+        self.attempts: list[str] = []
+        self.delivered = 0
+        self._lock = threading.Lock()
+
+    def unplug(self) -> None:
+        """Pull the cable: the first opening's reads fail from now on."""
+        self.unplugged = True
+
+    def open(self, target: int | str) -> _Device:
+        with self._lock:
+            i = len(self.attempts)
+            what = self.opens[i] if i < len(self.opens) else "ok"
+            self.attempts.append(what)
+        return _Device(self, what, first=i == 0)
+
+
+class _Device:
+    def __init__(self, camera: StandInCamera, what: str, first: bool) -> None:
+        self.camera, self.what, self.first = camera, what, first
+        self.released = False
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.what != "fail" and not self.released
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        cam = self.camera
+        if not cam.burst:
+            time.sleep(1.0 / cam.fps)
+        if self.released or self.what != "ok" or (self.first and cam.unplugged):
+            return False, None
+        cam.delivered += 1
+        image = np.full((48, 64, 3), cam.delivered % 256, np.uint8)
+        return True, image
+
+    def grab(self) -> bool:
+        return self.read()[0]
+
+    def get(self, prop: int) -> float:
+        return self.camera.fps if prop == 5 else 0.0
+
+    def set(self, prop: int, value: float) -> bool:
+        return False
+
+    def release(self) -> None:
+        self.released = True
+
+
 @pytest.fixture(scope="session")
 def holistic_clip(data_dir: Path) -> KeypointSequence:
     """A real MediaPipe Holistic clip (pose-format's test data, 170 frames, 1250 x 1250 px)."""
@@ -148,6 +215,27 @@ def collect_sink() -> type[CollectSink]:
 def failing_sink() -> FailingSink:
     """A :class:`FailingSink`."""
     return FailingSink()
+
+
+@pytest.fixture(scope="session")
+def rigged_frames(holistic_clip: KeypointSequence) -> list[PoseFrame]:
+    """The real clip cleaned (uplift + refiner) and given its humanoid rig by :class:`realtime.rig.LiveRig`,
+    at 30 frames/s; the first frames (while the rig calibrates) have none."""
+    from realtime.rig import LiveRig
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
+
+    out = clean_sequence(holistic_clip, StreamingCleaner(CleanerConfig()))
+    rig = LiveRig(lambda: True)
+    return [
+        rig.attach(PoseFrame(seq=i, t_capture_ns=round(i * 1e9 / 30), joints=out.poses3d[i], confidence=out.confidence[i]))
+        for i in range(len(out.poses3d))
+    ]
+
+
+@pytest.fixture
+def stand_in_camera() -> type[StandInCamera]:
+    """The :class:`StandInCamera` class."""
+    return StandInCamera
 
 
 class RedisProcess:

@@ -17,6 +17,8 @@ WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 def test_each_shipped_file_loads_with_its_metadata(name: str, lookahead: int) -> None:
     r = OnnxRefiner(RuntimeConfig(weights=str(WEIGHTS / name)))
     assert (r.window, r.lookahead, r.joints, r.skeleton) == (32, lookahead, 75, "holistic75")
+    # the skeleton comes from the file, under the key the exporter writes (not the runtime's default)
+    assert r.metadata["skeletor.skeleton"] == "holistic75"
 
 
 def test_default_weights_are_the_causal_final_model() -> None:
@@ -35,16 +37,17 @@ def test_shipped_refiner_beats_the_raw_uplift_on_held_out_mocap(data_dir: Path) 
     ref = [score(_streaming(c.keypoints, 0, default_weights_path()), c.truth) for c in cases]
     err_raw, err_ref = (np.mean([s["n_mpjpe_mm"] for s in x]) for x in (raw, ref))
     acc_raw, acc_ref = (np.mean([s["accel_mm"] for s in x]) for x in (raw, ref))
-    assert err_ref < 0.8 * err_raw, (err_ref, err_raw)  # 0.59x on the whole benchmark
-    assert acc_ref < 0.5 * acc_raw, (acc_ref, acc_raw)  # 0.25x on the whole benchmark
+    assert err_ref < 0.8 * err_raw, (err_ref, err_raw)  # 0.61x here and on the whole benchmark
+    assert acc_ref < 0.5 * acc_raw, (acc_ref, acc_raw)  # 0.30x here, 0.28x on the whole benchmark
 
 
 def test_shipped_refiner_keeps_its_gain_on_a_body_with_other_proportions(data_dir: Path) -> None:
     """The same held-out clips made by a body with detector-like shoulders (x1.35, as wide
-    relative to the torso as MediaPipe marks them on real people). The weights trained
-    before the training views varied the body's proportions had learned the mocap
-    skeleton's and lost much of their gain here: 0.81x the raw uplift on these 9 views
-    (0.70x now)."""
+    relative to the torso as MediaPipe marks them on real people). A refiner trained on the
+    mocap skeleton's proportions alone learns them and loses much of its gain here, above
+    the 0.75x bound (docs/decisions.md); the shipped one, trained on views of rescaled
+    bodies, keeps it: 0.64x the raw uplift on these 9 views, 0.63x on the benchmark's
+    "other bodies" row."""
     from benchmarks.accuracy import DETECTOR_SHOULDERS, _streaming, make_cases, score
     from skeletor.datasets.bvh import bandai_split, list_bandai
     from skeletor.uplift import UpliftTree

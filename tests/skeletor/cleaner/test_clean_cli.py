@@ -353,6 +353,33 @@ def test_ctrl_c_stops_cleanly_and_names_what_was_written(real_inputs: list[Path]
         assert load_poses(n).poses3d.shape[0] > 0
 
 
+def test_people_needs_a_video_and_a_sane_count(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "out.npz"), "--people", "2", "--no-refine", "--no-progress"])
+    assert rc == 2
+    assert f"error: {real_inputs[0]}: --people needs a video (.avi, " in capsys.readouterr().err
+    for bad in ("0", "9"):
+        with pytest.raises(SystemExit) as e:
+            main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "out.npz"), "--people", bad])
+        assert e.value.code == 2
+
+
+@pytest.mark.slow
+def test_people_in_a_video_get_a_file_each(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--people 2`` on the webcam clip (one person): one file, person 0, every frame of the video."""
+    monkeypatch.setenv("SKELETOR_CACHE", str(tmp_path / "cache"))
+    video = data_dir / "videos" / "slp_pose_test_video.mp4"
+    rc = main(["clean", str(video), "-o", str(tmp_path / "talk.npz"), "--people", "2", "--no-progress"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "-> 1 person: talk.person0.npz" in err and "1 of 1 file(s) written" in err
+    out = load_poses(tmp_path / "talk.person0.npz")
+    assert out.poses3d.shape == (58, 75, 3) and out.keypoints is not None
+    seen = (out.keypoints[..., 2] > 0).any(-1)
+    assert seen.mean() > 0.9 and np.isfinite(out.poses3d[seen][:, [11, 12]]).all()
+    assert np.nanmean(out.keypoints[seen, 11, 0] > out.keypoints[seen, 12, 0]) > 0.9  # the subject's left shoulder on the image right
+    assert not (tmp_path / "talk.npz").exists() and (tmp_path / "cache").is_dir()  # the bundle went to $SKELETOR_CACHE
+
+
 H2S_CLIPS = ["_2FBDaOPYig_2-3-rgb_front", "_2FBDaOPYig_2-5-rgb_front", "_2FBDaOPYig_3-3-rgb_front", "_2FBDaOPYig_3-5-rgb_front", "_2FBDaOPYig_4-3-rgb_front"]
 
 

@@ -361,3 +361,42 @@ def test_kill_9_mid_stream_leaves_the_file_valid_to_the_last_whole_frame(tmp_pat
     if tail:
         with pytest.raises(ValueError):
             json.loads(tail)
+
+
+def test_a_flush_that_fails_at_close_cuts_the_file_back_to_its_last_whole_frame(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames batched (flush_every 10) when the disk fills: close() raises RecordingError, the
+    file keeps the frames of the last good flush, every line whole, and the descriptor is closed."""
+    import errno
+    import io
+
+    import skeletor.io.recording as recording
+    from skeletor.io.recording import RecordingError
+
+    frames = make_frames(25, rng)
+    path = tmp_path / "rec.jsonl"
+    state = {"full": False, "raw": None}
+
+    class Disk(io.FileIO):
+        def write(self, b: object) -> int:
+            if state["full"]:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(b)  # type: ignore[arg-type]
+
+    def fake_open(p: object, mode: str = "r", buffering: int = -1, encoding: str | None = None, newline: str | None = None) -> object:
+        state["raw"] = raw = Disk(p, "w")  # type: ignore[arg-type]
+        return io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16), encoding=encoding, newline=newline)
+
+    monkeypatch.setattr(recording, "open", fake_open, raising=False)
+    rec = Recorder.open(path, fps=30.0, config=RecorderConfig(flush_every=10, flush_interval_s=3600))
+    for f in frames:
+        rec.write(f)  # flushed after frames 10 and 20; 21-25 wait in the buffer
+    state["full"] = True
+    with pytest.raises(RecordingError, match="No space left on device; recording stopped") as exc:
+        rec.close()
+    assert exc.value.frames_kept == rec.frames_kept == 20 and rec.closed and state["raw"].closed
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines[1:]] == list(range(20))
+    rec.write(frames[0])  # after the failure: ignored, never raised again
+    assert rec.frames_ignored == 1

@@ -63,7 +63,7 @@ def test_metadata_says_window_lookahead_joints(default_model: NormalisedRefiner,
     meta = {m.key: m.value for m in proto.metadata_props}
     assert meta["skeletor.format"] == "skeletor-refiner" and meta["skeletor.version"] == "1"
     assert (meta["skeletor.window"], meta["skeletor.lookahead"], meta["skeletor.joints"]) == ("32", "2", "75")
-    assert meta["skeletor.pose.skeleton"] == "holistic75"
+    assert meta["skeletor.skeleton"] == "holistic75"
     assert RefinerConfig(**json.loads(meta["skeletor.config"])) == default_model.cfg
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 17
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

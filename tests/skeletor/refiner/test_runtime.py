@@ -231,3 +231,40 @@ def test_runtime_needs_no_torch_and_matches_the_exporter() -> None:
     assert out == ["False", "False"]
     export = pytest.importorskip("skeletor.refiner.export")
     assert (export.FORMAT, export.LAYOUT_VERSION) == (FORMAT, LAYOUT_VERSION)
+
+
+def test_streaming_batches_run_on_fixed_shape_sessions_with_the_same_answers(data_dir: Path) -> None:
+    """Batch 1 and 2 (a frame without / with hands apart) use sessions whose batch dimension
+    is fixed; they answer as the dynamic-batch graph does, on real Phoenix14T windows."""
+    refiner = OnnxRefiner(RuntimeConfig(provider="cpu"))
+    assert sorted(refiner._fixed) == [1, 2]
+    poses, present = _phoenix_sequence(data_dir)
+    windows = np.stack([poses[:32], poses[10:42]]).astype(np.float32)  # (2, T, J, 3)
+    pres = np.stack([present[:32], present[10:42]]).astype(np.float32)
+    for b in (1, 2):
+        fixed = refiner._infer(windows[:b], pres[:b])
+        dynamic = refiner._session.run(["refined"], {"poses": windows[:b], "present": pres[:b]})[0]
+        np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
+
+
+@pytest.mark.data
+def test_streams_on_one_model_refine_together_as_each_alone(data_dir: Path) -> None:
+    """Several people: a stream each on one model (``new_stream``), their staged windows
+    refined in one call (``refine_windows``), give what each person's own refiner gives
+    pushed alone, on real Phoenix14T sequences, with the shipped weights (hands apart)."""
+    model = OnnxRefiner(RuntimeConfig(provider="cpu"))
+    people = [_phoenix_sequence(data_dir, i) for i in range(3)]
+    alone = [OnnxRefiner(RuntimeConfig(provider="cpu")) for _ in people]
+    streams = [model.new_stream() for _ in people]
+    assert all(s.window == model.window and s.lookahead == model.lookahead for s in streams)
+    n = min(len(p) for p, _ in people)
+    for t in range(n):
+        windows = [s.stage(p[t], m[t]) for s, (p, m) in zip(streams, people)]
+        together = model.refine_windows([w for w in windows if w is not None])
+        for r, (p, m), got in zip(alone, people, together):
+            want = r.push(p[t], m[t])
+            assert want is not None
+            np.testing.assert_allclose(got[0], want[0], atol=1e-4)
+            np.testing.assert_array_equal(got[1], want[1])
+    assert model.frames_pushed == 0 and all(s.frames_pushed == n for s in streams)  # each stream keeps its own window
+    assert model.refine_windows([]) == []

@@ -14,8 +14,8 @@ from skeletor.uplift.tree import NECK, UpliftTree, with_neck_joint
 def test_uncertain_bone_lies_at_its_parents_depth(bandai_views) -> None:
     """A bone whose depth sign is undecided is put at its parent's depth, not across its
     child's viewing ray: the shanks of a person standing and bowing (mocap), ~1.2 m below
-    the camera, stay upright in depth (the old placement tilted them ~12 deg towards the
-    camera; the truth leans ~12 deg away, the knees slightly bent)."""
+    the camera, stay upright in depth (placed across the viewing ray they would tilt ~12 deg
+    towards the camera; the truth leans ~12 deg away, the knees slightly bent)."""
     view = bandai_views[0]  # dataset-1_bow_active_001
     pred = uplift_streaming(view.keypoints, UpliftConfig(sign_temperature=1e6)).poses3d  # every sign posterior flat: soft sign 0
     knee, ankle = HOLISTIC75.index("left_knee"), HOLISTIC75.index("left_ankle")

@@ -1,0 +1,70 @@
+"""The rig on a real video: MediaPipe -> the cleaner -> export-bvh, read back with bvhio.
+
+The dance clip (a full body, 102 frames) is the one with feet in view: the BVH must stand on
+the floor where the feet are first seen, and reproduce the cleaned joints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bvhio
+import numpy as np
+import pytest
+
+from skeletor.rig import BONES, RigConfig, camera_to_world
+from skeletor.rig.bvh import write_bvh
+from skeletor.rig.humanoid import BONE_POINT, POINT_MATRIX, extended_points
+
+FEET = [27, 28, 29, 30, 31, 32]  # ankles, heels, toe tips
+
+
+@pytest.fixture(scope="module")
+def dance(data_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """The dance video's cleaned poses (camera frame, metres), confidences and fps."""
+    from realtime.detectors.video import read_video_keypoints
+    from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
+
+    seq = read_video_keypoints(data_dir / "videos" / "mediapipe_pose_segmentation_dance.mp4", progress=False)
+    res = clean_sequence(seq, StreamingCleaner(CleanerConfig()))
+    return res.poses3d, res.confidence, float(seq.fps)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_dance_bvh_stands_on_the_floor_and_reproduces_the_joints(dance: tuple, tmp_path: Path) -> None:
+    poses, conf, fps = dance
+    motion = write_bvh(tmp_path / "dance.bvh", poses, conf, fps)
+    clip = motion.clip
+    seen = (np.isfinite(poses[:, FEET]).all(-1) & (conf[:, FEET] >= RigConfig().min_confidence)).all(-1)
+    first = int(np.argmax(seen))
+    assert seen.any()
+    # The rig's feet (heels and toe tips) at the first frame they are seen: on the floor.
+    lm = clip.rest.landmarks(clip.hips_position[first], clip.rotations[first])
+    lows = [lm[[29, 31], 1].min(), lm[[30, 32], 1].min()]  # each foot's lowest point, metres
+    print(f"first frame with feet: {first}; lowest points of the feet {lows[0] * 100:.1f} / {lows[1] * 100:.1f} cm")
+    assert abs(min(lows)) < 0.05 and max(lows) < 0.25 and min(lows) > -0.05  # a dancer may lift one foot
+    # The rest rig's heel sits its real few centimetres below and behind the ankle.
+    heel = clip.rest.points[29] - clip.rest.points[27]
+    assert 0.02 < -heel[1] < 0.08 and np.linalg.norm(heel) < 0.1, heel
+    # bvhio's forward kinematics against the cleaned joints in the file's world.
+    root = bvhio.readAsHierarchy(str(tmp_path / "dance.bvh"))
+    joints = [j for j, _, _ in root.layout()]
+    assert [j.Name for j in joints] == list(BONES)
+    frames = list(range(0, len(poses), 3))
+    fk = np.empty((len(frames), len(joints), 3))
+    for i, t in enumerate(frames):
+        root.loadPose(t)
+        fk[i] = [(j.PositionWorld.x, j.PositionWorld.y, j.PositionWorld.z) for j in joints]
+    assert abs(fk[0, 0, 0]) < 0.01 and abs(fk[0, 0, 2]) < 0.01  # cm: the Hips start over the origin
+    world = camera_to_world(poses[frames], clip.world_offset[frames][:, None]) * 100
+    det = np.isfinite(poses[frames]).all(-1) & (conf[frames] >= RigConfig().min_confidence)
+    want = extended_points(np.where(det[..., None], world, 0.0))[:, list(BONE_POINT)]
+    det_b = ((POINT_MATRIX != 0).astype(float) @ (~det).T.astype(float)).T[:, list(BONE_POINT)] == 0
+    err = np.where(det_b, np.linalg.norm(fk - want, axis=-1), np.nan)
+    medians = np.nanmedian(err, axis=0)
+    print("median error per joint (cm): " + ", ".join(f"{n} {m:.1f}" for n, m in zip(BONES, medians) if np.isfinite(m)))
+    body = [BONES.index(n) for n in ("Hips", "LeftUpperArm", "RightUpperArm", "LeftLowerArm", "RightLowerArm", "LeftUpperLeg",
+                                     "RightUpperLeg", "LeftLowerLeg", "RightLowerLeg", "LeftFoot", "RightFoot")]  # fmt: skip
+    assert np.nanmedian(err[:, body]) < 3.0, medians[body]
+    assert np.nanmax(medians[body]) < 6.0, medians[body]
