@@ -16,6 +16,11 @@ tells its clients (a ``source_lost`` status naming Redis), tries again with back
 doubling to 5 s) and says ``source_found`` when the stream is back; the clients stay
 connected throughout. Many relays on many machines fan one performer out to thousands of
 clients; they know nothing of each other.
+
+Rotations (the humanoid rig) cost the publisher a solve per frame, so it solves them only on
+demand: while a client of a relay subscribes to ``rotations`` the relay keeps the key
+``CHANNEL:wants_rig`` alive, and it passes on the publisher's ``rig`` messages (the rest rig;
+the latest is kept in ``CHANNEL:rig`` for relays and clients that come later).
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from realtime.server import ServerConfig, ServerThread
-from realtime.sinks.redis import RedisAddress, connect, hello_key, import_redis, parse_redis_url
+from realtime.sinks.redis import RedisAddress, connect, hello_key, import_redis, parse_redis_url, rig_key, wants_rig_key
 from skeletor.pose.skeleton import HOLISTIC75, get_skeleton
 from skeletor.protocol import MAGIC, MessageType, ProtocolError, StatusEvent, decode_frame, pose_frame_from_message
 
@@ -40,6 +47,7 @@ __all__ = ["RelayConfig", "Relay", "add_parser", "run"]
 log = logging.getLogger(__name__)
 
 _STATUS_KEYS = {"type", "event", "message", "t_ns"}
+_WANTS_RIG_TTL_S = 5  # how long a relay's "a client wants rotations" outlives the relay's last word
 
 
 @dataclass(frozen=True)
@@ -181,10 +189,18 @@ class Relay:
                     self._say(StatusEvent.SOURCE_FOUND, f"relay reconnected to Redis at {cfg.address.url} after {time.monotonic() - lost_at:.1f} s")
                     lost_at = None
                 backoff = cfg.backoff_s[0]
+                rig = client.get(rig_key(cfg.address.channel))
+                if rig is not None:
+                    self._relay(rig)  # the current rest rig, for clients that subscribe to rotations
+                checked = 0.0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and message.get("type") == "message":
                         self._relay(message["data"])
+                    now = time.monotonic()
+                    if now >= checked + 1.0:
+                        checked = now
+                        self._ask_for_rig(client)
             except errors as e:
                 self.connected = False
                 if lost_at is None:
@@ -199,6 +215,12 @@ class Relay:
                     client.close()
                 except errors:
                     pass
+
+    def _ask_for_rig(self, client: Any) -> None:
+        """Keep ``CHANNEL:wants_rig`` alive while a client of this relay subscribes to ``rotations``."""
+        server = self.server
+        if server is not None and server.server.wants_rotations:
+            client.set(wants_rig_key(self.config.address.channel), "1", ex=_WANTS_RIG_TTL_S)
 
     def _say(self, event: StatusEvent, text: str) -> None:
         log.warning("%s", text)
@@ -216,8 +238,12 @@ class Relay:
                 self.frames += 1
                 return
             msg = json.loads(data)
-            if not isinstance(msg, dict) or msg.get("type") != MessageType.STATUS:
-                raise ValueError(f"not a frame or a status message: {data[:40]!r}")
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == MessageType.RIG:
+                server.publish_rig(int(msg["rig_version"]), np.asarray(msg["rest_offsets"], dtype=np.float64))
+                return
+            if kind != MessageType.STATUS:
+                raise ValueError(f"not a frame, rig or status message: {data[:40]!r}")
             details = {k: v for k, v in msg.items() if k not in _STATUS_KEYS}
             server.publish_status(StatusEvent(msg["event"]), msg.get("message"), **details)
         except (ProtocolError, ValueError, KeyError, TypeError) as e:

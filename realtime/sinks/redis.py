@@ -9,6 +9,13 @@ server does. Status events go on the same channel as the protocol's ``status`` J
 ``CHANNEL:hello`` holds the stream's skeleton and fps (a relay's ``hello`` needs them), set
 when the stream starts.
 
+The humanoid rig (the ``rotations`` field) is solved only while someone wants it: a relay
+whose clients subscribe to ``rotations`` keeps the key ``CHANNEL:wants_rig`` alive (a few
+seconds' expiry, renewed every second), and this sink's ``wants_rig`` reads it (at most once
+a second, from its own thread). A new rest rig is published as the protocol's ``rig``
+message before the first frame that uses it, and kept in ``CHANNEL:rig`` for relays that
+start later.
+
 Redis's PUBLISH never waits for subscribers (a subscriber that falls too far behind is
 disconnected by Redis, and a relay then reconnects), and this sink runs behind
 :class:`~realtime.sinks.background.InBackground`, so neither a slow Redis nor a slow relay
@@ -32,9 +39,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from realtime.sinks.background import InBackground
 from realtime.sinks.base import BaseSink, SinkContext, SinkSpec
-from skeletor.protocol import FIELDS, Format, PoseFrame, StatusEvent, encode_frame, encode_status
+from skeletor.protocol import FIELDS, Format, PoseFrame, StatusEvent, encode_frame, encode_rig, encode_status
 
-__all__ = ["SPEC", "RedisAddress", "RedisPublisherSink", "parse_redis_url", "hello_key", "import_redis"]
+__all__ = ["SPEC", "RedisAddress", "RedisPublisherSink", "parse_redis_url", "hello_key", "rig_key", "wants_rig_key", "import_redis"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,16 @@ def hello_key(channel: str) -> str:
     return f"{channel}:hello"
 
 
+def rig_key(channel: str) -> str:
+    """The Redis key holding a stream's latest rest rig (the protocol's ``rig`` message): ``CHANNEL:rig``."""
+    return f"{channel}:rig"
+
+
+def wants_rig_key(channel: str) -> str:
+    """The Redis key relays keep alive while a client of theirs wants ``rotations``: ``CHANNEL:wants_rig``."""
+    return f"{channel}:wants_rig"
+
+
 def import_redis() -> Any:
     """The ``redis`` client package.
 
@@ -182,6 +199,14 @@ class RedisPublisherSink(BaseSink):
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._backoff = backoff_s[0]
+        self._rig_version = 0  # the last rest rig published
+        self._rig_wanted = False
+        self._rig_checked = 0.0
+
+    @property
+    def wants_rig(self) -> bool:
+        """Whether a relay's client wants ``rotations`` (the last answer of Redis, asked at most once a second)."""
+        return self._rig_wanted
 
     def open(self, context: SinkContext) -> None:
         """Connect, check that Redis answers, and store the stream's hello key.
@@ -200,12 +225,24 @@ class RedisPublisherSink(BaseSink):
             raise OSError(f"cannot publish to {self.address.url}: {e}") from None
 
     def write(self, frame: PoseFrame) -> None:
-        """Publish one frame (or count it lost while Redis is down)."""
+        """Publish one frame (or count it lost while Redis is down); a new rest rig goes first as a ``rig`` message."""
+        rig = frame.rig
+        if rig is not None and rig.rig_version != self._rig_version and rig.rest_offsets is not None:
+            message = encode_rig(rig.rig_version, rig.rest_offsets)
+            if self._send(message, keep=rig_key(self.address.channel)):
+                self._rig_version = rig.rig_version
         data = encode_frame(frame, Format.BINARY, FIELDS, time.time_ns())
         if self._send(data):
             self.published += 1
         else:
             self.lost += 1
+        now = time.monotonic()
+        if now >= self._rig_checked + 1.0 and self._down_since is None:
+            self._rig_checked = now
+            try:
+                self._rig_wanted = self._client.exists(wants_rig_key(self.address.channel)) > 0
+            except self._errors:
+                pass  # the next publish notices a lost Redis
 
     def status(self, event: StatusEvent, text: str) -> None:
         """Publish a status event as the protocol's ``status`` message (as the server sends it to its clients)."""
@@ -226,13 +263,17 @@ class RedisPublisherSink(BaseSink):
             return f"redis DOWN {time.monotonic() - self._down_since:.0f} s"
         return f"redis {self.published}"
 
-    def _send(self, data: bytes | str) -> bool:
+    def _send(self, data: bytes | str, keep: str | None = None) -> bool:
+        """Publish ``data`` (and store it under the key ``keep``); False while Redis is unreachable."""
         now = time.monotonic()
         if self._down_since is not None and now < self._retry_at:
             return False
         try:
             if self._down_since is not None:
                 self._client.set(hello_key(self.address.channel), self._hello)  # Redis may have restarted empty
+                self._rig_version = 0  # and without the rest rig: published again with the next frame
+            if keep is not None:
+                self._client.set(keep, data)
             self._client.publish(self.address.channel, data)
         except self._errors as e:
             if self._down_since is None:

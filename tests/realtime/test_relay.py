@@ -252,3 +252,64 @@ def test_relay_clients_keep_streaming_while_another_relay_is_killed_and_restarte
     assert len(seqs) >= 0.95 * len(frames)  # every frame but newest-wins drops, through the other relay's death and restart
     assert got_victim and max(got_victim) >= 55
     assert got_restarted and min(got_restarted) > max(got_victim) and max(got_restarted) == len(frames) - 1
+
+
+async def _raw_collect(url: str, fields: tuple[str, ...], until: Callable[[], bool]) -> tuple[list[dict], dict[int, dict]]:
+    """A client reading every message itself: (its ``rig`` messages, {seq: frame})."""
+    import websockets
+
+    from skeletor.protocol import decode_message, encode_subscribe
+
+    rigs: list[dict] = []
+    got: dict[int, dict] = {}
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.recv()  # hello
+        await ws.send(encode_subscribe("binary", fields))
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            try:
+                msg = decode_message(await asyncio.wait_for(ws.recv(), 0.2))
+            except TimeoutError:
+                continue
+            if msg["type"] == "rig":
+                rigs.append(msg)
+            elif msg["type"] == "frame":
+                got[msg["seq"]] = msg
+    return rigs, got
+
+
+@pytest.mark.slow
+def test_rotations_reach_relay_clients_and_are_solved_only_while_wanted(redis_server: Any, rigged_frames: list[PoseFrame]) -> None:
+    """The publisher solves the rig only while a relay's client subscribes to ``rotations``
+    (through CHANNEL:wants_rig); that client then gets the server client's ``rig`` message and
+    rotations, and a relay started later gets the rest rig from Redis."""
+    url = redis_server.url("stage")
+    frames = [f for f in rigged_frames if f.rig is not None]
+    fields = ("joints", "rotations")
+    with Publisher(url, frames) as pub, Relay(RelayConfig(parse_redis_url(url), ServerConfig(port=0), **FAST)) as relay:
+        assert not pub.redis.wants_rig and not pub.sinks.wants_rig
+
+        async def main() -> tuple:
+            server_side = asyncio.create_task(_raw_collect(pub.url, fields, pub.finished))
+            relay_side = asyncio.create_task(_raw_collect(relay.url, fields, pub.finished))
+            deadline = time.monotonic() + 10
+            while not pub.redis.wants_rig and time.monotonic() < deadline:
+                pub.redis.write(frames[0])  # wants_rig is read from Redis as frames are published
+                await asyncio.sleep(0.2)
+            wanted = pub.redis.wants_rig
+            pub.go()
+            return wanted, await server_side, await relay_side
+
+        wanted, (server_rigs, server_frames), (relay_rigs, relay_frames) = asyncio.run(main())
+        with Relay(RelayConfig(parse_redis_url(url), ServerConfig(port=0), **FAST)) as late:
+            end = time.monotonic() + 2.0
+            late_rigs, _ = asyncio.run(_raw_collect(late.url, fields, lambda: time.monotonic() > end))
+    assert wanted
+    assert server_rigs and [r["rig_version"] for r in relay_rigs][-1:] == [server_rigs[-1]["rig_version"]]
+    np.testing.assert_array_equal(relay_rigs[-1]["rest_offsets"], server_rigs[-1]["rest_offsets"])
+    common = sorted(server_frames.keys() & relay_frames.keys())
+    assert len(common) >= 0.9 * len(frames)
+    for seq in common:
+        for key in ("rotations", "rotations_valid", "hips_position", "rig_version"):
+            np.testing.assert_array_equal(relay_frames[seq][key], server_frames[seq][key])
+    assert late_rigs and late_rigs[0]["rig_version"] == server_rigs[-1]["rig_version"]
