@@ -1,14 +1,25 @@
 """``skeletor bench fanout``: one real server streaming the demo source to many local clients.
 
-For N = 1, 10, 100, 300 clients at 30 and 60 Hz: p50/p99 delivery latency (the server's
-send stamp ``t_send_ns`` -> the client has the message), frames dropped per client (the
-newest-frame-wins slot skips frames for clients that fall behind), and the server
-process's CPU (server + publisher, % of one core). Then one stalled client (subscribes,
-never reads) among 50 healthy ones: the healthy clients' p99 must stay within 1.2x of
-the same run without it.
+For N = 1, 10, 100, 300 clients at 30 and 60 Hz:
 
-The clients run in a separate process (asyncio, one connection each), so they do not
-share the server's interpreter lock; both processes share this machine's cores.
+- the server's own time (``server_ms``): from ``publish`` (the frame stamped) to the last
+  client's send returning, per frame (``ServerStats.fanout_ms``): what the server adds,
+  whatever the clients do; and ``server_cpu_ms``, the event loop's CPU time for its pass
+  over the clients (``ServerStats.fanout_cpu_ms``), which waiting for a busy core does
+  not inflate;
+- client-side latency (``latency_ms``): the server's send stamp ``t_send_ns`` -> the client
+  has the message, and ``end_to_end_ms``: publish -> the client has it;
+- frames dropped per client (the newest-frame-wins slot skips frames for clients that fall
+  behind), and the server process's CPU (server + publisher, % of one core).
+
+Then one stalled client (subscribes, never reads) among 50 healthy ones: the healthy
+clients' p99 must stay within 1.2x of the same run without it.
+
+The clients are light: asyncio connections in separate processes (``--client-procs``,
+spread evenly), reading only ``seq`` and the two stamps of each frame (no JSON parse of the
+joints), so they do not share the server's interpreter lock; all processes share this
+machine's cores. Each client times ``seconds`` from its first frame, and the publisher
+stops after ``seconds``, so every client sees the same frames.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -29,39 +41,48 @@ from benchmarks.common import RESULTS, percentiles, write_result
 __all__ = ["run_fanout", "client_main", "add_bench_parser"]
 
 
+def _json_int(text: str, key: str) -> int:
+    """The integer value of ``"key":`` in a frame's JSON text (frames put seq and the stamps first)."""
+    i = text.index(key) + len(key) + 1  # past the colon
+    j = text.index(",", i)
+    return int(text[i:j])
+
+
 def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str = "json") -> None:
-    """Run in the client process: print one JSON line with every healthy client's samples."""
+    """Run in a client process: print one JSON line with every healthy client's samples."""
     import websockets
 
-    from skeletor.protocol import decode_frame
+    from skeletor.protocol import BINARY_HEADER
 
     async def healthy_client(out: list) -> None:
-        async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
+        async with websockets.connect(url, max_size=None, open_timeout=60) as ws:
             if fmt != "json":
                 await ws.send(json.dumps({"type": "subscribe", "format": fmt}))
-            lat, seqs = [], []
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
+            lat, e2e, seqs = [], [], []
+            end = None
+            while end is None or time.monotonic() < end:
                 try:
-                    msg = await asyncio.wait_for(ws.recv(), end - time.monotonic())
+                    msg = await asyncio.wait_for(ws.recv(), 30.0 if end is None else end - time.monotonic())
                 except (asyncio.TimeoutError, websockets.ConnectionClosed):
                     break
                 t = time.time_ns()
-                if isinstance(msg, bytes):  # binary frame: only its fixed header is needed here
-                    frame = decode_frame(msg)
-                    lat.append((t - frame["t_send_ns"]) / 1e6)
-                    seqs.append(frame["seq"])
-                elif isinstance(msg, str):
-                    obj = json.loads(msg)
-                    if obj.get("type") != "frame":
-                        continue
-                    lat.append((t - obj["t_send_ns"]) / 1e6)
-                    seqs.append(obj["seq"])
-            out.append((lat, seqs))
+                if isinstance(msg, bytes):  # binary frame: only its fixed header is read here
+                    head = np.frombuffer(msg, BINARY_HEADER, count=1)[0]
+                    seq, t_send, t_capture = int(head["seq"]), int(head["t_send_ns"]), int(head["t_capture_ns"])
+                elif msg.startswith('{"type":"frame"'):
+                    seq, t_send, t_capture = _json_int(msg, '"seq"'), _json_int(msg, '"t_send_ns"'), _json_int(msg, '"t_capture_ns"')
+                else:
+                    continue
+                if end is None:
+                    end = time.monotonic() + seconds
+                lat.append((t - t_send) / 1e6)
+                e2e.append((t - t_capture) / 1e6)
+                seqs.append(seq)
+            out.append((lat, e2e, seqs))
 
     async def stalled_client() -> None:
-        async with websockets.connect(url, max_size=None, max_queue=1, open_timeout=30):
-            await asyncio.sleep(seconds + 1.0)  # never reads: its buffers fill up
+        async with websockets.connect(url, max_size=None, max_queue=1, open_timeout=60):
+            await asyncio.sleep(seconds + 5.0)  # never reads: its buffers fill up
 
     async def main() -> None:
         out: list = []
@@ -89,27 +110,33 @@ def _frames(n: int = 300) -> list:
     return frames
 
 
-def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: int = 0, fmt: str = "json") -> dict:
+def _split(n: int, parts: int) -> list[int]:
+    """``n`` spread as evenly as possible over ``parts`` (no zeros unless n < parts)."""
+    return [n // parts + (i < n % parts) for i in range(parts) if n // parts + (i < n % parts) > 0]
+
+
+def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: int = 0, fmt: str = "json", client_procs: int = 2) -> dict:
     from dataclasses import replace
 
     from realtime.server import ServerConfig, ServerThread
 
     with ServerThread(ServerConfig(port=0, max_clients=clients + stalled + 10), fps=rate) as server:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", f"from benchmarks.fanout import client_main; client_main({server.url!r}, {clients}, {stalled}, {seconds}, {fmt!r})"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while server.server.num_clients < clients + stalled and time.monotonic() < deadline and proc.poll() is None:
+        procs = []
+        for i, n in enumerate(_split(clients, client_procs)):
+            s = stalled if i == 0 else 0
+            code = f"from benchmarks.fanout import client_main; client_main({server.url!r}, {n}, {s}, {seconds}, {fmt!r})"
+            procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True))
+        deadline = time.monotonic() + 90
+        while server.server.num_clients < clients + stalled and time.monotonic() < deadline and all(p.poll() is None for p in procs):
             time.sleep(0.05)
-        stop = threading.Event()
         published = [0]
 
         def publish() -> None:
             period = 1.0 / rate
-            nxt = time.monotonic()
+            nxt = t_end = time.monotonic()
+            t_end += seconds + 0.5  # clients time `seconds` from their first frame
             i = 0
-            while not stop.is_set():
+            while time.monotonic() < t_end:
                 f = frames[i % len(frames)]
                 server.publish(replace(f, seq=i, t_capture_ns=time.time_ns()))
                 i += 1
@@ -120,19 +147,24 @@ def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: i
         cpu0, t0 = time.process_time(), time.monotonic()
         th = threading.Thread(target=publish, daemon=True)
         th.start()
-        out, _ = proc.communicate(timeout=seconds + 90)
-        stop.set()
-        th.join(2)
+        th.join()
         cpu = (time.process_time() - cpu0) / max(time.monotonic() - t0, 1e-9)
-    samples = json.loads(out.strip().splitlines()[-1]) if out.strip() else []
-    lat = [x for s, _ in samples for x in s]
+        server_ms = server.call(lambda: list(server.server.stats.fanout_ms))
+        server_cpu_ms = server.call(lambda: list(server.server.stats.fanout_cpu_ms))
+        outs = [p.communicate(timeout=seconds + 120)[0] for p in procs]
+    samples = [x for out in outs if out.strip() for x in json.loads(out.strip().splitlines()[-1])]
+    lat = [x for s, _, _ in samples for x in s]
+    e2e = [x for _, s, _ in samples for x in s]
     dropped = []
-    for _, seqs in samples:
+    for _, _, seqs in samples:
         if len(seqs) > 1:
             dropped.append((max(seqs) - min(seqs) + 1) - len(set(seqs)))
-    return {"clients": clients, "stalled": stalled, "rate_hz": rate, "seconds": seconds, "format": fmt, "connected": len(samples),
-            "latency_ms": percentiles(lat), "dropped_per_client": float(np.mean(dropped)) if dropped else float("nan"),
-            "frames_per_client": float(np.mean([len(s) for s, _ in samples])) if samples else 0.0,
+    skip = 5  # the first frames: clients still settling
+    return {"clients": clients, "stalled": stalled, "rate_hz": rate, "seconds": seconds, "format": fmt,
+            "client_processes": len(procs), "connected": len(samples),
+            "server_ms": percentiles(server_ms[skip:]), "server_cpu_ms": percentiles(server_cpu_ms[skip:]), "latency_ms": percentiles(lat), "end_to_end_ms": percentiles(e2e),
+            "dropped_per_client": float(np.mean(dropped)) if dropped else float("nan"),
+            "frames_per_client": float(np.mean([len(s) for s, _, _ in samples])) if samples else 0.0,
             "published": published[0], "server_cpu_pct": 100 * cpu}  # fmt: skip
 
 
@@ -142,18 +174,26 @@ def run_fanout(
     seconds: float = 3.0,
     healthy: int = 50,
     fmt: str = "json",
+    client_procs: int = 2,
+    stall_check: bool = True,
 ) -> dict:
-    """Every (clients, rate) run, then one stalled client among ``healthy`` ones at 30 Hz.
+    """Every (clients, rate) run, then (``stall_check``) one stalled client among ``healthy`` ones at 30 Hz.
 
     ``fmt``: what the clients subscribe to, ``"json"`` (the default stream) or ``"binary"``
-    (the fixed-layout frames: far cheaper for the clients to read).
+    (the fixed-layout frames: far cheaper for the clients to read). ``client_procs``: the
+    processes the clients are spread over.
     """
     frames = _frames()
-    runs = [_one_run(frames, n, r, seconds, fmt=fmt) for r in rates for n in clients]
-    base = _one_run(frames, healthy, 30.0, seconds, fmt=fmt)
-    stall = _one_run(frames, healthy, 30.0, seconds, stalled=1, fmt=fmt)
-    ratio = stall["latency_ms"]["p99"] / base["latency_ms"]["p99"]
-    return {"runs": runs, "stalled": {"without": base, "with": stall, "p99_ratio": ratio, "goal": "<= 1.2"}}
+    load_before = os.getloadavg()
+    runs = [_one_run(frames, n, r, seconds, fmt=fmt, client_procs=client_procs) for r in rates for n in clients]
+    result: dict = {"client_setup": f"{client_procs} client process(es), asyncio, reading seq and stamps only; same machine",
+                    "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}, "runs": runs}  # fmt: skip
+    if stall_check:
+        base = _one_run(frames, healthy, 30.0, seconds, fmt=fmt, client_procs=client_procs)
+        stall = _one_run(frames, healthy, 30.0, seconds, stalled=1, fmt=fmt, client_procs=client_procs)
+        ratio = stall["latency_ms"]["p99"] / base["latency_ms"]["p99"]
+        result["stalled"] = {"without": base, "with": stall, "p99_ratio": ratio, "goal": "<= 1.2"}
+    return result
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
@@ -164,18 +204,29 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--format", choices=("json", "binary"), default="json", help="what the clients subscribe to (default json)")
+    p.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over (default 2)")
+    p.add_argument("--no-stall-check", action="store_true", help="skip the stalled-client runs")
     p.add_argument("--json", type=Path, default=RESULTS / "fanout.json")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    res = run_fanout(tuple(args.clients), tuple(args.rates), args.seconds, fmt=args.format)
+    if args.client_procs < 1 or args.seconds <= 0 or min(args.clients) < 1 or min(args.rates) <= 0:
+        print("skeletor bench fanout: --client-procs, --clients, --rates and --seconds must be positive", file=sys.stderr)
+        return 2
+    res = run_fanout(tuple(args.clients), tuple(args.rates), args.seconds, fmt=args.format, client_procs=args.client_procs,
+                     stall_check=not args.no_stall_check)  # fmt: skip
     write_result(args.json, res)
-    print(f"{'clients':>7s} {'Hz':>4s} {'p50 ms':>7s} {'p99 ms':>7s} {'dropped':>8s} {'cpu %':>6s}")
+    print(f"{'clients':>7s} {'Hz':>4s} {'server p50':>10s} {'server p99':>10s} {'pass cpu p99':>12s} {'client p50':>10s} "
+          f"{'client p99':>10s} {'dropped':>8s} {'cpu %':>6s}   (ms)")  # fmt: skip
     for r in res["runs"]:
-        print(f"{r['clients']:7d} {r['rate_hz']:4.0f} {r['latency_ms']['p50']:7.2f} {r['latency_ms']['p99']:7.2f} "
+        print(f"{r['clients']:7d} {r['rate_hz']:4.0f} {r['server_ms']['p50']:10.2f} {r['server_ms']['p99']:10.2f} "
+              f"{r['server_cpu_ms']['p99']:12.2f} {r['latency_ms']['p50']:10.2f} {r['latency_ms']['p99']:10.2f} "
               f"{r['dropped_per_client']:8.1f} {r['server_cpu_pct']:6.0f}")  # fmt: skip
-    s = res["stalled"]
-    print(f"stalled client among 50: healthy p99 {s['with']['latency_ms']['p99']:.2f} ms vs {s['without']['latency_ms']['p99']:.2f} ms "
-          f"without (ratio {s['p99_ratio']:.2f}, goal <= 1.2); wrote {args.json}")  # fmt: skip
+    if "stalled" in res:
+        s = res["stalled"]
+        print(f"stalled client among 50: healthy p99 {s['with']['latency_ms']['p99']:.2f} ms vs {s['without']['latency_ms']['p99']:.2f} ms "
+              f"without (ratio {s['p99_ratio']:.2f}, goal <= 1.2)")  # fmt: skip
+    load = res["load_average_1min"]
+    print(f"clients: {res['client_setup']}; machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0

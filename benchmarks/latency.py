@@ -1,10 +1,22 @@
-"""``skeletor bench latency``: per-stage latency of the live pipeline on a real video.
+"""``skeletor bench latency``: per-stage latency and rate of the live pipeline on a real video.
 
-Runs the real pipeline (threaded capture -> MediaPipe -> streaming uplift -> refiner ->
-websocket server) with one real websocket client on loopback, and reports p50/p95/p99 in
-ms for each stage: decode, detect, uplift, refine, encode, send, and end to end (capture
--> the client has the last byte). ``overhead_ratio`` = (uplift + refine + encode) p50 /
-detect p50, measured in the same run: what our stages add on top of MediaPipe.
+Runs the real pipeline (threaded capture -> MediaPipe (detect thread) -> streaming uplift ->
+refiner (clean thread) -> websocket server) with one real websocket client on loopback, and
+reports p50/p95/p99 in ms for each stage: decode, detect, uplift, refine, encode, send, and
+end to end (capture -> the client has the last byte). ``overhead_ratio`` = (uplift + refine
++ encode) p50 / detect p50, measured in the same run: what our stages add on top of MediaPipe.
+
+Rates, same run: ``live_fps`` is the pipeline's output rate (cleaned frames a second, the
+cleaner on); ``detector_alone_fps`` the rate of the same capture + MediaPipe with nothing
+else running, measured in a pass before and a pass after the pipeline (their mean);
+``rate_ratio`` = live / detector alone (goal >= 0.95: the cleaner runs beside the detector
+and costs the live rate nothing, given a core to run on). ``detector_waited_for_cleaner``:
+the share of a pipeline pass the detect thread waited at the hand-over (about 0: the
+cleaner kept up, and a ratio under 1 is the two threads sharing the CPU the process got,
+``cpu_cores_used``). ``frames_per_cpu_second`` divides each rate by the cores the process
+got: on a machine with no core to spare, the live rate is the detector's times their ratio,
+(1 / (1 + what the cleaner costs per frame in detector CPU)). Paced (``--realtime``) both are
+the video's frame rate when the detector keeps up.
 """
 
 from __future__ import annotations
@@ -12,9 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from benchmarks.common import RESULTS, percentiles, write_result
 from skeletor.cleaner.cli import add_cleanup_options, cleaner_config
@@ -42,13 +59,54 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
     asyncio.run(main())
 
 
-def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_config: CleanerConfig | None = None) -> dict:
-    """Run the pipeline on ``video`` and return the per-stage statistics.
+def _rate(times: list[float]) -> float:
+    """Events a second from their monotonic times (NaN with fewer than two)."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
-    Args:
-        cleaner_config: the cleaner's settings; None = ``skeletor-live``'s defaults (built
-            from its option parser, so the benchmark measures what the live tool ships).
+
+def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10) -> tuple[float, float]:
+    """Capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``.
+
+    Returns:
+        Detections a second, and the CPU cores the process used meanwhile (CPU s / wall s;
+        on a machine shared with other work, what it got).
     """
+    from realtime.detectors.holistic import HolisticDetector
+    from realtime.sources import CaptureSource
+
+    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
+    times: list[float] = []
+    cpu = [0.0, 0.0]
+    try:
+        while len(times) < frames + skip:
+            if source.read(timeout=1.0) is not None:
+                times.append(time.monotonic())
+                if len(times) == skip + 1:
+                    cpu[0] = time.process_time()
+        cpu[1] = time.process_time()
+    finally:
+        source.close()
+    wall = times[-1] - times[skip] if len(times) > skip + 1 else float("nan")
+    return _rate(times[skip:]), (cpu[1] - cpu[0]) / wall
+
+
+@dataclass
+class _PipelinePass:
+    """What one run of the pipeline measured."""
+
+    stages: dict[str, list[float]]
+    received: list  # (t client, t_send_ns, t_capture_ns, seq) per frame the client got
+    live_fps: float
+    cores: float
+    handoff_dropped: int
+    detector_waited: float  # share of the pass the detect thread waited for the cleaner
+    frames_skipped: int
+    dropped_by_source: int
+    provider: str | None
+
+
+def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: CleanerConfig, skip: int) -> _PipelinePass:
+    """The real pipeline, with a server and one client, for ``frames`` frames after ``skip`` warm-up ones."""
     from realtime.detectors.holistic import HolisticDetector
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
@@ -56,17 +114,20 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
     from skeletor.protocol import encode_frame
     from skeletor.cleaner.stream import StreamingCleaner
 
-    if cleaner_config is None:
-        from realtime.cli import build_parser
-        from skeletor.cleaner.cli import cleaner_config as from_options
-
-        cleaner_config = from_options(build_parser().parse_args([]))
-    refine = cleaner_config.refine
     source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
     cleaner = StreamingCleaner(cleaner_config)
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
+    out_t: list[float] = []
+    cpu_at: list[float] = []
+    wait_at: list[float] = []  # the detect thread's wait at the hand-over so far, at the same two frames
 
     def stamp(frame) -> None:
+        out_t.append(time.monotonic())
+        if len(out_t) in (skip + 1, frames + skip):
+            cpu_at.append(time.process_time())
+            wait_at.append(pipe.stats.handoff_wait_s)
+        if len(out_t) <= skip:
+            return
         for k in ("decode", "detect", "uplift", "refine"):
             stages[k].append(frame.latency_ms.get(k, float("nan")))
         t0 = time.perf_counter()
@@ -76,27 +137,78 @@ def run_latency(video: Path, frames: int = 200, realtime: bool = False, cleaner_
     received: list = []
     with ServerThread(ServerConfig(port=0), fps=source.fps) as server:
         ready, done = threading.Event(), threading.Event()
-        th = threading.Thread(target=_client, args=(server.url, frames, received, ready, done), daemon=True)
+        th = threading.Thread(target=_client, args=(server.url, frames + skip, received, ready, done), daemon=True)
         th.start()
         ready.wait(10)
-        pipe = LivePipeline(source, PipelineConfig(max_frames=frames + 10), [server.publish, stamp], None, cleaner)
+        pipe = LivePipeline(source, PipelineConfig(max_frames=frames + skip), [server.publish, stamp], None, cleaner)
         pipe.start()
         pipe.wait(600)
         done.set()
         th.join(5)
         pipe.stop()
+    wall = out_t[-1] - out_t[skip] if len(out_t) > skip + 1 else float("nan")
+    return _PipelinePass(
+        stages, received[skip:], _rate(out_t[skip:]), (cpu_at[-1] - cpu_at[0]) / wall if len(cpu_at) == 2 else float("nan"),
+        pipe.stats.handoff_dropped, (wait_at[-1] - wait_at[0]) / wall if len(wait_at) == 2 else float("nan"), pipe.stats.frames_skipped, source.dropped,
+        cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
+    )  # fmt: skip
+
+
+def run_latency(
+    video: Path,
+    frames: int = 200,
+    realtime: bool = False,
+    cleaner_config: CleanerConfig | None = None,
+    detector_passes: bool = True,
+    rounds: int = 1,
+) -> dict:
+    """Run the pipeline on ``video`` and return the per-stage statistics and rates.
+
+    Passes alternate: detector alone, pipeline, detector alone, ... (``rounds`` pipeline
+    passes); each pipeline pass's rate is compared with the mean of the detector-alone
+    passes on either side of it, so a machine whose load drifts skews the ratio less.
+
+    Args:
+        cleaner_config: the cleaner's settings; None = ``skeletor-live``'s defaults (built
+            from its option parser, so the benchmark measures what the live tool ships).
+        detector_passes: also time the detector alone, before and after each pipeline pass.
+        rounds: pipeline passes (of ``frames`` frames each); stage statistics pool them.
+    """
+    if cleaner_config is None:
+        from realtime.cli import build_parser
+        from skeletor.cleaner.cli import cleaner_config as from_options
+
+        cleaner_config = from_options(build_parser().parse_args([]))
     skip = 10  # warm-up frames (graph initialisation, first windows)
-    result = {k: percentiles(v[skip:]) for k, v in stages.items()}
-    recv = received[skip:]
+    load_before = os.getloadavg()[0]
+    alone = [detector_alone_fps(video, frames, realtime, skip)] if detector_passes else []
+    passes: list[_PipelinePass] = []
+    ratios: list[float] = []
+    for _ in range(rounds):
+        passes.append(_pipeline_pass(video, frames, realtime, cleaner_config, skip))
+        if detector_passes:
+            alone.append(detector_alone_fps(video, frames, realtime, skip))
+            ratios.append(passes[-1].live_fps / ((alone[-2][0] + alone[-1][0]) / 2))
+    result = {k: percentiles([x for p in passes for x in p.stages[k]]) for k in passes[0].stages}
+    recv = [r for p in passes for r in p.received]
     result["send"] = percentiles([(t - ts) / 1e6 for t, ts, _, _ in recv])
     result["end_to_end"] = percentiles([(t - tc) / 1e6 for t, _, tc, _ in recv])
     ours = result["uplift"]["p50"] + result["refine"]["p50"] + result["encode"]["p50"]
+    live = [p.live_fps for p in passes]
     return {
         "video": str(video), "frames": len(recv), "mode": "realtime" if realtime else "as fast as possible",
-        "refiner": "on" if refine else "off", "stages_ms": result,
-        "runtime": {"provider": cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
-                    "threads": cleaner_config.runtime.threads},
-        "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": source.dropped,
+        "refiner": "on" if cleaner_config.refine else "off", "stages_ms": result,
+        "runtime": {"provider": passes[0].provider, "threads": cleaner_config.runtime.threads},
+        "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": sum(p.dropped_by_source for p in passes),
+        "rounds": rounds, "live_fps": float(np.median(live)), "live_passes_fps": live,
+        "detector_alone_fps": float(np.mean([fps for fps, _ in alone])) if alone else float("nan"),
+        "detector_alone_passes_fps": [fps for fps, _ in alone],
+        "rate_ratio": float(np.median(ratios)) if ratios else float("nan"), "rate_ratio_per_round": ratios, "rate_goal": ">= 0.95",
+        "cpu_cores_used": {"pipeline_passes": [p.cores for p in passes], "detector_alone_passes": [c for _, c in alone]},
+        "frames_per_cpu_second": {"pipeline": float(np.median([p.live_fps / p.cores for p in passes])),
+                                  "detector_alone": float(np.median([f / c for f, c in alone])) if alone else float("nan")},
+        "dropped_at_handoff": sum(p.handoff_dropped for p in passes), "detector_waited_for_cleaner": [p.detector_waited for p in passes], "frames_skipped": sum(p.frames_skipped for p in passes),
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
     }  # fmt: skip
 
 
@@ -107,16 +219,39 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--realtime", action="store_true", help="pace at the video's fps (default: as fast as possible)")
+    p.add_argument("--no-detector-pass", action="store_true", help="skip timing the detector alone (rate_ratio is then not measured)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="pipeline passes, each between two detector-alone passes; the ratio is their median (default 1)")  # fmt: skip
     add_cleanup_options(p.add_argument_group("cleanup (as skeletor-live; same defaults)"))
     p.add_argument("--json", type=Path, default=RESULTS / "latency.json")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    res = run_latency(args.video, args.frames, args.realtime, cleaner_config(args))
+    if args.frames < 2 or args.rounds < 1:
+        print("skeletor bench latency: --frames must be at least 2 and --rounds at least 1", file=sys.stderr)
+        return 2
+    if not args.video.is_file():
+        print(f"skeletor bench latency: {args.video}: no such video", file=sys.stderr)
+        return 2
+    res = run_latency(
+        args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass, rounds=args.rounds
+    )
     write_result(args.json, res)
     print(f"{'stage':12s} {'p50':>8s} {'p95':>8s} {'p99':>8s}  (ms)")
     for k, v in res["stages_ms"].items():
         print(f"{k:12s} {v['p50']:8.2f} {v['p95']:8.2f} {v['p99']:8.2f}")
-    print(f"overhead_ratio (uplift+refine+encode)/detect = {res['overhead_ratio']:.3f}; wrote {args.json}")
+    print(f"overhead_ratio (uplift+refine+encode)/detect = {res['overhead_ratio']:.3f}")
+    fmt = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+    print(f"live rate (cleaner {res['refiner']}) per pass {fmt(res['live_passes_fps'])} frames/s; detector alone per pass "
+          f"{fmt(res['detector_alone_passes_fps'])}; ratio per round {fmt(res['rate_ratio_per_round'])}, median "
+          f"{res['rate_ratio']:.3f} (goal >= 0.95); {res['dropped_at_handoff']} dropped at the hand-over")  # fmt: skip
+    print(f"share of each pipeline pass the detector waited for the cleaner: {fmt(res['detector_waited_for_cleaner'])}")
+    used = res["cpu_cores_used"]
+    print(f"CPU cores the process got: pipeline {fmt(used['pipeline_passes'])}, detector alone {fmt(used['detector_alone_passes'])}")
+    per_cpu = res["frames_per_cpu_second"]
+    print(f"frames per CPU second (what a saturated machine gets): pipeline {per_cpu['pipeline']:.1f}, detector alone "
+          f"{per_cpu['detector_alone']:.1f}, ratio {per_cpu['pipeline'] / per_cpu['detector_alone']:.3f}")  # fmt: skip
+    load = res["load_average_1min"]
+    print(f"machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0

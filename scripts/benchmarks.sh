@@ -15,11 +15,13 @@ $S evaluate --weights weights/skeletor_refiner_paper.onnx \
 $S evaluate --weights weights/skeletor_refiner.onnx \
   --json benchmarks/results/paper_tables_final_recipe.json --md benchmarks/results/paper_tables_final_recipe.md
 $S bench refiner
-$S bench latency --video "$VIDEO" --frames 300
-$S bench latency --video "$VIDEO" --frames 300 --realtime --json benchmarks/results/latency_paced.json
+$S bench latency --video "$VIDEO" --frames 300 --rounds 2
+$S bench latency --video "$VIDEO" --frames 300 --rounds 2 --realtime --json benchmarks/results/latency_paced.json
 $S bench throughput --video "$VIDEO"
 $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
+$S bench fanout --clients 100 100 100 --rates 30 --seconds 20 --no-stall-check --json benchmarks/results/fanout_100.json
+$S bench fanout --clients 100 100 100 --rates 30 --seconds 20 --no-stall-check --format binary --json benchmarks/results/fanout_100_binary.json
 $S bench rig
 $S bench soak --minutes 10                                        # soak.json
 $S bench people --frames 80

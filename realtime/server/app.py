@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from realtime.server.auth import check_stream_request, security_warnings
 from realtime.server.config import WS_PATH, ServerConfig
@@ -277,13 +278,20 @@ class PoseServer:
                     await asyncio.wait({sender}, timeout=self.config.close_timeout_s)
                     if not sender.done():
                         sender.cancel()
-                        await ws.close(session.close_code, session.close_reason)
+                        await self._fanout.close(client, session.close_code, session.close_reason)
                     break
+            if client.fault is not None:  # the sender is closing it (a fault or a stall): let it finish
+                await asyncio.wait({sender}, timeout=2 * self.config.close_timeout_s)
         except ConnectionClosed:
             pass
+        except Exception as e:  # a fault while handling this client's message: close it, never the server
+            self._fanout.fail(client, e)
+            await asyncio.wait({sender}, timeout=2 * self.config.close_timeout_s)
         finally:
             self._fanout.remove(client)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            if ws.state is not State.CLOSED:
+                ws.transport.abort()
             code = ws.close_code
             log.info("client %s disconnected (code %s; %s)", peer, code, session.stats())

@@ -22,7 +22,11 @@ class ServerConfig:
         max_message_bytes: largest client message; bigger ones close the connection with 1009.
         max_errors: invalid client messages tolerated before closing with 1008.
         ping_interval_s: keepalive ping period (None = off); also how stalled clients are found.
-        ping_timeout_s: a client that does not answer a ping within this is dropped.
+        ping_timeout_s: a client that does not answer a ping within this is dropped (1011).
+        send_timeout_s: a client whose socket takes no data for this long while the server has
+            data for it (it stopped reading and its buffers are full) is dropped (1011), freeing
+            its ``max_clients`` place; None = never. Needed beside the ping: a ping queued
+            behind a full buffer is never sent, so its timeout never starts.
         close_timeout_s: how long a closing handshake may take before the TCP connection is cut.
         compression: permessage-deflate; off, since pose frames barely compress and it costs CPU per client.
         unsent_limit_bytes: unsent bytes the kernel may queue per client (``TCP_NOTSENT_LOWAT``, where the
@@ -40,6 +44,7 @@ class ServerConfig:
     max_errors: int = 16
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
+    send_timeout_s: float | None = 20.0
     close_timeout_s: float = 2.0
     compression: bool = False
     unsent_limit_bytes: int | None = 16 * 1024
@@ -50,6 +55,12 @@ class ServerConfig:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
         if self.max_clients < 1 or self.max_message_bytes < 256 or self.max_errors < 1:
             raise ValueError("max_clients and max_errors must be >= 1 and max_message_bytes >= 256")
+        for name in ("ping_interval_s", "ping_timeout_s", "send_timeout_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds or None, got {value}")
+        if not self.close_timeout_s > 0:
+            raise ValueError(f"close_timeout_s must be > 0 seconds, got {self.close_timeout_s}")
         if self.token is not None and not self.token:
             raise ValueError("token must be None or a non-empty string")
         if self.allowed_origins is not None:

@@ -1,13 +1,31 @@
-"""Fan-out: every client's newest-frame-wins slot, and the task that sends from it.
+"""Fan-out: every client's newest-frame-wins slot, written at once when the client keeps up.
 
 Every client has a slot (a :class:`skeletor.protocol.ClientSession`), an
-:class:`asyncio.Event` and one sender task. :meth:`Fanout.publish` (callable from the
-pipeline thread) only puts the frame in each slot and sets each event, so a slow or stalled
-client gets fewer, newer frames and never delays the pipeline or other clients; what it
-missed is counted in its ``frames_dropped``. Each frame is encoded once per (format,
-fields) (:class:`skeletor.protocol.SharedFrame`) and the bytes are shared by every client
-that asked for that variant. Status messages are queued, never replaced by frames, and the
-latest of each state group is replayed to clients that connect later.
+:class:`asyncio.Event` and one sender task. Each published frame is encoded once per
+(format, fields) (:class:`skeletor.protocol.SharedFrame`) and the bytes are shared by every
+client that asked for that variant. :meth:`Fanout.publish` (callable from the pipeline
+thread) hands the frame to the event loop, which offers it to every slot in one pass:
+
+- a client whose socket has taken everything written so far gets the frame written to its
+  transport right there (websockets' :func:`~websockets.asyncio.server.broadcast` for one
+  connection: no task switch, no awaited send), so a healthy client costs one socket write
+  per frame and no client waits for another;
+- a client with unsent bytes (a slow reader) keeps the frame in its slot, and its sender
+  task sends the newest one once its transport has drained: it gets fewer, newer frames and
+  never delays the loop or other clients; what it missed is counted in ``frames_dropped``.
+
+Faults are contained to their client. Any exception while offering, encoding or sending to
+a client closes that client with 1011 and a reason, logs one line for it (the traceback at
+DEBUG), and the loop and every other client go on. A client whose socket takes no data for
+``send_timeout_s`` while the server has data for it (it never reads and its buffers are
+full) is closed the same way; websockets' keepalive drops one that does not answer a ping
+within ``ping_timeout_s`` (a ping waits behind a full buffer, hence the send timeout).
+
+Status messages are queued, never replaced by frames, and the latest of each state group
+is replayed to clients that connect later. For each frame the server records how long it
+took from :meth:`~Fanout.publish` to the last client's send returning
+(:attr:`ServerStats.fanout_ms`): the server's own share of the latency; and the CPU time
+of the pass over the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
@@ -17,10 +35,12 @@ import logging
 import socket
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from realtime.server.config import ServerConfig
 from realtime.server.stats import ServerStats
@@ -40,21 +60,72 @@ STATUS_GROUP = {
 }
 
 
-@dataclass
+class _Published(SharedFrame):
+    """A published frame plus what the server's own latency needs: when it was published,
+    how many slots still hold it, and when the last send of it returned (monotonic ns)."""
+
+    __slots__ = ("t_publish_ns", "holders", "last_sent_ns", "_utf8")
+
+    def __init__(self, frame: PoseFrame, t_publish_ns: int) -> None:
+        super().__init__(frame)
+        self.t_publish_ns = t_publish_ns
+        self.holders = 1  # the fan-out pass holds it until every slot had its offer
+        self.last_sent_ns = 0
+        self._utf8: dict[int, bytes] = {}
+
+    def wire(self, message: str | bytes) -> bytes:
+        """``message`` (one of this frame's encodings) as bytes; JSON text is UTF-8-encoded once per variant."""
+        if isinstance(message, bytes):
+            return message
+        data = self._utf8.get(id(message))  # the str is kept alive by the SharedFrame's cache
+        if data is None:
+            data = self._utf8[id(message)] = message.encode()
+        return data
+
+
+@dataclass(eq=False)
 class Client:
-    """One connected websocket client: its connection, slot and wake-up event."""
+    """One connected websocket client: its connection, slot, wake-up event and send state.
+
+    Attributes:
+        ws: the connection.
+        session: the protocol state (subscription, rate gate, slot, control queue).
+        wake: set when the slot or the control queue has something for the sender task.
+        peer: ``host:port``, for logs.
+        sending: the sender task is inside an awaited send; frames wait in the slot.
+        in_slot: the frame waiting in the session's slot (for the delivery timing).
+        fault: set once the client failed or stalled: the close code and reason it gets.
+    """
 
     ws: ServerConnection
     session: ClientSession
     wake: asyncio.Event
     peer: str
+    sending: bool = False
+    in_slot: _Published | None = None
+    fault: tuple[CloseCode, str] | None = None
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the log: the exception (the first of a group, its cause) and where it was raised."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if exc.__cause__ is not None and not isinstance(exc, ConnectionClosed):
+        exc = exc.__cause__
+    where = ""
+    tb = traceback.extract_tb(exc.__traceback__)
+    if tb:
+        last = tb[-1]
+        where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 class Fanout:
     """The connected clients and the hand-over of frames and status messages to them.
 
     Args:
-        config: limits per client (message size, errors, unsent bytes).
+        config: limits per client (message size, errors, unsent bytes, send timeout).
         hello: the ``hello`` message every client gets first.
         stats: the server's counters (updated here).
 
@@ -68,7 +139,7 @@ class Fanout:
         self.clients: dict[int, Client] = {}
         self._hello = hello
         self._last_status: dict[str, str] = {}
-        self._pending: PoseFrame | None = None  # newest frame from another thread, not yet fanned out
+        self._pending: tuple[PoseFrame, int] | None = None  # newest frame from another thread (+ its stamp), not yet fanned out
         self._pending_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -96,14 +167,15 @@ class Fanout:
         loop = self._loop
         if loop is None:
             return
+        t_publish_ns = time.monotonic_ns()
         if threading.get_ident() == self._loop_thread:
-            self._fanout(frame)
+            self._fanout(frame, t_publish_ns)
             return
         with self._pending_lock:
             schedule = self._pending is None
             if not schedule:
                 self.stats.frames_coalesced += 1
-            self._pending = frame
+            self._pending = (frame, t_publish_ns)
         if schedule:
             try:
                 loop.call_soon_threadsafe(self._take_pending)
@@ -144,26 +216,91 @@ class Fanout:
 
     def _take_pending(self) -> None:
         with self._pending_lock:
-            frame, self._pending = self._pending, None
-        if frame is not None:
-            self._fanout(frame)
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._fanout(*pending)
 
-    def _fanout(self, frame: PoseFrame) -> None:
+    def _fanout(self, frame: PoseFrame, t_publish_ns: int) -> None:
+        """Offer ``frame`` to every slot; write it at once to clients whose sockets keep up."""
         self.stats.frames_published += 1
-        shared = SharedFrame(frame)
+        cpu0 = time.thread_time_ns()
+        shared = _Published(frame, t_publish_ns)
         now = time.monotonic_ns()
-        for client in self.clients.values():
-            if client.session.offer(shared, now):
-                client.wake.set()
+        for client in list(self.clients.values()):
+            if client.fault is not None:
+                continue
+            try:
+                if not client.session.offer(shared, now):
+                    continue
+                if client.in_slot is not None:  # replaced in the slot before it was sent
+                    self._settle(client.in_slot, sent=False)
+                shared.holders += 1
+                client.in_slot = shared
+                if client.sending or not self._write_now(client):
+                    client.wake.set()
+            except Exception as e:  # this client's fault only: close it, go on with the others
+                self.fail(client, e)
+        self._settle(shared, sent=False)  # the pass's own hold
+        if self.clients:
+            self.stats.fanout_cpu_ms.append((time.thread_time_ns() - cpu0) / 1e6)
         if self._debug:
             log.debug("frame %d to %d clients", frame.seq, len(self.clients))
 
     def _fanout_status(self, event: StatusEvent, text: str) -> None:
         self._last_status[STATUS_GROUP[event]] = text
-        for client in self.clients.values():
-            client.session.queue_control(text)
-            client.wake.set()
+        for client in list(self.clients.values()):
+            if client.fault is None:
+                client.session.queue_control(text)
+                client.wake.set()
         log.info("status %s sent to %d clients", event.value, len(self.clients))
+
+    def _settle(self, frame: _Published, sent: bool) -> None:
+        """One holder of ``frame`` is done with it (sent, or replaced / gone); the last one records the time."""
+        if sent:
+            frame.last_sent_ns = time.monotonic_ns()
+        frame.holders -= 1
+        if frame.holders == 0 and frame.last_sent_ns:
+            self.stats.fanout_ms.append((frame.last_sent_ns - frame.t_publish_ns) / 1e6)
+
+    def _take(self, client: Client) -> tuple[str | bytes, _Published | None] | None:
+        """The client's next message, and the frame it is (None for a control message)."""
+        session = client.session
+        sent = session.frames_sent
+        message = session.next_message()
+        if message is None:
+            return None
+        frame = None
+        if session.frames_sent != sent:  # it was the slot's frame
+            frame, client.in_slot = client.in_slot, None
+        return message, frame
+
+    def _write_now(self, client: Client) -> bool:
+        """Write what the client's slot and queue hold straight to its transport, if it keeps up.
+
+        Only while the transport has nothing unsent (the kernel took everything so far): a
+        client that lags gets its frames from the sender task, which waits for the transport
+        to drain and so always sends the newest. A message is far below the transport's
+        high-water mark (a frame is a few KiB, the mark 32 KiB), so a direct write never
+        leaves the transport paused: pausing, and the wait it needs, happen in the sender
+        task, under ``send_timeout_s``.
+
+        Returns:
+            True if nothing is left for the sender task.
+        """
+        ws = client.ws
+        transport = ws.transport
+        if ws.state is not State.OPEN:
+            return False  # closing: the sender (or the handler) deals with it
+        while transport.get_write_buffer_size() == 0:
+            item = self._take(client)
+            if item is None:
+                return True
+            message, frame = item
+            data = frame.wire(message) if frame is not None else message
+            broadcast((ws,), data, text=isinstance(message, str), raise_exceptions=True)
+            if frame is not None:
+                self._settle(frame, sent=True)
+        return not client.session.pending
 
     # ------------------------------------------------------------------ clients
 
@@ -182,6 +319,9 @@ class Fanout:
     def remove(self, client: Client) -> None:
         """Forget a connection that closed."""
         del self.clients[id(client.ws)]
+        if client.in_slot is not None:
+            self._settle(client.in_slot, sent=False)
+            client.in_slot = None
 
     def _limit_unsent(self, ws: ServerConnection) -> None:
         limit = self.config.unsent_limit_bytes
@@ -195,20 +335,69 @@ class Fanout:
             if self._debug:
                 log.debug("TCP_NOTSENT_LOWAT not set: %s", e)
 
+    def fail(self, client: Client, exc: BaseException) -> None:
+        """Close ``client`` with 1011 after a fault of its own; one log line per client."""
+        if client.fault is not None:
+            return
+        client.fault = (CloseCode.INTERNAL_ERROR, "internal error; see the server log")
+        self.stats.clients_failed += 1
+        log.error("client %s failed: %s; closing it with 1011", client.peer, _describe(exc))
+        if self._debug:
+            log.debug("client %s: traceback", client.peer, exc_info=exc)
+        if client.in_slot is not None:
+            self._settle(client.in_slot, sent=False)
+            client.in_slot = None
+        client.wake.set()  # its sender closes it
+
+    def _stalled(self, client: Client) -> None:
+        """Close ``client`` with 1011: its socket took no data for ``send_timeout_s``."""
+        if client.fault is not None:
+            return
+        timeout = self.config.send_timeout_s
+        client.fault = (CloseCode.INTERNAL_ERROR, f"send timeout: no data taken for {timeout:g} s")
+        self.stats.clients_stalled += 1
+        log.warning("client %s stalled (its socket took no data for %g s); closing it with 1011", client.peer, timeout)
+
+    async def close(self, client: Client, code: CloseCode, reason: str) -> None:
+        """Close with ``code``; a client too stalled to take the close frame is cut off after ``close_timeout_s``."""
+        ws = client.ws
+        try:
+            async with asyncio.timeout(self.config.close_timeout_s):
+                await ws.close(code, reason)
+        except TimeoutError:
+            ws.transport.abort()
+
     async def send_loop(self, client: Client) -> None:
-        """Send what the client's slot holds each time it is woken; close it when its session says so."""
+        """Send what the client's slot holds each time it is woken; close it on a fault or when its session says so."""
         ws, session, wake = client.ws, client.session, client.wake
+        timeout = self.config.send_timeout_s
         try:
             while True:
                 await wake.wait()
                 wake.clear()
-                while (message := session.next_message()) is not None:
-                    await ws.send(message)
+                client.sending = True
+                try:
+                    while client.fault is None and (item := self._take(client)) is not None:
+                        message, frame = item
+                        try:
+                            async with asyncio.timeout(timeout):  # waits while the transport is over its high-water mark
+                                await ws.send(message)
+                        except TimeoutError:
+                            self._stalled(client)
+                            break
+                        if frame is not None:
+                            self._settle(frame, sent=True)
+                finally:
+                    client.sending = False
+                if client.fault is not None:
+                    await self.close(client, *client.fault)
+                    return
                 if session.close_code is not None:
-                    await ws.close(session.close_code, session.close_reason)
+                    await self.close(client, session.close_code, session.close_reason)
                     return
         except ConnectionClosed:
             return
-        except Exception:
-            log.exception("sender for %s failed; closing it", client.peer)
-            await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
+        except Exception as e:
+            self.fail(client, e)
+            assert client.fault is not None
+            await self.close(client, *client.fault)

@@ -1,9 +1,10 @@
-"""The server's counters: frames published and coalesced, and each client's."""
+"""The server's counters: frames published and coalesced, clients dropped, fan-out time, and each client's."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
@@ -22,10 +23,23 @@ class ServerStats:
         frames_published: frames fanned out to the clients' slots.
         frames_coalesced: frames from other threads replaced by a newer one before the
             event loop took them (the loop fell behind the pipeline).
+        clients_failed: clients closed with 1011 after a fault of their own (an exception
+            while offering, encoding or sending to them).
+        clients_stalled: clients closed with 1011 because their socket took no data for
+            ``send_timeout_s``.
+        fanout_ms: for each recent frame that reached a client: ms from ``publish`` to the
+            last client's send returning (the server's own share of the latency).
+        fanout_cpu_ms: for each recent frame published while clients were connected: the
+            event loop thread's CPU time for the pass over the clients (offer, encode, direct
+            writes), ms; unlike ``fanout_ms`` it does not count time the thread waited for a core.
     """
 
     frames_published: int = 0
     frames_coalesced: int = 0
+    clients_failed: int = 0
+    clients_stalled: int = 0
+    fanout_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    fanout_cpu_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 def client_stats(clients: Iterable[Client]) -> list[dict[str, Any]]:

@@ -197,7 +197,7 @@ class StreamingUplifter:
 
         s = self.estimator.scale(xy_px, c)
         xy = (xy_px - self._centre) / s  # (76, 2) metres at the subject's depth
-        if self._prev_xy is not None:
+        if self._seen.any():  # a jump is measured from where a joint was; before any detection there is no such place
             c = self._drop_outliers(xy, c)
         observed = c > 0
         # A joint never seen confidently is still placed from its weak detections (at its
@@ -208,9 +208,7 @@ class StreamingUplifter:
         # its nearest seen ancestor (or the root) through the bones carried from the last frame.
         b = len(t.children)
         prev_d = self._prev_d if self._prev_d is not None else np.zeros((b, 2))
-        root_xy = xy[NECK] if observed[NECK] or self._prev_xy is None else self._prev_xy[NECK]
-        if not np.isfinite(root_xy).all():
-            root_xy = np.zeros(2)
+        root_xy = self._root_xy(xy, observed, observed | weak)
         here = observed | weak  # (J+1,) joints placed from this frame's 2D
         anchor = here.copy()
         anchor[NECK] = True
@@ -245,6 +243,33 @@ class StreamingUplifter:
         rays = np.concatenate([pos * (s / self._focal), np.ones((t.num_joints, 1))], axis=-1)  # (76, 3)
         self._prev_xy = pos[NECK] + t.ancestors @ d  # (J+1, 2) from the (clipped) bones, for the next frame's jump test
         return _Solved(self._count, timestamp, d, m, signs, root, conf, rays, lengths.copy(), observed)
+
+    def _root_xy(self, xy: np.ndarray, observed: np.ndarray, here: np.ndarray) -> np.ndarray:
+        """(2,) metres: where the neck (the root) is in this frame.
+
+        Args:
+            xy: (76, 2) this frame's joints, metres from the image centre (NaN = missing).
+            observed: (76,) bool, detected confidently now.
+            here: (76,) bool, placed from this frame's 2D (observed, or weakly detected
+                and never seen before).
+
+        Detected now, or detected below the confidence floor while never yet seen: where it
+        was detected. Seen before: carried from the last frame. Never seen (one shoulder in
+        view, as when someone steps in from the image's edge): the shoulder in view, half a
+        shoulder width from the truth; with neither shoulder, the mean of the joints placed
+        from this frame. The guess is made afresh each frame until the neck is seen. Not the
+        image centre, which for a person off the centre is far from every joint: the bones
+        from the root would be clipped to length, and the next frame's detections would look
+        like jumps from where the clipped bones put them.
+        """
+        if observed[NECK] or (not self._seen[NECK] and np.isfinite(xy[NECK]).all()):
+            return xy[NECK]
+        if self._seen[NECK] and self._prev_xy is not None:
+            return self._prev_xy[NECK]
+        shoulders = np.array([11, 12])[here[[11, 12]]]
+        if len(shoulders) or here.any():
+            return xy[shoulders if len(shoulders) else here].mean(0)
+        return self._prev_xy[NECK] if self._prev_xy is not None else np.zeros(2)
 
     def _drop_outliers(self, xy: np.ndarray, c: np.ndarray) -> np.ndarray:
         """``c`` (76,) with 0 for the outliers among the joints at ``xy`` (76, 2) metres.

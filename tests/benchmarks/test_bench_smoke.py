@@ -25,6 +25,9 @@ def test_latency_smoke(data_dir: Path, tmp_path: Path) -> None:
     assert st["detect"]["p50"] > st["uplift"]["p50"] > 0
     assert res["frames"] > 0 and st["end_to_end"]["p50"] >= st["detect"]["p50"]
     assert 0 < res["overhead_ratio"] < 1
+    assert len(res["detector_alone_passes_fps"]) == 2 and res["detector_alone_fps"] > 0 and res["live_fps"] > 0
+    assert res["rate_ratio"] == res["live_fps"] / (sum(res["detector_alone_passes_fps"]) / 2)
+    assert res["dropped_at_handoff"] == 0 and res["frames_skipped"] == 0  # a video read as fast as possible: every frame
     write_result(tmp_path / "latency.json", res)
 
 
@@ -46,6 +49,9 @@ def test_fanout_smoke(tmp_path: Path, fmt: str) -> None:
     for r in res["runs"]:
         assert r["connected"] == r["clients"] and r["format"] == fmt
         assert r["frames_per_client"] > 10 and r["latency_ms"]["p50"] < 100
+        # the server's own time per frame: one sample per frame that reached a client, none before publishing
+        assert 10 < r["server_ms"]["n"] <= r["published"] and r["server_cpu_ms"]["n"] >= r["server_ms"]["n"]
+        assert r["server_ms"]["p50"] >= 0 and r["server_cpu_ms"]["p50"] > 0
     assert res["stalled"]["with"]["connected"] == 3
     write_result(tmp_path / "fanout.json", res)
 
