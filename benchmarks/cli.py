@@ -20,6 +20,8 @@ _SUBCOMMANDS = (
     "benchmarks.rig",
     "benchmarks.soak",
     "benchmarks.people",
+    "benchmarks.ray_clean",
+    "benchmarks.relay",
     "benchmarks.plot",
 )
 

@@ -1,7 +1,7 @@
 """``skeletor``: the library's subcommands plus those that need I/O stacks.
 
 ``skeletor clean`` also reads videos here (MediaPipe detection, then the same streaming
-cleaner); ``subscribe`` and ``bench`` are added as their modules land.
+cleaner); ``subscribe``, ``relay`` and ``bench`` are added as their modules land.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from skeletor import cli as library_cli
 __all__ = ["COMMANDS", "main"]
 
 # Subcommand modules that live outside the pure library (added only if present).
-_REALTIME_USER_COMMANDS: tuple[str, ...] = ("realtime.client",)
+_REALTIME_USER_COMMANDS: tuple[str, ...] = ("realtime.client", "realtime.relay")
 _REALTIME_DEVELOPER_COMMANDS: tuple[str, ...] = ("benchmarks.cli",)
 _REALTIME_COMMANDS: tuple[str, ...] = _REALTIME_USER_COMMANDS + _REALTIME_DEVELOPER_COMMANDS
 

@@ -21,7 +21,7 @@ DEVELOPER_COMMANDS: tuple[str, ...] = ("skeletor.eval.paper_tables", "skeletor.r
 LIBRARY_COMMANDS: tuple[str, ...] = USER_COMMANDS + DEVELOPER_COMMANDS
 
 EPILOG = """\
-commands for users: clean, export-bvh, subscribe (and the live tool, skeletor-live)
+commands for users: clean, export-bvh, subscribe, relay (and the live tool, skeletor-live)
 commands for developers of the model: evaluate, dataset, train, export, bench
 run `skeletor COMMAND --help` for each one's options."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from realtime.sinks import preview, recording, vmc, websocket
+from realtime.sinks import preview, recording, redis, vmc, websocket
 from realtime.sinks.base import BaseSink, FunctionSink, Sink, SinkContext, SinkError, SinkSet, SinkSpec
 
 __all__ = [
@@ -32,6 +32,7 @@ SINKS: dict[str, SinkSpec] = {
     "record": recording.SPEC,
     "preview": preview.SPEC,
     "vmc": vmc.SPEC,
+    "redis": redis.SPEC,
 }
 
 

@@ -46,6 +46,8 @@ from skeletor.pose.skeleton import HOLISTIC75, upper50_to_holistic75
 __all__ = [
     "load_gopeith",
     "load_how2sign",
+    "load_openpose_folder",
+    "is_openpose_folder",
     "openpose_to_holistic75",
     "BODY25_TO_HOLISTIC75",
     "GOPEITH_IMAGE_SIZE",
@@ -229,6 +231,53 @@ def _load_clip(folder: Path, image_size: tuple[int, int], fps: float) -> Keypoin
         log.info("%s: %d frames have nobody in them (all points missing)", folder.name, empty)
     _warn_outside(kp, image_size, str(folder))
     return KeypointSequence(kp, fps, image_size, name=folder.name)
+
+
+def is_openpose_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is one clip of OpenPose JSON output (holds a ``*_<frame>_keypoints.json`` file).
+
+    Args:
+        folder: any path.
+
+    Returns:
+        True for a directory holding at least one per-frame OpenPose file.
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return any(_FRAME_RE.search(e.name) is not None for e in entries)
+    except (NotADirectoryError, FileNotFoundError, PermissionError):
+        return False
+
+
+def load_openpose_folder(
+    folder: str | os.PathLike[str],
+    image_size: tuple[int, int] = HOW2SIGN_IMAGE_SIZE,
+    fps: float = HOW2SIGN_FPS,
+) -> KeypointSequence:
+    """Load one clip of OpenPose JSON output: a folder of ``<clip>_<12-digit frame>_keypoints.json``.
+
+    This is what ``openpose --write_json`` produces (BODY_25, with ``--hand`` the 21-point
+    hands) and how How2Sign ships its keypoints; mapped to holistic75 as
+    :func:`openpose_to_holistic75` (joints OpenPose lacks, and frames with no file or nobody,
+    at confidence 0 with NaN x, y).
+
+    Args:
+        folder: the clip's folder.
+        image_size: (width, height) in pixels of the video OpenPose ran on; the JSON does not
+            store it (default How2Sign's 1280x720).
+        fps: its frame rate; not stored either (default How2Sign's 24).
+
+    Returns:
+        A (T, 75, 3) holistic75 sequence named after the folder; T = the highest frame number + 1.
+
+    Raises:
+        ValueError: no OpenPose file in the folder, or one that is unreadable or not
+            BODY_25 + 21-point hands (the message names the file).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of OpenPose JSON files")
+    return _load_clip(folder, (int(image_size[0]), int(image_size[1])), float(fps))
 
 
 def load_how2sign(

@@ -63,6 +63,41 @@ def test_throughput_smoke(tmp_path: Path) -> None:
     assert res["keypoints fps, uplift only"] > 100
 
 
+def test_corpus_and_relays_on_paper() -> None:
+    """The sizing arithmetic: 80 h at 24 fps is 6.9 M frames; cores share them linearly; relay hops add up."""
+    from benchmarks.ray_clean import corpus_on_paper
+    from benchmarks.relay import relays_on_paper
+
+    res = corpus_on_paper(cpu_ms_per_frame=6.0, task_overhead_ms=1.0, video_ms_per_frame=60.0)
+    assert res["assumptions"]["frames"] == 80 * 3600 * 24 and round(res["assumptions"]["frames per clip (mean)"]) == 197
+    one = (6_912_000 * 6.0 + 35_000 * 1.0) / 1000 / 3600
+    assert res["hours, keypoint input"]["1 nodes x 8 cores"] == pytest.approx(one / 8)
+    assert res["hours, keypoint input"]["4 nodes x 32 cores"] == pytest.approx(one / 128)
+    assert res["hours, video input"]["1 nodes x 8 cores"] > 9 * res["hours, keypoint input"]["1 nodes x 8 cores"]
+    run = {"rate_hz": 30.0, "relay hop ms (relay -> client)": {"p50": 4.0}, "delivery ms (publisher -> redis -> relay -> client)": {"p50": 6.0},
+           "bytes on redis per frame": 1250}  # fmt: skip
+    paper = relays_on_paper(run, {"clients": 300, "latency_ms": {"p99": 26.0}}, relays=10, lan_ms=0.5)
+    assert paper["clients in all"] == 3000 and paper["redis messages out per second"] == 300
+    assert paper["delivery p50 ms (publisher -> redis -> relay -> client)"] == pytest.approx(2.0 + 3 * 0.5 + 4.0)
+    assert paper["clients a 1 Gbit/s link carries per relay (binary, every field)"] == int(1e9 / 8 / (1250 * 30))
+
+
+def test_relay_smoke(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server)")
+    pytest.importorskip("redis", reason="the redis package is not installed: pip install -e '.[cluster]'")
+    from benchmarks.relay import run_relay_bench
+
+    res = run_relay_bench(relays=2, clients=3, seconds=1.0, formats=("binary",))
+    (run,) = res["runs"]
+    assert run["connected"] == 6 and run["frames per client"] > 10 and run["published to redis"] == run["published"]
+    d = run["delivery ms (publisher -> redis -> relay -> client)"]
+    assert d["p50"] >= run["relay hop ms (relay -> client)"]["p50"] > 0  # the relay hop is part of the delivery
+    write_result(tmp_path / "relay.json", res)
+
+
 def test_plot(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from benchmarks.plot import plot_all
@@ -79,7 +114,7 @@ def test_plot(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 5000 for p in written)
 
 
-@pytest.mark.parametrize("name", ["latency", "refiner", "fanout", "throughput", "accuracy", "plot"])
+@pytest.mark.parametrize("name", ["latency", "refiner", "fanout", "throughput", "accuracy", "plot", "ray", "relay"])
 def test_every_bench_command_explains_itself(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     from realtime.commands import main
 

@@ -7,9 +7,11 @@ members. Tests register them with one line (``monkeypatch.setitem(DETECTORS, ...
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +236,56 @@ def rigged_frames(holistic_clip: KeypointSequence) -> list[PoseFrame]:
 def stand_in_camera() -> type[StandInCamera]:
     """The :class:`StandInCamera` class."""
     return StandInCamera
+
+
+class RedisProcess:
+    """A Debian ``redis-server`` on loopback, on a free port, with no persistence; stop / start it again on the same port."""
+
+    def __init__(self, executable: str) -> None:
+        import socket
+
+        self.executable = executable
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, channel: str) -> str:
+        return f"redis://127.0.0.1:{self.port}/{channel}"
+
+    def start(self) -> RedisProcess:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    """A running ``redis-server`` (skips when it or the ``redis`` package is absent)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server); the Redis relay tests need it")
+    pytest.importorskip("redis", reason="the redis package is not installed: pip install -e '.[cluster]'")
+    server = RedisProcess(executable).start()
+    yield server
+    server.stop()

@@ -22,7 +22,7 @@ from skeletor.pose.skeleton import HOLISTIC75
 
 
 def test_registry_builds_the_sinks_the_flags_ask_for(tmp_path: Path) -> None:
-    assert list(SINKS) == ["websocket", "record", "preview", "vmc"]
+    assert list(SINKS) == ["websocket", "record", "preview", "vmc", "redis"]
     kinds = lambda words: [type(s) for s in sinks_from_args(build_parser().parse_args(words))]  # noqa: E731
     assert kinds([]) == [WebsocketSink]
     assert kinds(["--record", str(tmp_path / "a.jsonl"), "--preview"]) == [WebsocketSink, RecordingSink, Preview]

@@ -378,3 +378,87 @@ def test_people_in_a_video_get_a_file_each(data_dir: Path, tmp_path: Path, capsy
     assert seen.mean() > 0.9 and np.isfinite(out.poses3d[seen][:, [11, 12]]).all()
     assert np.nanmean(out.keypoints[seen, 11, 0] > out.keypoints[seen, 12, 0]) > 0.9  # the subject's left shoulder on the image right
     assert not (tmp_path / "talk.npz").exists() and (tmp_path / "cache").is_dir()  # the bundle went to $SKELETOR_CACHE
+
+
+H2S_CLIPS = ["_2FBDaOPYig_2-3-rgb_front", "_2FBDaOPYig_2-5-rgb_front", "_2FBDaOPYig_3-3-rgb_front", "_2FBDaOPYig_3-5-rgb_front", "_2FBDaOPYig_4-3-rgb_front"]
+
+
+@pytest.mark.slow
+def test_openpose_json_folders_are_cleaned_as_holistic75(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """How2Sign's OpenPose output (a folder of per-frame JSON per clip) is cleaned like any input:
+    the folder of clips gives one output per clip, named after it; the 2D in the output is
+    BODY_25 + hands mapped to holistic75, the joints OpenPose lacks at confidence 0; the 3D is the
+    streaming cleaner's on exactly that, a signer in front of the camera, head above shoulders."""
+    from skeletor.datasets.openpose import load_openpose_folder
+    from skeletor.pose.skeleton import HOLISTIC75
+
+    json_dir = data_dir / "how2sign_openpose_prompt2sign" / "json"
+    out = tmp_path / "out"
+    assert main(["clean", str(json_dir), "-o", str(out), "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [c + ".npz" for c in H2S_CLIPS]
+    assert "5 of 5 file(s) written" in capsys.readouterr().err
+    lacking = [HOLISTIC75.index(j) for j in ("left_eye_inner", "right_eye_outer", "mouth_left", "left_pinky", "right_index", "left_thumb")]
+    frames = {"_2FBDaOPYig_2-5-rgb_front": 210, "_2FBDaOPYig_4-3-rgb_front": 62}
+    for clip, n in frames.items():
+        result = load_poses(out / f"{clip}.npz")
+        seq = load_openpose_folder(json_dir / clip)
+        assert result.poses3d.shape == (n, 75, 3) and result.fps == 24.0
+        np.testing.assert_array_equal(result.keypoints, seq.keypoints)
+        assert (result.keypoints[:, lacking, 2] == 0).all() and np.isnan(result.keypoints[:, lacking, :2]).all()
+        assert (result.keypoints[:, HOLISTIC75.index("left_hand_index_tip"), 2] > 0).mean() > 0.5  # the hands are there
+        np.testing.assert_array_equal(result.poses3d, clean_sequence(seq, StreamingCleaner(CleanerConfig())).poses3d)
+        shoulders = result.poses3d[:, [11, 12]]
+        assert (shoulders[..., 2] > 0).all() and (result.poses3d[:, 0, 1] < shoulders[..., 1].min(-1)).mean() > 0.95
+
+    # the JSON does not store the video's size: --openpose-size sets it (and so the assumed focal length)
+    one = json_dir / H2S_CLIPS[4]
+    big = tmp_path / "big.npz"
+    assert main(["clean", str(one), "-o", str(big), "--openpose-size", "1920x1080", "--no-progress"]) == 0
+    assert not np.allclose(load_poses(big).poses3d, load_poses(out / f"{H2S_CLIPS[4]}.npz").poses3d, equal_nan=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["clean", str(one), "-o", str(big), "--openpose-size", "1920"])
+    assert exc.value.code == 2 and "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_folders_patterns_and_manifests_name_the_inputs(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A manifest (relative to itself) and a pattern add inputs; a folder or pattern with none, or no input at all, is exit 2."""
+    json_dir = data_dir / "how2sign_openpose_prompt2sign" / "json"
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(f"# two clips\n{json_dir / H2S_CLIPS[4]}\n{json_dir / H2S_CLIPS[2]}\n")
+    out = tmp_path / "out"
+    pattern = str(data_dir / "slp_pose_format" / "sgg_lexicon" / "*.pose")
+    assert main(["clean", pattern, "--manifest", str(manifest), "-o", str(out), "--no-refine", "--no-progress"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 6 and f"{H2S_CLIPS[4]}.npz" in names and f"{H2S_CLIPS[2]}.npz" in names
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["clean", str(empty), str(json_dir / H2S_CLIPS[4]), "-o", str(tmp_path / "o2"), "--no-refine", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {empty}: no inputs in this folder" in err and "1 of 1 file(s) written" in err
+    assert main(["clean", "-o", str(tmp_path / "o3")]) == 2
+    assert "no inputs" in capsys.readouterr().err
+    assert main(["clean", "--manifest", str(tmp_path / "absent.txt"), "-o", str(tmp_path / "o3")]) == 2
+    assert "cannot read the manifest" in capsys.readouterr().err
+
+
+def test_resume_skips_valid_outputs_and_redoes_the_rest(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume: an output that reads back is skipped, a broken or missing one is cleaned again
+    (to the same bytes); without --resume everything is written anew."""
+    json_dir = data_dir / "how2sign_openpose_prompt2sign" / "json"
+    clips = [str(json_dir / c) for c in H2S_CLIPS[2:]]
+    out = tmp_path / "out"
+    assert main(["clean", *clips, "-o", str(out), "--no-progress"]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken, gone, kept = (out / f"{c}.npz" for c in H2S_CLIPS[2:])
+    broken.write_bytes(first[broken.name][:100])  # as a disk that filled up would leave it
+    gone.unlink()
+    kept_mtime = kept.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["clean", *clips, "-o", str(out), "--no-progress", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"{json_dir / H2S_CLIPS[4]} -> {kept}: already written (--resume)" in err
+    assert err.strip().splitlines()[-1] == "skeletor clean: 2 of 3 file(s) written, 1 already written (--resume)"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first and kept.stat().st_mtime_ns == kept_mtime
+    assert main(["clean", *clips, "-o", str(out), "--no-progress"]) == 0
+    assert kept.stat().st_mtime_ns != kept_mtime
