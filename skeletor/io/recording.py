@@ -1,5 +1,8 @@
 """Recording the live pose stream to disk as it runs (``skeletor-live --record PATH``).
 
+One module, longer than most: both formats share the writer thread, the crash guarantees
+and the recovery of an interrupted file, which must stay in step.
+
 The suffix picks the format:
 
 ``.jsonl``: a transcript of protocol v1 (``skeletor.protocol``)

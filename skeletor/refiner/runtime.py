@@ -2,6 +2,9 @@
 
 No torch here (``TorchRefiner``, for benchmarks, imports it when constructed).
 
+One module, longer than most: the provider choice, the window state and the two back ends
+share the streaming contract below, which is easiest to keep right in one place.
+
 Streaming contract (the model's, see ``skeletor.refiner.model``): the refiner reads the
 last ``T = window`` frames and emits the frame ``k = lookahead`` frames behind the newest.
 

@@ -1,5 +1,8 @@
 """The streaming rig solver: cleaned holistic75 3D poses in, a humanoid rig out, frame by frame.
 
+One module, longer than most: calibration, the per-bone solve, twist, continuity and the
+floor act on the same per-frame state; split, each part would need all of it.
+
 In: one cleaned frame at a time (``StreamingCleaner`` output): (75, 3) float32 camera-frame
 points (x right, y down, z forward, metres; NaN = missing) and (75,) confidences.
 Out: a :class:`RigFrame`: the Hips position (metres) in the rig world and every bone's
