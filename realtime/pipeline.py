@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -252,6 +252,16 @@ class _Handoff:
             self._cond.notify_all()
 
 
+def refiner_info(cleaner: StreamingCleaner) -> dict[str, Any]:
+    """How the cleaner's refiner runs, as ``hello`` tells clients: the execution provider it
+    runs on (what ``--provider auto`` picked) and its threads; ``provider`` None when off."""
+    refiner = cleaner.refiner
+    providers = getattr(refiner, "providers", None) if refiner is not None else None
+    if not providers:
+        return {"provider": None}
+    return {"provider": providers[0], "threads": cleaner.config.runtime.threads}
+
+
 class LivePipeline:
     """Runs detections through the streaming cleaner and fans the results out to sinks.
 
@@ -303,7 +313,7 @@ class LivePipeline:
             realtime.sinks.base.SinkError: a sink could not be opened (the others are closed
                 again; the source stays open until :meth:`stop`).
         """
-        self.sinks.open(SinkContext(fps=self.source.fps, skeleton=HOLISTIC75))  # the cleaner's layout
+        self.sinks.open(SinkContext(fps=self.source.fps, skeleton=HOLISTIC75, refiner=refiner_info(self.cleaner)))  # the cleaner's layout
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._detect_loop,), name="skeletor-detect", daemon=True),
             threading.Thread(target=self._guarded, args=(self._clean_loop,), name="skeletor-clean", daemon=True),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,7 +58,13 @@ class PoseServer:
     """
 
     def __init__(
-        self, config: ServerConfig = ServerConfig(), *, skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None
+        self,
+        config: ServerConfig = ServerConfig(),
+        *,
+        skeleton: Skeleton = HOLISTIC75,
+        fps: float | None = None,
+        rig: RigLayout | None = None,
+        refiner: Mapping[str, Any] | None = None,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
@@ -67,13 +74,14 @@ class PoseServer:
             fps: the source's nominal frame rate, for ``hello`` (None if unknown).
             rig: the humanoid rig behind the ``rotations`` field, for ``hello``
                 (default :func:`realtime.rig.rig_layout`).
+            refiner: how the refiner runs (provider, threads), for ``hello`` (None = not said).
         """
         from realtime.rig import rig_layout
 
         self.config = config
         self.skeleton = skeleton
         self.stats = ServerStats()
-        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout()), self.stats)
+        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout(), refiner), self.stats)
         self._rig_wanted = False
         self._server: Server | None = None
         self._static: dict[str, tuple[bytes, str]] = {}

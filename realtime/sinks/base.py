@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from skeletor.protocol import PoseFrame, StatusEvent
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton
@@ -43,10 +43,13 @@ class SinkContext:
     Attributes:
         fps: the source's nominal frame rate (None if it states none, e.g. some cameras).
         skeleton: the joint layout of ``PoseFrame.joints``.
+        refiner: how the refiner runs, for outputs that tell their clients (the provider
+            ``auto`` picked and the threads; ``{"provider": None}`` when it is off), or None.
     """
 
     fps: float | None = None
     skeleton: Skeleton = HOLISTIC75
+    refiner: Mapping[str, Any] | None = None
 
 
 @runtime_checkable

@@ -42,12 +42,12 @@ class WebsocketSink(BaseSink):
         self._rig_version = 0  # the last rest rig sent to the clients
 
     def open(self, context: SinkContext) -> None:
-        """Start the server; ``hello`` carries the context's skeleton and fps.
+        """Start the server; ``hello`` carries the context's skeleton, fps and refiner.
 
         Raises:
             OSError: the address cannot be bound (in use, not this machine's).
         """
-        server = ServerThread(self.config, skeleton=context.skeleton, fps=context.fps)
+        server = ServerThread(self.config, skeleton=context.skeleton, fps=context.fps, refiner=context.refiner)
         try:
             server.start()
         except RuntimeError as e:

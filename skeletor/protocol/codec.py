@@ -125,7 +125,9 @@ def _offsets_json(a: np.ndarray) -> list[Any]:
     return np.round(np.nan_to_num(a.astype(np.float64)), JSON_DECIMALS_M).tolist()
 
 
-def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None) -> str:
+def encode_hello(
+    skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None, refiner: Mapping[str, Any] | None = None
+) -> str:
     """The ``hello`` message a server sends first on every connection.
 
     Args:
@@ -133,6 +135,9 @@ def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig:
         fps: the source's nominal frame rate, ``None`` if unknown.
         rig: the humanoid rig behind the ``rotations`` field (bones, parents, a rest rig,
             axes), sent as the ``rig`` key; None = no ``rig`` key.
+        refiner: how the server's refiner runs (e.g. ``{"provider": "CPUExecutionProvider",
+            "threads": 1}``, or ``{"provider": None}`` when it is off), sent as the
+            ``refiner`` key; None = no ``refiner`` key.
 
     Returns:
         The JSON text.
@@ -169,6 +174,8 @@ def encode_hello(skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig:
             "rotations": "local to the parent bone, relative to the rest T-pose; unit quaternions [x, y, z, w]",
             "convention": rig.convention,
         }
+    if refiner is not None:
+        hello["refiner"] = dict(refiner)
     return _dumps(hello)
 
 

@@ -84,6 +84,11 @@ def test_demo_streams_hello_and_frames_and_shuts_down_cleanly(tmp_path: Path) ->
     assert hello["type"] == "hello" and hello["protocol"] == 1
     assert hello["skeleton"]["name"] == "holistic75"
     assert hello["skeleton"]["joints"] == list(HOLISTIC75.joints)
+    # --provider auto says what it picked: here, the CPU build of onnxruntime, one thread
+    import onnxruntime
+
+    assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers()
+    assert hello["refiner"] == {"provider": "CPUExecutionProvider", "threads": 1}
     assert hello["skeleton"]["parents"] == list(HOLISTIC75.parents)
     seqs = [f["seq"] for f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
