@@ -57,7 +57,13 @@ class PoseServer:
     """
 
     def __init__(
-        self, config: ServerConfig = ServerConfig(), *, skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None
+        self,
+        config: ServerConfig = ServerConfig(),
+        *,
+        skeleton: Skeleton = HOLISTIC75,
+        fps: float | None = None,
+        rig: RigLayout | None = None,
+        max_people: int = 1,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
 
@@ -67,13 +73,14 @@ class PoseServer:
             fps: the source's nominal frame rate, for ``hello`` (None if unknown).
             rig: the humanoid rig behind the ``rotations`` field, for ``hello``
                 (default :func:`realtime.rig.rig_layout`).
+            max_people: the most people the source follows (``hello``'s ``max_people``).
         """
         from realtime.rig import rig_layout
 
         self.config = config
         self.skeleton = skeleton
         self.stats = ServerStats()
-        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout()), self.stats)
+        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout(), max_people), self.stats)
         self._rig_wanted = False
         self._server: Server | None = None
         self._static: dict[str, tuple[bytes, str]] = {}
@@ -237,7 +244,8 @@ class PoseServer:
             ValueError: an unknown event or details that are not JSON.
         """
         event = StatusEvent(event)
-        self._fanout.publish_status(event, encode_status(event, message, **details))
+        person_id = details.get("person_id")
+        self._fanout.publish_status(event, encode_status(event, message, **details), person_id if isinstance(person_id, int) else None)
 
     # ------------------------------------------------------------------ HTTP
 
