@@ -35,7 +35,9 @@ person, one batched refiner call) instead of the single :class:`StreamingCleaner
 capture gives one :class:`PoseFrame` per person followed, all with that capture's ``seq``
 and ``t_capture_ns`` and their ``person_id``. The oldest person followed (the lowest id in
 the capture's frames) is marked ``primary``: the one person of clients that do not ask for
-more, and the only one the humanoid rig is solved for. People appearing and leaving go to
+more. The humanoid rig is solved for one person: the one a sink asks for
+(``SinkSet.rig_person``, ``--vmc-person``), else the primary person; when that person
+changes, the rig solver starts afresh (a new rest rig, a new ``rig_version``). People appearing and leaving go to
 the sinks as ``person_appeared`` / ``person_left`` (``SinkSet.person_event``). A person
 who leaves is flushed up to the capture the others are at; their frames past it (captures
 in which they were no longer seen, only held) are not sent, so ``seq`` never goes back.
@@ -318,6 +320,7 @@ class LivePipeline:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pending: dict[int, Detection] = {}  # detections in the cleaner's lookahead, by push index
+        self._rig_person: int | None = None  # the person the rig was last solved for (several people)
         self._index = 0  # pushes into the cleaner since it last started afresh
         self.error: BaseException | None = None
 
@@ -573,6 +576,12 @@ class LivePipeline:
                 "pipeline": (now_mono - det.t_capture_mono_ns) / 1e6,
             }
             self.sinks.see_input(det)
+            wanted = self.sinks.rig_person
+            rigged = group[0].person_id if wanted is None else wanted
+            if rigged != self._rig_person and any(pf.person_id == rigged for pf in group):
+                if self._rig_person is not None:
+                    self.rig.solver.reset()  # another body: calibrate afresh
+                self._rig_person = rigged
             for i, pf in enumerate(group):
                 f = pf.frame
                 frame = PoseFrame(
@@ -585,8 +594,8 @@ class LivePipeline:
                     person_id=pf.person_id,
                     primary=i == 0,
                 )
-                if i == 0:
-                    frame = self.rig.attach(frame)  # the rig follows the primary person only
+                if pf.person_id == rigged:
+                    frame = self.rig.attach(frame)  # one person's rig: --vmc-person's, else the primary's
                 self.sinks.write(frame)
             self.stats.frames += 1
             self.stats.recent_ms.append(latency["pipeline"])

@@ -273,6 +273,15 @@ class SinkSet:
         return False
 
     @property
+    def rig_person(self) -> int | None:
+        """The person whose rig a sink asked for (its ``rig_person``, e.g. ``--vmc-person``); None = the primary person."""
+        for sink in self.sinks:
+            person = getattr(sink, "rig_person", None)
+            if isinstance(person, int):
+                return person
+        return None
+
+    @property
     def total_failures(self) -> int:
         """Failures of all sinks together."""
         return sum(self.failures.values())
