@@ -85,7 +85,8 @@ def _refiner_line(cleaner: object) -> str:
     if refiner is None:
         return "off (uplift only)"
     providers = getattr(refiner, "providers", None) or ["?"]
-    threads = cleaner.config.runtime.threads  # type: ignore[attr-defined]
+    config = cleaner.config  # type: ignore[attr-defined]
+    threads = getattr(config, "cleaner", config).runtime.threads  # a MultiPersonCleaner's PeopleConfig holds the cleaner's
     return f"on ({providers[0].removesuffix('ExecutionProvider')}, {threads or 'all'} thread(s))"
 
 
@@ -149,10 +150,13 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     except (SourceError, ValueError, ImportError, OSError) as e:
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
+    people = int(getattr(source, "max_people", 1))
     try:
+        from skeletor.cleaner.people import MultiPersonCleaner, PeopleConfig
         from skeletor.cleaner.stream import StreamingCleaner
 
-        cleaner = StreamingCleaner(config.cleaner)
+        cleaner: StreamingCleaner | MultiPersonCleaner
+        cleaner = MultiPersonCleaner(PeopleConfig(cleaner=config.cleaner)) if people > 1 else StreamingCleaner(config.cleaner)
     except (RefinerWeightsError, ProviderUnavailableError, ValueError, OSError) as e:
         source.close()
         print(f"skeletor-live: {e}", file=sys.stderr)
@@ -169,8 +173,11 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         pipeline.stop()
         print(f"skeletor-live: {e.__cause__ or e}", file=sys.stderr)
         return 2
-    log.info("source: %s; refiner: %s", what, _refiner_line(cleaner))
-    print("skeletor-live: " + "  ".join(pipeline.sinks.describe()), file=sys.stderr, flush=True)
+    log.info("source: %s; refiner: %s; people: %d", what, _refiner_line(cleaner), people)
+    line = pipeline.sinks.describe()
+    if people > 1:
+        line.append(f"people: up to {people} (clients get the oldest person unless they subscribe with \"people\": \"all\")")
+    print("skeletor-live: " + "  ".join(line), file=sys.stderr, flush=True)
     try:
         last = 0.0
         while not stop.is_set() and pipeline.running:

@@ -27,6 +27,21 @@ Every frame carries its stage timestamps: capture (wall clock, sent to clients a
 ``t_capture_ns``), and the durations of decoding, detection, uplift and refinement and the
 whole capture -> cleaned time (``pipeline``, hand-over wait included) in ``latency_ms``;
 the server adds encode and send.
+
+Several people: when the source's detector finds more than one person (``max_people`` > 1,
+``skeletor-live --people N``), the clean thread runs a
+:class:`~skeletor.cleaner.people.MultiPersonCleaner` (tracked ids, one streaming cleaner per
+person, one batched refiner call) instead of the single :class:`StreamingCleaner`, and each
+capture gives one :class:`PoseFrame` per person followed, all with that capture's ``seq``
+and ``t_capture_ns`` and their ``person_id``. The oldest person followed (the lowest id in
+the capture's frames) is marked ``primary``: the one person of clients that do not ask for
+more. The humanoid rig is solved for one person: the one a sink asks for
+(``SinkSet.rig_person``, ``--vmc-person``), else the primary person; when that person
+changes, the rig solver starts afresh (a new rest rig, a new ``rig_version``). People appearing and leaving go to
+the sinks as ``person_appeared`` / ``person_left`` (``SinkSet.person_event``). A person
+who leaves is flushed up to the capture the others are at; their frames past it (captures
+in which they were no longer seen, only held) are not sent, so ``seq`` never goes back.
+The single-person path is unchanged.
 """
 
 from __future__ import annotations
@@ -43,9 +58,10 @@ import numpy as np
 
 from realtime.rig import LiveRig
 from realtime.sinks.base import Sink, SinkContext, SinkSet
-from skeletor.protocol import PoseFrame, StatusEvent
-from skeletor.pose.skeleton import HOLISTIC75
+from skeletor.cleaner.people import MultiPersonCleaner, PeopleConfig, PeopleUpdate, PersonFrame
 from skeletor.cleaner.stream import CleanerConfig, CleanFrame, StreamingCleaner
+from skeletor.pose.skeleton import HOLISTIC75
+from skeletor.protocol import PoseFrame, StatusEvent
 
 __all__ = ["Detection", "DetectionSource", "PipelineConfig", "PipelineStats", "LivePipeline"]
 
@@ -67,6 +83,9 @@ class Detection:
         detect_ms: time the detector took (0 for the demo source).
         image: the BGR image, when a preview wants it; else None.
         decode_ms: time the capture took to read and decode the image.
+        people: every person found, from a multi-person detector (in no order: the tracker
+            gives ids); ``keypoints``, ``depth`` and ``person_found`` are the first's (the
+            largest). Empty from a single-person detector.
     """
 
     seq: int
@@ -79,6 +98,7 @@ class Detection:
     detect_ms: float = 0.0
     image: np.ndarray | None = None
     decode_ms: float = 0.0
+    people: list = field(default_factory=list)  # list[realtime.detectors.DetectedPose]
 
 
 class DetectionSource(Protocol):
@@ -86,7 +106,9 @@ class DetectionSource(Protocol):
 
     A source may also have ``realtime`` (bool): True when its frames come at the world's
     pace (a camera, a paced video), so a stale detection may be dropped; without it the
-    pipeline cleans every detection (see :attr:`PipelineConfig.drop_stale`).
+    pipeline cleans every detection (see :attr:`PipelineConfig.drop_stale`). And
+    ``max_people`` (int, default 1): more than 1 when its detections carry ``people``
+    (the pipeline then follows every person).
     """
 
     fps: float | None
@@ -252,14 +274,14 @@ class _Handoff:
             self._cond.notify_all()
 
 
-def refiner_info(cleaner: StreamingCleaner) -> dict[str, Any]:
+def refiner_info(cleaner: StreamingCleaner | MultiPersonCleaner) -> dict[str, Any]:
     """How the cleaner's refiner runs, as ``hello`` tells clients: the execution provider it
     runs on (what ``--provider auto`` picked) and its threads; ``provider`` None when off."""
-    refiner = cleaner.refiner
-    providers = getattr(refiner, "providers", None) if refiner is not None else None
+    providers = getattr(cleaner.refiner, "providers", None)
     if not providers:
         return {"provider": None}
-    return {"provider": providers[0], "threads": cleaner.config.runtime.threads}
+    config = cleaner.config.cleaner if isinstance(cleaner, MultiPersonCleaner) else cleaner.config
+    return {"provider": providers[0], "threads": config.runtime.threads}
 
 
 class LivePipeline:
@@ -275,7 +297,7 @@ class LivePipeline:
         config: PipelineConfig = PipelineConfig(),
         sinks: SinkSet | Iterable[Sink | Callable[[PoseFrame], None]] = (),
         status: StatusCallback | None = None,
-        cleaner: StreamingCleaner | None = None,
+        cleaner: StreamingCleaner | MultiPersonCleaner | None = None,
     ) -> None:
         """Prepare the pipeline; nothing runs until :meth:`start`.
 
@@ -287,13 +309,19 @@ class LivePipeline:
                 cleaned :class:`PoseFrame` and every status event, in order, from the clean
                 thread.
             status: also called with status events (source lost/found/ended, person lost/found).
-            cleaner: a ready cleaner (default: built from ``config.cleaner``).
+            cleaner: a ready cleaner (default: built from ``config.cleaner``): a
+                :class:`MultiPersonCleaner` when the source's ``max_people`` > 1, else a
+                :class:`StreamingCleaner`.
         """
         self.source = source
         self.config = config
         self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet(sinks)
         self._status_callback = status
-        self.cleaner = cleaner or StreamingCleaner(config.cleaner)
+        self.max_people = int(getattr(source, "max_people", 1) or 1)
+        if cleaner is None:
+            cleaner = MultiPersonCleaner(PeopleConfig(cleaner=config.cleaner)) if self.max_people > 1 else StreamingCleaner(config.cleaner)
+        self.cleaner = cleaner
+        self.people: MultiPersonCleaner | None = cleaner if isinstance(cleaner, MultiPersonCleaner) else None
         self.rig = LiveRig(lambda: self.sinks.wants_rig)  # joint rotations, only while an output wants them
         self.stats = PipelineStats()
         drop = config.drop_stale
@@ -302,6 +330,7 @@ class LivePipeline:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pending: dict[int, Detection] = {}  # detections in the cleaner's lookahead, by push index
+        self._rig_person: int | None = None  # the person the rig was last solved for (several people)
         self._index = 0  # pushes into the cleaner since it last started afresh
         self.error: BaseException | None = None
 
@@ -313,7 +342,9 @@ class LivePipeline:
             realtime.sinks.base.SinkError: a sink could not be opened (the others are closed
                 again; the source stays open until :meth:`stop`).
         """
-        self.sinks.open(SinkContext(fps=self.source.fps, skeleton=HOLISTIC75, refiner=refiner_info(self.cleaner)))  # the cleaner's layout
+        self.sinks.open(
+            SinkContext(fps=self.source.fps, skeleton=HOLISTIC75, max_people=self.max_people, refiner=refiner_info(self.cleaner))
+        )  # the cleaner's layout
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._detect_loop,), name="skeletor-detect", daemon=True),
             threading.Thread(target=self._guarded, args=(self._clean_loop,), name="skeletor-clean", daemon=True),
@@ -426,6 +457,9 @@ class LivePipeline:
 
     def _clean(self, det: Detection) -> None:
         """Push one detection through the cleaner and emit what became ready."""
+        if self.people is not None:
+            self._clean_people(self.people, det)
+            return
         self._pending[self._index] = det
         self._index += 1
         try:
@@ -436,6 +470,15 @@ class LivePipeline:
         self._emit(outs)
 
     def _flush(self) -> None:
+        if self.people is not None:
+            try:
+                frames = self.people.flush()
+            except Exception as e:
+                self._restart_cleaner(e)
+                return
+            self._emit_people(frames, self.people.last_timings_ms)
+            self._pending.clear()
+            return
         try:
             outs = self.cleaner.flush()
         except Exception as e:
@@ -449,6 +492,9 @@ class LivePipeline:
         self._count_error("clean", exc, skipped=len(self._pending))
         self._pending.clear()
         self._index = 0
+        if self.people is not None:
+            for pid in self.people.people:  # everyone is forgotten; their ids never come back
+                self._person_event(StatusEvent.PERSON_LEFT, pid)
         self.cleaner.reset()
 
     def _count_error(self, stage: str, exc: Exception, skipped: int = 1) -> None:
@@ -494,3 +540,75 @@ class LivePipeline:
             self.stats.recent_t.append(now_mono / 1e9)
             self.sinks.see_input(det)
             self.sinks.write(frame)
+
+    # -- several people ----------------------------------------------------------------
+    def _clean_people(self, people: MultiPersonCleaner, det: Detection) -> None:
+        """Push one capture's people through the multi-person cleaner; emit, per capture, one frame per person."""
+        index = self._index
+        self._pending[index] = det
+        self._index += 1
+        try:
+            update: PeopleUpdate = people.push([(p.keypoints, p.depth) for p in det.people], det.t_capture_mono_ns / 1e9, det.image_size)
+        except Exception as e:
+            self._restart_cleaner(e)
+            return
+        for pid in update.appeared:
+            self._person_event(StatusEvent.PERSON_APPEARED, pid)
+        cutoff = index - people.lookahead  # the capture the people followed are output at now
+        self._emit_people([f for f in update.frames if f.frame_index <= cutoff], people.last_timings_ms)
+        for pid in update.left:
+            self._person_event(StatusEvent.PERSON_LEFT, pid)
+        for k in [k for k in self._pending if k <= cutoff]:
+            del self._pending[k]
+
+    def _person_event(self, event: StatusEvent, person_id: int) -> None:
+        """A person appeared or left: to the sinks (with the id) and the status callback."""
+        text = f"person {person_id} {'appeared' if event is StatusEvent.PERSON_APPEARED else 'left'}"
+        self.sinks.person_event(event, text, person_id)
+        if self._status_callback is not None:
+            self._status_callback(event, text)
+
+    def _emit_people(self, frames: list[PersonFrame], timings: dict[str, float]) -> None:
+        """Hand ``frames`` to the sinks capture by capture (in order), people in id order, the lowest id primary."""
+        by_capture: dict[int, list[PersonFrame]] = {}
+        for f in frames:
+            by_capture.setdefault(f.frame_index, []).append(f)
+        for index in sorted(by_capture):
+            det = self._pending.get(index)
+            if det is None:
+                continue
+            group = sorted(by_capture[index], key=lambda f: f.person_id)
+            now_mono = time.monotonic_ns()
+            latency = {
+                "decode": det.decode_ms,
+                "detect": det.detect_ms,
+                "track": timings.get("track", 0.0),
+                "uplift": timings.get("uplift", 0.0),
+                "refine": timings.get("refine", 0.0),
+                "pipeline": (now_mono - det.t_capture_mono_ns) / 1e6,
+            }
+            self.sinks.see_input(det)
+            wanted = self.sinks.rig_person
+            rigged = group[0].person_id if wanted is None else wanted
+            if rigged != self._rig_person and any(pf.person_id == rigged for pf in group):
+                if self._rig_person is not None:
+                    self.rig.solver.reset()  # another body: calibrate afresh
+                self._rig_person = rigged
+            for i, pf in enumerate(group):
+                f = pf.frame
+                frame = PoseFrame(
+                    seq=det.seq,
+                    t_capture_ns=det.t_capture_ns,
+                    joints=np.nan_to_num(f.pose, nan=np.nan),
+                    confidence=f.confidence,
+                    raw_joints=f.raw_pose,
+                    latency_ms=latency,
+                    person_id=pf.person_id,
+                    primary=i == 0,
+                )
+                if pf.person_id == rigged:
+                    frame = self.rig.attach(frame)  # one person's rig: --vmc-person's, else the primary's
+                self.sinks.write(frame)
+            self.stats.frames += 1
+            self.stats.recent_ms.append(latency["pipeline"])
+            self.stats.recent_t.append(now_mono / 1e9)

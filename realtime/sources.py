@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, check_pose, create_detector
+from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, check_pose, create_detector, detect_people, no_person
 from realtime.pipeline import Detection
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 
@@ -412,11 +412,23 @@ class CaptureSource:
         if self._pacer is not None:
             self._pacer.take()  # frames missed meanwhile were overwritten in the slot: counted there
         t0 = time.perf_counter()
-        pose = self.detector.detect(frame.image, frame.t_mono_ns)
-        check_pose(self.detector, pose)
+        people: list = []
+        if self.max_people > 1:
+            people = detect_people(self.detector, frame.image, frame.t_mono_ns)
+            for p in people:
+                check_pose(self.detector, p)
+            pose = people[0] if people else no_person(self.detector.skeleton)
+        else:
+            pose = self.detector.detect(frame.image, frame.t_mono_ns)
+            check_pose(self.detector, pose)
         h, w = frame.image.shape[:2]
         return Detection(frame.seq, pose.keypoints, pose.depth, pose.person_found, (w, h), frame.t_wall_ns, frame.t_mono_ns,
-                         1000 * (time.perf_counter() - t0), frame.image, frame.decode_ms)  # fmt: skip
+                         1000 * (time.perf_counter() - t0), frame.image, frame.decode_ms, people)  # fmt: skip
+
+    @property
+    def max_people(self) -> int:
+        """The most people a detection carries (the detector's ``max_people``; 1 for a single-person detector)."""
+        return int(getattr(self.detector, "max_people", 1))
 
     def close(self) -> None:
         """Stop capturing and free the camera / file and the detector (idempotent)."""

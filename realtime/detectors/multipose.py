@@ -374,8 +374,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--people", type=_people, default=1, action=_PeopleAction, metavar="N",
         help="detect up to N people: N > 1 uses MediaPipe's PoseLandmarker (built at first use from the installed "
-        "mediapipe's own models) and MediaPipe Hands; the live stream carries the largest of them (one person per "
-        "frame, as today); 1 keeps the default detector (default 1)",
+        "mediapipe's own models) and MediaPipe Hands; each person is tracked and cleaned, "
+        "and the stream carries one frame per person (clients that subscribe with people \"all\"; others get the "
+        "oldest person); 1 keeps the default detector (default 1)",
     )  # fmt: skip
     g.add_argument("--no-hands", action="store_true", help="with --people: bodies only, no hand detection (faster)")
 

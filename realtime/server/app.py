@@ -64,6 +64,7 @@ class PoseServer:
         skeleton: Skeleton = HOLISTIC75,
         fps: float | None = None,
         rig: RigLayout | None = None,
+        max_people: int = 1,
         refiner: Mapping[str, Any] | None = None,
     ) -> None:
         """Prepare a server; nothing listens until :meth:`start`.
@@ -74,6 +75,7 @@ class PoseServer:
             fps: the source's nominal frame rate, for ``hello`` (None if unknown).
             rig: the humanoid rig behind the ``rotations`` field, for ``hello``
                 (default :func:`realtime.rig.rig_layout`).
+            max_people: the most people the source follows (``hello``'s ``max_people``).
             refiner: how the refiner runs (provider, threads), for ``hello`` (None = not said).
         """
         from realtime.rig import rig_layout
@@ -81,7 +83,7 @@ class PoseServer:
         self.config = config
         self.skeleton = skeleton
         self.stats = ServerStats()
-        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout(), refiner), self.stats)
+        self._fanout = Fanout(config, encode_hello(skeleton, fps, rig or rig_layout(), max_people, refiner), self.stats)
         self._rig_wanted = False
         self._server: Server | None = None
         self._static: dict[str, tuple[bytes, str]] = {}
@@ -245,7 +247,8 @@ class PoseServer:
             ValueError: an unknown event or details that are not JSON.
         """
         event = StatusEvent(event)
-        self._fanout.publish_status(event, encode_status(event, message, **details))
+        person_id = details.get("person_id")
+        self._fanout.publish_status(event, encode_status(event, message, **details), person_id if isinstance(person_id, int) else None)
 
     # ------------------------------------------------------------------ HTTP
 

@@ -21,6 +21,12 @@ DEBUG), and the loop and every other client go on. A client whose socket takes n
 full) is closed the same way; websockets' keepalive drops one that does not answer a ping
 within ``ping_timeout_s`` (a ping waits behind a full buffer, hence the send timeout).
 
+Several people: the pipeline publishes one frame per person per capture (same ``seq``);
+each client's session offers a client without ``people`` the primary person's only, and
+gives a client of people ``"all"`` a slot per person (``person_left`` drops that person's
+waiting frame). Frames of one capture cross from the pipeline thread together: a newer
+capture replaces every frame of an older one not yet fanned out, never one person's.
+
 Status messages are queued, never replaced by frames, and the latest of each state group
 is replayed to clients that connect later. For each frame the server records how long it
 took from :meth:`~Fanout.publish` to the last client's send returning
@@ -36,7 +42,7 @@ import socket
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
@@ -93,7 +99,7 @@ class Client:
         wake: set when the slot or the control queue has something for the sender task.
         peer: ``host:port``, for logs.
         sending: the sender task is inside an awaited send; frames wait in the slot.
-        in_slot: the frame waiting in the session's slot (for the delivery timing).
+        in_slot: the frames waiting in the session's slots, by slot key (for the delivery timing).
         fault: set once the client failed or stalled: the close code and reason it gets.
     """
 
@@ -102,7 +108,7 @@ class Client:
     wake: asyncio.Event
     peer: str
     sending: bool = False
-    in_slot: _Published | None = None
+    in_slot: dict[int, _Published] = field(default_factory=dict)
     fault: tuple[CloseCode, str] | None = None
 
 
@@ -139,7 +145,7 @@ class Fanout:
         self.clients: dict[int, Client] = {}
         self._hello = hello
         self._last_status: dict[str, str] = {}
-        self._pending: tuple[PoseFrame, int] | None = None  # newest frame from another thread (+ its stamp), not yet fanned out
+        self._pending: list[tuple[PoseFrame, int]] = []  # the newest capture's frames from another thread (+ stamps), not yet fanned out
         self._pending_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -162,7 +168,7 @@ class Fanout:
 
         Thread-safe: from the event loop thread the frame is fanned out at once; from any
         other thread it is passed to the loop (if the loop falls behind, only the newest
-        frame is kept). Does nothing when not attached to a loop.
+        capture's frames are kept: every person's of it). Does nothing when not attached to a loop.
         """
         loop = self._loop
         if loop is None:
@@ -172,26 +178,33 @@ class Fanout:
             self._fanout(frame, t_publish_ns)
             return
         with self._pending_lock:
-            schedule = self._pending is None
-            if not schedule:
-                self.stats.frames_coalesced += 1
-            self._pending = (frame, t_publish_ns)
+            pending = self._pending
+            schedule = not pending
+            if pending:
+                last = pending[-1][0]
+                if (last.seq, last.t_capture_ns) != (frame.seq, frame.t_capture_ns):  # a newer capture
+                    self.stats.frames_coalesced += len(pending)
+                    pending.clear()
+            pending.append((frame, t_publish_ns))
         if schedule:
             try:
                 loop.call_soon_threadsafe(self._take_pending)
             except RuntimeError:  # the loop closed under us: the server is gone
                 pass
 
-    def publish_status(self, event: StatusEvent, text: str) -> None:
-        """Queue an encoded ``status`` message for every client and remember it for later ones (thread-safe)."""
+    def publish_status(self, event: StatusEvent, text: str, person_id: int | None = None) -> None:
+        """Queue an encoded ``status`` message for every client and remember it for later ones (thread-safe).
+
+        ``person_id`` with ``person_left``: that person's frames still waiting in slots are dropped.
+        """
         loop = self._loop
         if loop is None:
             return
         if threading.get_ident() == self._loop_thread:
-            self._fanout_status(event, text)
+            self._fanout_status(event, text, person_id)
         else:
             try:
-                loop.call_soon_threadsafe(self._fanout_status, event, text)
+                loop.call_soon_threadsafe(self._fanout_status, event, text, person_id)
             except RuntimeError:
                 pass
 
@@ -216,9 +229,9 @@ class Fanout:
 
     def _take_pending(self) -> None:
         with self._pending_lock:
-            pending, self._pending = self._pending, None
-        if pending is not None:
-            self._fanout(*pending)
+            pending, self._pending = self._pending, []
+        for frame, t_publish_ns in pending:
+            self._fanout(frame, t_publish_ns)
 
     def _fanout(self, frame: PoseFrame, t_publish_ns: int) -> None:
         """Offer ``frame`` to every slot; write it at once to clients whose sockets keep up."""
@@ -232,10 +245,12 @@ class Fanout:
             try:
                 if not client.session.offer(shared, now):
                     continue
-                if client.in_slot is not None:  # replaced in the slot before it was sent
-                    self._settle(client.in_slot, sent=False)
+                key = client.session.slot_key(frame)
+                replaced = client.in_slot.pop(key, None)
+                if replaced is not None:  # replaced in the slot before it was sent
+                    self._settle(replaced, sent=False)
                 shared.holders += 1
-                client.in_slot = shared
+                client.in_slot[key] = shared
                 if client.sending or not self._write_now(client):
                     client.wake.set()
             except Exception as e:  # this client's fault only: close it, go on with the others
@@ -246,13 +261,26 @@ class Fanout:
         if self._debug:
             log.debug("frame %d to %d clients", frame.seq, len(self.clients))
 
-    def _fanout_status(self, event: StatusEvent, text: str) -> None:
-        self._last_status[STATUS_GROUP[event]] = text
+    def _fanout_status(self, event: StatusEvent, text: str, person_id: int | None = None) -> None:
+        group = STATUS_GROUP.get(event)
+        if group is not None:  # a state (not a one-off person event): replayed to later clients
+            self._last_status[group] = text
         for client in list(self.clients.values()):
             if client.fault is None:
+                if event is StatusEvent.PERSON_LEFT and person_id is not None:
+                    self._drop_person(client, person_id)
                 client.session.queue_control(text)
                 client.wake.set()
         log.info("status %s sent to %d clients", event.value, len(self.clients))
+
+    def _drop_person(self, client: Client, person_id: int) -> None:
+        """Drop a person who left from the client's slots."""
+        dropped = client.session.drop_person(person_id)
+        if dropped is not None:
+            for key, held in list(client.in_slot.items()):
+                if held is dropped:
+                    del client.in_slot[key]
+                    self._settle(held, sent=False)
 
     def _settle(self, frame: _Published, sent: bool) -> None:
         """One holder of ``frame`` is done with it (sent, or replaced / gone); the last one records the time."""
@@ -264,14 +292,16 @@ class Fanout:
 
     def _take(self, client: Client) -> tuple[str | bytes, _Published | None] | None:
         """The client's next message, and the frame it is (None for a control message)."""
-        session = client.session
-        sent = session.frames_sent
-        message = session.next_message()
-        if message is None:
+        item = client.session.next_item()
+        if item is None:
             return None
+        message, shared = item
         frame = None
-        if session.frames_sent != sent:  # it was the slot's frame
-            frame, client.in_slot = client.in_slot, None
+        if shared is not None:  # a slot's frame
+            for key, held in client.in_slot.items():
+                if held is shared:
+                    frame = client.in_slot.pop(key)
+                    break
         return message, frame
 
     def _write_now(self, client: Client) -> bool:
@@ -319,9 +349,13 @@ class Fanout:
     def remove(self, client: Client) -> None:
         """Forget a connection that closed."""
         del self.clients[id(client.ws)]
-        if client.in_slot is not None:
-            self._settle(client.in_slot, sent=False)
-            client.in_slot = None
+        self._release_slots(client)
+
+    def _release_slots(self, client: Client) -> None:
+        """The client's waiting frames will never be sent: settle them."""
+        held, client.in_slot = client.in_slot, {}
+        for frame in held.values():
+            self._settle(frame, sent=False)
 
     def _limit_unsent(self, ws: ServerConnection) -> None:
         limit = self.config.unsent_limit_bytes
@@ -344,9 +378,7 @@ class Fanout:
         log.error("client %s failed: %s; closing it with 1011", client.peer, _describe(exc))
         if self._debug:
             log.debug("client %s: traceback", client.peer, exc_info=exc)
-        if client.in_slot is not None:
-            self._settle(client.in_slot, sent=False)
-            client.in_slot = None
+        self._release_slots(client)
         client.wake.set()  # its sender closes it
 
     def _stalled(self, client: Client) -> None:

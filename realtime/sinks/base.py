@@ -43,12 +43,16 @@ class SinkContext:
     Attributes:
         fps: the source's nominal frame rate (None if it states none, e.g. some cameras).
         skeleton: the joint layout of ``PoseFrame.joints``.
+        max_people: the most people the pipeline follows (1: every frame is person 0;
+            more: one frame per person per capture, ``PoseFrame.person_id``, the oldest
+            person's marked ``PoseFrame.primary``).
         refiner: how the refiner runs, for outputs that tell their clients (the provider
             ``auto`` picked and the threads; ``{"provider": None}`` when it is off), or None.
     """
 
     fps: float | None = None
     skeleton: Skeleton = HOLISTIC75
+    max_people: int = 1
     refiner: Mapping[str, Any] | None = None
 
 
@@ -93,6 +97,8 @@ class BaseSink:
     - ``pump()``: work that must run on the main thread (GUI windows), about 10 times a second;
     - ``describe()``: a few words for the startup line (the viewer's URL);
     - ``summary()``: a few words for the once-a-second status line (``clients 3``).
+    - ``person_event(event, text, person_id)``: a ``person_appeared`` / ``person_left``
+      status with the person's id (a sink without it gets ``status(event, text)``).
 
     ``wants_rig`` (an attribute or property, False here) asks the pipeline to solve the
     humanoid rig and attach it to the frames (``PoseFrame.rig``): the VMC sender always
@@ -219,6 +225,18 @@ class SinkSet:
             except Exception as e:
                 self._failed(sink, "status", e)
 
+    def person_event(self, event: StatusEvent, text: str, person_id: int) -> None:
+        """Hand a person's appearing / leaving to every sink: to ``person_event`` where a sink has it, else ``status``."""
+        for sink in self.sinks:
+            hook = getattr(sink, "person_event", None)
+            try:
+                if callable(hook):
+                    hook(event, text, person_id)
+                else:
+                    sink.status(event, text)
+            except Exception as e:
+                self._failed(sink, "status", e)
+
     def pump(self) -> None:
         """Run the sinks' main-thread work (call from the main thread)."""
         for sink in self._pumps:
@@ -256,6 +274,15 @@ class SinkSet:
             except Exception as e:
                 self._failed(sink, "wants_rig", e)
         return False
+
+    @property
+    def rig_person(self) -> int | None:
+        """The person whose rig a sink asked for (its ``rig_person``, e.g. ``--vmc-person``); None = the primary person."""
+        for sink in self.sinks:
+            person = getattr(sink, "rig_person", None)
+            if isinstance(person, int):
+                return person
+        return None
 
     @property
     def total_failures(self) -> int:

@@ -53,7 +53,9 @@ class RecordingSink(BaseSink):
             OSError: the file cannot be created.
         """
         try:
-            self.recorder = Recorder.open(self.path, fps=context.fps or 30.0, skeleton=context.skeleton, config=self.config)
+            self.recorder = Recorder.open(
+                self.path, fps=context.fps or 30.0, skeleton=context.skeleton, config=self.config, max_people=context.max_people
+            )
         except FileExistsError as e:  # a spool left by an interrupted recording: the user must decide
             raise ValueError(f"--record: {e}") from e
         except ValueError as e:

@@ -114,13 +114,19 @@ class VmcConfig:
 
     Attributes:
         targets: where every bundle goes (one or more receivers).
+        person: with several people (``--people N``), whose rig drives the avatar (a
+            ``person_id``); None = the primary person (the oldest followed; with one
+            person, that person).
     """
 
     targets: tuple[VmcTarget, ...] = (VmcTarget("127.0.0.1"),)
+    person: int | None = None
 
     def __post_init__(self) -> None:
         if not self.targets:
             raise ValueError("VmcConfig needs at least one target")
+        if self.person is not None and (isinstance(self.person, bool) or not isinstance(self.person, int) or self.person < 0):
+            raise ValueError(f"--vmc-person must be a person id >= 0, got {self.person!r}")
 
 
 class VmcBundle:
@@ -263,9 +269,17 @@ class VmcSink(BaseSink):
             self._sockets.append((target, sock))
         self._t0 = time.monotonic()
 
+    @property
+    def rig_person(self) -> int | None:
+        """The person whose rig the pipeline should solve (None = the primary person)."""
+        return self.config.person
+
     def write(self, frame: PoseFrame) -> None:
-        """Encode the frame's bundle once and send it to every target (never blocks)."""
+        """Encode the frame's bundle once and send it to every target (never blocks); other people's frames are skipped."""
         if self._bundle is None:
+            return
+        person = self.config.person
+        if (frame.person_id != person) if person is not None else not frame.primary:
             return
         data = self._bundle.encode(frame.rig, time.monotonic() - self._t0)
         self.bundles_with_bones += frame.rig is not None
@@ -317,6 +331,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "PORT alone = this machine); repeat for several receivers. Another machine is allowed and warned about: "
         "VMC is unencrypted. Needs python-osc (pip install 'skeletor-live[vmc]')",
     )
+    group.add_argument(
+        "--vmc-person", type=int, default=None, metavar="ID",
+        help="with --people N: the person (their person_id, as the viewer and status messages show it) whose rig "
+        "drives the avatar (default: the primary person, the oldest followed)",
+    )  # fmt: skip
 
 
 def _from_args(args: argparse.Namespace) -> VmcSink | None:
@@ -326,11 +345,14 @@ def _from_args(args: argparse.Namespace) -> VmcSink | None:
         ValueError: a malformed HOST:PORT.
         ImportError: python-osc is missing (said before anything starts).
     """
+    person = getattr(args, "vmc_person", None)
     if not getattr(args, "vmc", None):
+        if person is not None:
+            raise ValueError("--vmc-person needs --vmc (where to send the avatar's rig)")
         return None
     targets = tuple(dict.fromkeys(parse_target(t) for t in args.vmc))  # a target given twice gets one bundle a frame
     VmcBundle(BONES)  # python-osc is there
-    return VmcSink(VmcConfig(targets))
+    return VmcSink(VmcConfig(targets, person))
 
 
 SPEC = SinkSpec(add_options=_add_options, from_args=_from_args)

@@ -47,7 +47,9 @@ class WebsocketSink(BaseSink):
         Raises:
             OSError: the address cannot be bound (in use, not this machine's).
         """
-        server = ServerThread(self.config, skeleton=context.skeleton, fps=context.fps, refiner=context.refiner)
+        server = ServerThread(
+            self.config, skeleton=context.skeleton, fps=context.fps, max_people=context.max_people, refiner=context.refiner
+        )
         try:
             server.start()
         except RuntimeError as e:
@@ -73,6 +75,11 @@ class WebsocketSink(BaseSink):
         """Send a ``status`` message to every client."""
         if self.server is not None:
             self.server.publish_status(event, text)
+
+    def person_event(self, event: StatusEvent, text: str, person_id: int) -> None:
+        """Send a ``person_appeared`` / ``person_left`` status with ``person_id`` (a leaver's waiting frames are dropped)."""
+        if self.server is not None:
+            self.server.publish_status(event, text, person_id=person_id)
 
     def close(self) -> None:
         """Stop the server; clients get close code 1001 (going away)."""

@@ -14,7 +14,11 @@
  * joints or beside them, anchored at the joints' mid-hip: a wrong rotation shows as a bone
  * that leaves its joints. Choosing it subscribes to `rotations` (the server then solves the rig).
  *
- * For tests: window.viewerStats = {connected, framesDrawn, framesReceived, lastSeq, rig...}.
+ * Several people: when hello says max_people > 1 the viewer subscribes with people "all" and
+ * draws each person in their own colour (PERSON_COLORS by person_id); a person is removed on
+ * their person_left status or when their frames stop for PERSON_TIMEOUT_MS.
+ *
+ * For tests: window.viewerStats = {connected, framesDrawn, framesReceived, lastSeq, rig, people...}.
  */
 "use strict";
 
@@ -23,7 +27,10 @@
   const HEADER_BYTES = 40; // skeletor.protocol.BINARY_HEADER.itemsize
   const MAGIC = [0x53, 0x4b, 0x4c, 0x54]; // "SKLT"
   const KIND_FRAME = 1;
-  const FLAG_JOINTS = 1, FLAG_CONFIDENCE = 2, FLAG_RAW = 4, FLAG_LATENCY = 8, FLAG_ROTATIONS = 16;
+  const FLAG_JOINTS = 1, FLAG_CONFIDENCE = 2, FLAG_RAW = 4, FLAG_LATENCY = 8, FLAG_ROTATIONS = 16, FLAG_PERSON_ID = 32;
+  // One colour per person (by person_id, cycling), far from each other and from the background.
+  const PERSON_COLORS = ["#4aa3ff", "#ff8c42", "#a8e05f", "#ff4da6", "#f2d544", "#9d7bff", "#33d6d6", "#ff5c5c"];
+  const PERSON_TIMEOUT_MS = 1000; // a person whose frames stop this long is no longer drawn
   const RIG_BESIDE_M = 0.9; // the "beside" rig view: this far to the image's right of the joints
   const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
   const COLORS = { left: "#4aa3ff", right: "#ff8c42", center: "#d8d8d8", raw: "#ff4d6d", rig: "#c77dff", rigHeld: "#6f5a80" };
@@ -37,6 +44,7 @@
     closeCode: null, badFrames: 0, errors: [], format: format, mode: "cleaned",
     skeleton: null, subscribedFields: [], lastStatus: null,
     rigView: "off", rigBones: 0, rigVersion: -1, rigFramesDrawn: 0, rigSeq: -1, rigJoints: null,
+    maxPeople: 1, people: 0, personIds: [],
   };
   window.viewerStats = stats;
 
@@ -46,7 +54,9 @@
   const decoder = new TextDecoder();
 
   let skeleton = null; // {names, edges: [[a, b, side, thin]], side: [...]}
-  let frame = null; // newest {seq, tCaptureMs, n, joints, confidence, raw, latency}
+  let frame = null; // newest {seq, tCaptureMs, n, joints, confidence, raw, latency, personId}
+  let maxPeople = 1; // hello's max_people: more than 1 = subscribe to every person
+  const people = new Map(); // person_id -> {frame, t}: the newest frame of each person drawn (several people only)
   let frameDirty = false;
   let viewDirty = true;
   let mode = "cleaned";
@@ -117,7 +127,9 @@
     const fields = ["joints", "confidence", "latency_ms"];
     if (mode !== "cleaned") fields.push("raw_joints");
     if (rigView !== "off" && rig) fields.push("rotations");
-    ws.send(JSON.stringify({ type: "subscribe", format: format, fields: fields, max_rate_hz: null }));
+    const sub = { type: "subscribe", format: format, fields: fields, max_rate_hz: null };
+    if (maxPeople > 1) sub.people = "all"; // (an older server has no people key: only sent when hello says so)
+    ws.send(JSON.stringify(sub));
   }
 
   function onMessage(data) {
@@ -165,6 +177,9 @@
       handStart: handStart < 0 ? sk.joints.length : handStart,
     };
     stats.skeleton = sk.name;
+    maxPeople = Number.isInteger(msg.max_people) && msg.max_people > 1 ? msg.max_people : 1;
+    stats.maxPeople = maxPeople;
+    people.clear();
     rig = null;
     if (msg.rig && Array.isArray(msg.rig.bones)) {
       rig = { bones: msg.rig.bones, parents: msg.rig.parents, rest: {}, latest: 0,
@@ -186,6 +201,10 @@
 
   function onStatus(msg) {
     stats.lastStatus = msg.event;
+    if (msg.event === "person_left" && people.delete(msg.person_id)) {
+      viewDirty = true;
+      countPeople();
+    }
     const banner = $("event");
     const text = {
       source_lost: "camera lost",
@@ -219,17 +238,21 @@
       rigBlock = window.SkeletorRig.readRotationsBlock(dv, HEADER_BYTES + 4 * nFloats);
       if (!rigBlock) return null;
     }
-    if (buf.byteLength !== HEADER_BYTES + 4 * nFloats + (rigBlock ? rigBlock.byteLength : 0) + latencyBytes) return null;
+    const personAt = HEADER_BYTES + 4 * nFloats + (rigBlock ? rigBlock.byteLength : 0);
+    const personBytes = flags & FLAG_PERSON_ID ? 4 : 0;
+    if (buf.byteLength !== personAt + personBytes + latencyBytes) return null;
     const f = {
       seq: Number(dv.getBigUint64(8, true)),
       tCaptureMs: Number(dv.getBigInt64(16, true) / 1000n) / 1000,
       n: n, joints: null, confidence: null, raw: null, latency: null, rig: null,
+      personId: personBytes ? dv.getUint32(personAt, true) : null,
     };
     let off = HEADER_BYTES;
     if (flags & FLAG_JOINTS) { f.joints = floats(dv, off, 3 * n); off += 12 * n; }
     if (flags & FLAG_CONFIDENCE) { f.confidence = floats(dv, off, n); off += 4 * n; }
     if (flags & FLAG_RAW) { f.raw = floats(dv, off, 3 * n); off += 12 * n; }
     if (rigBlock) { f.rig = rigBlock; off += rigBlock.byteLength; }
+    off += personBytes;
     if ((flags & FLAG_LATENCY) && latencyBytes > 0) {
       try {
         f.latency = JSON.parse(decoder.decode(new Uint8Array(buf, off, latencyBytes)));
@@ -258,6 +281,7 @@
       confidence: msg.confidence ? Float32Array.from(msg.confidence) : null,
       raw: rowsFromJson(msg.raw_joints),
       latency: msg.latency_ms || null,
+      personId: Number.isInteger(msg.person_id) ? msg.person_id : null,
       rig: Array.isArray(msg.rotations) && Array.isArray(msg.hips_position) ? {
         numBones: msg.rotations.length,
         rigVersion: msg.rig_version,
@@ -270,12 +294,28 @@
 
   function onFrame(f) {
     stats.framesReceived++;
+    const now = nowMs();
+    if (f.personId !== null) {
+      people.set(f.personId, { frame: f, t: now });
+      countPeople();
+      if (frame && f.seq === frame.seq) { // another person of the same capture
+        frameDirty = true;
+        return;
+      }
+    }
     if (stats.lastSeq >= 0 && f.seq > stats.lastSeq + 1) stats.skipped += f.seq - stats.lastSeq - 1;
     stats.lastSeq = f.seq;
-    const now = nowMs();
     recent.push({ t: now, latency: now - f.tCaptureMs });
     frame = f;
     frameDirty = true;
+  }
+
+  // The people drawn now: forget those whose frames stopped; the count and ids for the HUD.
+  function countPeople() {
+    const now = nowMs();
+    for (const [id, p] of people) if (now - p.t > PERSON_TIMEOUT_MS) people.delete(id);
+    stats.people = people.size;
+    stats.personIds = Array.from(people.keys()).sort((a, b) => a - b);
   }
 
   // ------------------------------------------------------------------ drawing
@@ -357,7 +397,7 @@
     ctx.stroke();
   }
 
-  function drawSkeleton(project, p, conf, ghost) {
+  function drawSkeleton(project, p, conf, ghost, personColor) {
     const n = Math.min(skeleton.names.length, p.length / 3);
     const scr = new Float32Array(3 * n).fill(NaN);
     const tmp = [0, 0, 0];
@@ -374,7 +414,7 @@
       const cc = Math.min(c(i), c(j));
       if (!(cc > 0)) continue;
       ctx.globalAlpha = ghost ? 0.6 : 0.3 + 0.7 * Math.min(1, cc);
-      ctx.strokeStyle = ghost ? COLORS.raw : COLORS[side];
+      ctx.strokeStyle = ghost ? COLORS.raw : personColor || COLORS[side];
       ctx.lineWidth = Math.max(1, (thin ? 1.6 : 3.2) * scale * (3 / Math.max(0.5, (scr[3 * i + 2] + scr[3 * j + 2]) / 2)));
       ctx.beginPath();
       ctx.moveTo(scr[3 * i], scr[3 * i + 1]);
@@ -384,7 +424,7 @@
     for (let i = 0; i < n; i++) {
       if (!(scr[3 * i] === scr[3 * i]) || !(c(i) > 0)) continue;
       ctx.globalAlpha = ghost ? 0.6 : 0.3 + 0.7 * Math.min(1, c(i));
-      ctx.fillStyle = ghost ? COLORS.raw : COLORS[skeleton.side[i]];
+      ctx.fillStyle = ghost ? COLORS.raw : personColor || COLORS[skeleton.side[i]];
       const r = Math.max(1, (i >= skeleton.handStart ? 1.8 : 3.2) * scale * (3 / Math.max(0.5, scr[3 * i + 2])));
       ctx.beginPath();
       ctx.arc(scr[3 * i], scr[3 * i + 1], r, 0, 2 * Math.PI);
@@ -460,7 +500,9 @@
   function draw() {
     ctx.fillStyle = BACKGROUND;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    if (skeleton && frame) {
+    if (skeleton && frame && people.size) {
+      drawPeople();
+    } else if (skeleton && frame) {
       const layers = [];
       if (mode !== "raw" && frame.joints) layers.push([frame.joints, false]);
       if (mode !== "cleaned" && frame.raw) layers.push([frame.raw, mode === "both"]);
@@ -474,6 +516,24 @@
       }
     }
     drawAxes();
+  }
+
+  // Every person followed, each in their own colour; the view follows the oldest (lowest id).
+  function drawPeople() {
+    countPeople();
+    const ids = Array.from(people.keys()).sort((a, b) => a - b);
+    if (!ids.length) return;
+    const first = people.get(ids[0]).frame;
+    const pose = (f) => (mode === "raw" && f.raw ? f.raw : f.joints);
+    if (pose(first)) follow(pose(first), first.n);
+    const project = projector();
+    drawFloor(project);
+    for (const id of ids) {
+      const f = people.get(id).frame;
+      const color = PERSON_COLORS[id % PERSON_COLORS.length];
+      if (mode === "both" && f.raw) drawSkeleton(project, f.raw, f.confidence, true);
+      if (pose(f)) drawSkeleton(project, pose(f), f.confidence, false, color);
+    }
   }
 
   function tick() {
@@ -503,6 +563,11 @@
     $("stages").textContent = stages.length ? stages.map(([k, v]) => k + " " + Number(v).toFixed(1)).join(" · ") : "–";
     $("seq").textContent = stats.lastSeq >= 0 ? String(stats.lastSeq) : "–";
     $("skipped").textContent = String(stats.skipped);
+    if (maxPeople > 1) {
+      countPeople();
+      viewDirty = viewDirty || people.size !== stats.people;
+      $("people").textContent = stats.personIds.length ? stats.people + " (" + stats.personIds.join(", ") + ")" : "0";
+    }
   }
 
   // ------------------------------------------------------------------ input

@@ -39,6 +39,16 @@ The suffix picks the format:
     and finishes the ``.npz`` from them; if that cannot be written either (a full disk),
     the spool is kept for :func:`recover_npz`.
 
+Several people (``skeletor-live --people N``, N > 1)
+    Every person's frames are kept. ``.jsonl``: ``hello`` has ``max_people``, and every
+    frame line carries ``person_id`` (as a people ``"all"`` subscriber gets it); one line
+    per person per capture, with the capture's ``seq``. :func:`read_jsonl_people` reads
+    every person, :func:`read_jsonl` one (``person=ID``). ``.npz``: each record of the
+    spool also has ``person_id`` u4 (header ``"people": true``), and ``close()`` writes one
+    file per person, ``PATH.person{ID}.npz`` (the layout of ``skeletor clean --people``,
+    docs/formats.md): all of them span the whole recording (frame t is the same capture
+    in every file), NaN and confidence 0 where that person was not followed.
+
 Skipped source frames
     The pipeline drops camera frames when it runs slower than the camera (newest frame
     wins), which shows as gaps in ``seq``. Both readers put each frame at index
@@ -86,7 +96,10 @@ from skeletor.protocol import (
 )
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton, get_skeleton
 
-__all__ = ["SUFFIXES", "Recorder", "RecorderConfig", "RecordingError", "iter_jsonl", "read_jsonl", "recover_npz", "spool_path"]
+__all__ = [
+    "SUFFIXES", "Recorder", "RecorderConfig", "RecordingError", "iter_jsonl", "read_jsonl", "read_jsonl_people",
+    "recover_npz", "person_path", "spool_path",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +142,12 @@ class RecorderConfig:
             raise ValueError(f"max_gap_s must be >= 0, got {self.max_gap_s}")
 
 
+def person_path(path: str | os.PathLike[str], person_id: int) -> Path:
+    """The file of one person of a multi-person ``.npz`` recording to ``path``: ``OUT.person{ID}.npz``."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}.person{person_id}{p.suffix}")
+
+
 def spool_path(path: str | os.PathLike[str]) -> Path:
     """The spool file an ``.npz`` recording to ``path`` appends to (``PATH.spool``)."""
     p = Path(path)
@@ -163,11 +182,13 @@ class Recorder:
         frames_kept: frames handed to the OS whole (all of them after a successful ``close``).
         frames_ignored: frames that came after ``close`` or a failed write (the pipeline may
             still be stopping).
+        max_people: more than 1: every frame's ``person_id`` is kept (see the module docstring).
     """
 
-    def __init__(self, path: Path, fps: float, skeleton: Skeleton, config: RecorderConfig) -> None:
+    def __init__(self, path: Path, fps: float, skeleton: Skeleton, config: RecorderConfig, max_people: int = 1) -> None:
         """Use :meth:`open`."""
         self.path = path
+        self.max_people = max_people
         self.fps = float(fps)
         self.skeleton = skeleton
         self.config = config
@@ -192,6 +213,7 @@ class Recorder:
         fps: float,
         skeleton: Skeleton | str = HOLISTIC75,
         config: RecorderConfig | None = None,
+        max_people: int = 1,
     ) -> Recorder:
         """Start recording to ``path``; the suffix (``.jsonl`` or ``.npz``) picks the format.
 
@@ -201,6 +223,8 @@ class Recorder:
             fps: the source's nominal frame rate (> 0).
             skeleton: the frames' layout (default ``holistic75``).
             config: flushing and gap settings.
+            max_people: the most people the stream follows; more than 1 keeps each frame's
+                ``person_id`` (an ``.npz`` becomes one file per person).
 
         Returns:
             An open recorder.
@@ -219,7 +243,9 @@ class Recorder:
             raise ValueError(f"fps must be a positive number, got {fps!r}")
         skel = get_skeleton(skeleton) if isinstance(skeleton, str) else skeleton
         impl = _JsonlRecorder if suffix == ".jsonl" else _NpzRecorder
-        rec = impl(p, fps, skel, config or RecorderConfig())
+        if isinstance(max_people, bool) or not isinstance(max_people, int) or max_people < 1:
+            raise ValueError(f"max_people must be an integer >= 1, got {max_people!r}")
+        rec = impl(p, fps, skel, config or RecorderConfig(), max_people)
         rec._start()
         atexit.register(rec.close)
         log.info("recording to %s", p)
@@ -369,11 +395,11 @@ class _JsonlRecorder(Recorder):
     def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "w", encoding="utf-8", newline="\n", buffering=1 << 16)  # noqa: SIM115 (open until close())
-        self._put(encode_hello(self.skeleton, self.fps) + "\n")
+        self._put(encode_hello(self.skeleton, self.fps, max_people=self.max_people) + "\n")
         self._flush_locked()
 
     def _encode(self, frame: PoseFrame) -> str:
-        return str(encode_frame(frame, "json", self.config.fields, time.time_ns())) + "\n"
+        return str(encode_frame(frame, "json", self.config.fields, time.time_ns(), person_id=self.max_people > 1)) + "\n"
 
 
 class _NpzRecorder(Recorder):
@@ -394,13 +420,16 @@ class _NpzRecorder(Recorder):
             "fill_gaps": self.config.fill_gaps,
             "max_gap_s": self.config.max_gap_s,
         }
+        if self.max_people > 1:
+            header["people"] = True  # records end with person_id u4
         self._writing = spool
         self._file = open(spool, "xb", buffering=1 << 16)  # noqa: SIM115 (open until close())
         self._put((json.dumps(header) + "\n").encode())
         self._flush_locked()
 
     def _encode(self, frame: PoseFrame) -> bytes:
-        return _RECORD_HEAD.pack(frame.seq, frame.t_capture_ns) + frame.joints.astype("<f4").tobytes() + frame.confidence.astype("<f4").tobytes()
+        record = _RECORD_HEAD.pack(frame.seq, frame.t_capture_ns) + frame.joints.astype("<f4").tobytes() + frame.confidence.astype("<f4").tobytes()
+        return record + struct.pack("<I", frame.person_id) if self.max_people > 1 else record
 
     def _finish(self) -> None:
         recover_npz(self.path)
@@ -409,8 +438,30 @@ class _NpzRecorder(Recorder):
 # --------------------------------------------------------------------------- reading
 
 
-def _record_dtype(num_joints: int) -> np.dtype:
-    return np.dtype([("seq", "<u8"), ("t_capture_ns", "<i8"), ("joints", "<f4", (num_joints, 3)), ("confidence", "<f4", (num_joints,))])
+def _record_dtype(num_joints: int, people: bool = False) -> np.dtype:
+    fields = [("seq", "<u8"), ("t_capture_ns", "<i8"), ("joints", "<f4", (num_joints, 3)), ("confidence", "<f4", (num_joints,))]
+    return np.dtype(fields + [("person_id", "<u4")] if people else fields)
+
+
+def _assemble_people(
+    person_ids: np.ndarray, seqs: np.ndarray, joints: np.ndarray, conf: np.ndarray, fps: float, skeleton: str, fill_gaps: bool, max_gap_s: float, where: str
+) -> dict[int, PoseSequence]:
+    """Frames of several people in recorded order -> one sequence per person, all spanning the whole recording."""
+    out: dict[int, PoseSequence] = {}
+    first = int(seqs.min()) if len(seqs) else 0
+    total = int(seqs.max()) - first + 1 if len(seqs) else 0
+    for pid in sorted({int(p) for p in person_ids}):
+        mine = person_ids == pid
+        seq = _assemble(seqs[mine], joints[mine], conf[mine], fps, skeleton, fill_gaps, max_gap_s, f"{where} person {pid}")
+        if not fill_gaps or np.any(np.diff(seqs[mine].astype(np.int64)) <= 0):
+            out[pid] = seq  # in recorded order: no common time axis
+            continue
+        start = int(seqs[mine].min()) - first
+        poses = np.full((total,) + seq.poses3d.shape[1:], np.nan, np.float32)
+        c = np.zeros((total,) + seq.confidence.shape[1:], np.float32)
+        poses[start : start + len(seq.poses3d)], c[start : start + len(seq.poses3d)] = seq.poses3d, seq.confidence
+        out[pid] = PoseSequence(poses, c, fps, skeleton)
+    return out
 
 
 def _assemble(
@@ -444,7 +495,7 @@ def _assemble(
     return PoseSequence(out, out_conf, fps, skeleton)
 
 
-def recover_npz(path: str | os.PathLike[str]) -> PoseSequence:
+def recover_npz(path: str | os.PathLike[str]) -> PoseSequence | dict[int, PoseSequence]:
     """Turn the spool of an ``.npz`` recording into the ``.npz`` (what ``close()`` does).
 
     Use it after a process was killed while recording. Complete records are kept (a
@@ -455,7 +506,8 @@ def recover_npz(path: str | os.PathLike[str]) -> PoseSequence:
         path: the ``.npz`` target (or its ``.spool`` file).
 
     Returns:
-        The recorded sequence, as written.
+        The recorded sequence, as written; for a multi-person recording, each person's
+        (person id -> sequence), written to :func:`person_path` files.
 
     Raises:
         KeypointFormatError: no spool, or one that is not a pose spool.
@@ -476,12 +528,23 @@ def recover_npz(path: str | os.PathLike[str]) -> PoseSequence:
         num_joints, fps, skeleton = int(header["num_joints"]), float(header["fps"]), str(header["skeleton"])
     except (ValueError, KeyError, TypeError) as e:
         raise KeypointFormatError(f"{spool}: unreadable spool header ({e})") from None
-    dtype = _record_dtype(num_joints)
+    people = bool(header.get("people", False))
+    dtype = _record_dtype(num_joints, people)
     body = raw[end + 1 :]
     count = len(body) // dtype.itemsize
     if len(body) % dtype.itemsize:
         log.warning("%s: dropping a record cut short (%d bytes)", spool, len(body) % dtype.itemsize)
     rec = np.frombuffer(body, dtype=dtype, count=count)
+    if people:
+        each = _assemble_people(
+            rec["person_id"], rec["seq"], rec["joints"], rec["confidence"], fps, skeleton,
+            bool(header.get("fill_gaps", True)), float(header.get("max_gap_s", 0.5)), str(spool),
+        )  # fmt: skip
+        for pid, person in each.items():
+            save_poses(person_path(target, pid), person)
+        spool.unlink()
+        log.info("wrote %d people's files beside %s (%d records)", len(each), target, count)
+        return each
     seq = _assemble(
         rec["seq"], rec["joints"], rec["confidence"], fps, skeleton,
         bool(header.get("fill_gaps", True)), float(header.get("max_gap_s", 0.5)), str(spool),
@@ -541,6 +604,7 @@ def read_jsonl(
     *,
     fill_gaps: bool = True,
     max_gap_s: float = 0.5,
+    person: int | None = None,
 ) -> PoseSequence:
     """Read a ``.jsonl`` recording into a pose sequence (the ``.npz`` output format's arrays).
 
@@ -549,6 +613,8 @@ def read_jsonl(
         fps: frame rate; default the one in its ``hello`` line (required when it has none).
         fill_gaps: put frames at their ``seq`` and fill skipped source frames (confidence 0).
         max_gap_s: longest gap filled by interpolation; longer ones hold the last pose.
+        person: with a multi-person recording, whose frames to read (a ``person_id``);
+            None reads a recording of one person.
 
     Returns:
         ``poses3d`` (T, J, 3) metres in the camera frame (NaN for missing joints),
@@ -556,10 +622,49 @@ def read_jsonl(
 
     Raises:
         KeypointFormatError: unreadable file, a malformed line other than the last, an
-            unknown skeleton, frames with another joint count, or no fps.
+            unknown skeleton, frames with another joint count, no fps, or several people
+            and no ``person`` (use :func:`read_jsonl_people`), or a ``person`` not in it.
     """
     p = Path(path)
     hello, frames = _read_lines(p)
+    ids = sorted({int(m.get("person_id", 0)) for m in frames})
+    if person is None and len(ids) > 1:
+        raise KeypointFormatError(f"{p}: a recording of {len(ids)} people (ids {ids}); pass person=ID, or read them all with read_jsonl_people")
+    if person is not None:
+        if person not in ids:
+            raise KeypointFormatError(f"{p}: no person {person} in it (ids {ids})")
+        frames = [m for m in frames if int(m.get("person_id", 0)) == person]
+    return _frames_to_sequence(p, hello, frames, fps, fill_gaps, max_gap_s)
+
+
+def read_jsonl_people(
+    path: str | os.PathLike[str], fps: float | None = None, *, fill_gaps: bool = True, max_gap_s: float = 0.5
+) -> dict[int, PoseSequence]:
+    """Every person of a ``.jsonl`` recording (a single-person one gives ``{0: ...}``).
+
+    Args:
+        path: the recording.
+        fps, fill_gaps, max_gap_s: as for :func:`read_jsonl`.
+
+    Returns:
+        person id -> their sequence; with ``fill_gaps`` all span the whole recording (frame
+        t is the same capture in each), NaN and confidence 0 where that person was not followed.
+
+    Raises:
+        KeypointFormatError: as :func:`read_jsonl`.
+    """
+    p = Path(path)
+    hello, frames = _read_lines(p)
+    whole = _frames_to_sequence(p, hello, frames, fps, False, max_gap_s)  # validates; frames in recorded order
+    ids = np.array([int(m.get("person_id", 0)) for m in frames], dtype=np.int64)
+    seqs = np.array([m["seq"] for m in frames], dtype=np.uint64)
+    return _assemble_people(ids, seqs, whole.poses3d, whole.confidence, whole.fps, whole.skeleton, fill_gaps, max_gap_s, str(p))
+
+
+def _frames_to_sequence(
+    p: Path, hello: dict[str, Any] | None, frames: list[dict[str, Any]], fps: float | None, fill_gaps: bool, max_gap_s: float
+) -> PoseSequence:
+    """A recording's frame messages as one sequence (see :func:`read_jsonl`)."""
     skeleton = "holistic75"
     if hello is not None:
         skel = hello.get("skeleton")

@@ -17,25 +17,29 @@ server -> client
     ``hello``       sent once, first: protocol version, skeleton (joint names, parents,
                     drawable edges), units ``"m"``, axes (x right, y down, z forward), fps,
                     and ``rig``: the humanoid rig of the ``rotations`` field (bone names,
-                    parents, an average adult's rest offsets, its axes).
+                    parents, an average adult's rest offsets, its axes); ``max_people``:
+                    how many people the source may follow (1 = single-person).
     ``rig``         the person's rest rig (``rig_version``, ``rest_offsets``), sent when it is
                     (re)calibrated and, to a client that connects later, right after ``hello``.
     ``subscribed``  the server's answer to a valid ``subscribe``: the subscription now in force.
     ``frame``       one pose: JSON text, or a binary message (layout below) for binary subscribers.
     ``status``      a source or person event: ``source_lost``, ``source_found``,
-                    ``source_ended``, ``no_person``, ``person_found``.
+                    ``source_ended``, ``no_person``, ``person_found``; with several
+                    people, ``person_appeared`` / ``person_left`` with ``person_id``.
     ``error``       ``{"type": "error", "code": ErrorCode, "message": str}``.
 
 client -> server
     ``subscribe``   ``{"type": "subscribe", "format": "json"|"binary", "fields": [...],
-                    "max_rate_hz": float|null}``; every key but ``type`` is optional;
-                    ``max_rate_hz`` is null or in [0.1, 1000] Hz.
+                    "max_rate_hz": float|null, "people": "all"|null}``; every key but
+                    ``type`` is optional; ``max_rate_hz`` is null or in [0.1, 1000] Hz;
+                    ``people``: null = the primary person's frames only (one per
+                    capture), ``"all"`` = one frame per person per capture.
 
 Frame fields a client can ask for: ``joints`` (J, 3), ``confidence`` (J,), ``raw_joints``
 (J, 3, the uplift-only pose before the refiner), ``rotations`` (opt-in: the humanoid rig,
 ``rig_version``, ``hips_position`` (3,) and ``rotations`` (B, 4) local quaternions with
 ``rotations_valid`` (B,), in the rig world of ``hello``'s ``rig``) and ``latency_ms``
-(per-stage durations).
+(per-stage durations); with ``people: "all"`` every frame also has ``person_id``.
 ``seq``, ``t_capture_ns`` and ``t_send_ns`` are always sent. Coordinates are metres in the
 camera frame (x right, y down, z forward). A missing joint has confidence 0; its position
 is ``null`` in JSON (JSON has no NaN) and NaN in binary.
@@ -44,7 +48,8 @@ Binary frame: a little-endian header (:data:`BINARY_HEADER`, 40 bytes), then flo
 little-endian arrays for the fields whose flag bit is set, in this order: ``joints``
 (J x 3, row-major x, y, z), ``confidence`` (J), ``raw_joints`` (J x 3), the ``rotations``
 block (:data:`ROTATIONS_HEADER`, then B x 4 float32 quaternions, B uint8 valid flags and
-zero padding to a multiple of 4 bytes), then ``latency_bytes`` bytes of UTF-8 JSON (the
+zero padding to a multiple of 4 bytes), ``person_id`` (flag 32, people ``"all"`` only:
+one uint32), then ``latency_bytes`` bytes of UTF-8 JSON (the
 ``latency_ms`` object). The header:
 
 | offset | size | field | type | meaning |
@@ -52,7 +57,7 @@ zero padding to a multiple of 4 bytes), then ``latency_bytes`` bytes of UTF-8 JS
 | 0 | 4 | `magic` | bytes[4] | `SKLT` |
 | 4 | 1 | `version` | uint8 | protocol version (1) |
 | 5 | 1 | `kind` | uint8 | message kind (1 = frame) |
-| 6 | 2 | `flags` | uint16 | fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 8 latency_ms |
+| 6 | 2 | `flags` | uint16 | fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 32 person_id, 8 latency_ms |
 | 8 | 8 | `seq` | uint64 | frame counter from the source |
 | 16 | 8 | `t_capture_ns` | int64 | wall clock (Unix epoch, ns) when the image was captured |
 | 24 | 8 | `t_send_ns` | int64 | wall clock (Unix epoch, ns) when the server encoded the message |
@@ -89,6 +94,7 @@ from skeletor.protocol.messages import (
     MAX_MESSAGE_BYTES,
     MAX_RATE_HZ,
     MIN_RATE_HZ,
+    PEOPLE,
     PROTOCOL_VERSION,
     CloseCode,
     ErrorCode,
@@ -114,6 +120,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "MAX_MESSAGE_BYTES",
     "MIN_RATE_HZ",
+    "PEOPLE",
     "MAX_RATE_HZ",
     "Format",
     "FrameFlag",

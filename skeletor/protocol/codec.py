@@ -23,6 +23,7 @@ from skeletor.protocol.messages import (
     DEFAULT_FIELDS,
     FIELDS,
     MAX_MESSAGE_BYTES,
+    PEOPLE,
     PROTOCOL_VERSION,
     ErrorCode,
     Format,
@@ -104,7 +105,7 @@ _HEADER_DOC: Final[dict[str, str]] = {
     "magic": "`SKLT`",
     "version": "protocol version (1)",
     "kind": "message kind (1 = frame)",
-    "flags": "fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 8 latency_ms",
+    "flags": "fields that follow: 1 joints, 2 confidence, 4 raw_joints, 16 rotations, 32 person_id, 8 latency_ms",
     "seq": "frame counter from the source",
     "t_capture_ns": "wall clock (Unix epoch, ns) when the image was captured",
     "t_send_ns": "wall clock (Unix epoch, ns) when the server encoded the message",
@@ -126,7 +127,11 @@ def _offsets_json(a: np.ndarray) -> list[Any]:
 
 
 def encode_hello(
-    skeleton: Skeleton = HOLISTIC75, fps: float | None = None, rig: RigLayout | None = None, refiner: Mapping[str, Any] | None = None
+    skeleton: Skeleton = HOLISTIC75,
+    fps: float | None = None,
+    rig: RigLayout | None = None,
+    max_people: int = 1,
+    refiner: Mapping[str, Any] | None = None,
 ) -> str:
     """The ``hello`` message a server sends first on every connection.
 
@@ -135,6 +140,8 @@ def encode_hello(
         fps: the source's nominal frame rate, ``None`` if unknown.
         rig: the humanoid rig behind the ``rotations`` field (bones, parents, a rest rig,
             axes), sent as the ``rig`` key; None = no ``rig`` key.
+        max_people: the most people the source follows at once (1 = a single-person
+            source, whose frames are all ``person_id`` 0); sent as ``max_people``.
         refiner: how the server's refiner runs (e.g. ``{"provider": "CPUExecutionProvider",
             "threads": 1}``, or ``{"provider": None}`` when it is off), sent as the
             ``refiner`` key; None = no ``refiner`` key.
@@ -143,10 +150,12 @@ def encode_hello(
         The JSON text.
 
     Raises:
-        ValueError: ``fps`` is not a positive finite number.
+        ValueError: ``fps`` is not a positive finite number, or ``max_people`` is not an integer >= 1.
     """
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be None or a positive number, got {fps!r}")
+    if isinstance(max_people, bool) or not isinstance(max_people, int) or max_people < 1:
+        raise ValueError(f"max_people must be an integer >= 1, got {max_people!r}")
     hello: dict[str, Any] = {
             "type": MessageType.HELLO.value,
             "protocol": PROTOCOL_VERSION,
@@ -162,6 +171,7 @@ def encode_hello(
             "formats": [f.value for f in Format],
             "fields": list(FIELDS),
             "default_fields": list(DEFAULT_FIELDS),
+            "max_people": max_people,
         }
     if rig is not None:
         hello["rig"] = {
@@ -218,7 +228,7 @@ def _latency_clean(latency: Mapping[str, float]) -> dict[str, float | None]:
     return out
 
 
-def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_send_ns: int) -> str | bytes:
+def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_send_ns: int, person_id: bool = False) -> str | bytes:
     """Serialise one frame for subscribers of ``fmt`` asking for ``fields``.
 
     Args:
@@ -227,6 +237,9 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
         fields: optional fields to include, a subset of :data:`FIELDS` (order does not matter).
             ``raw_joints`` and ``rotations`` are left out when the frame has none.
         t_send_ns: wall clock (ns) stamped into the message as ``t_send_ns``.
+        person_id: include the frame's ``person_id`` (JSON key; binary flag 32, a uint32
+            after the rotations block): for subscribers of people ``"all"`` only, so that
+            every other client's bytes are those of a single-person stream.
 
     Returns:
         ``str`` for JSON, ``bytes`` for binary.
@@ -235,6 +248,8 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
         ValueError: unknown format or field, or a latency object too long for the binary header.
     """
     flags = _fields_to_flags(fields)
+    if person_id:
+        flags |= FrameFlag.PERSON_ID
     if frame.raw_joints is None:
         flags &= ~FrameFlag.RAW_JOINTS
     if frame.rig is None:
@@ -259,6 +274,8 @@ def encode_frame(frame: PoseFrame, fmt: Format | str, fields: Iterable[str], t_s
     if flags & FrameFlag.ROTATIONS:
         assert frame.rig is not None
         msg.update(_rig_json(frame.rig))
+    if flags & FrameFlag.PERSON_ID:
+        msg["person_id"] = frame.person_id
     if flags & FrameFlag.LATENCY_MS:
         msg["latency_ms"] = _latency_clean(frame.latency_ms)
     return _dumps(msg)
@@ -320,6 +337,8 @@ def _encode_binary(frame: PoseFrame, flags: FrameFlag, t_send_ns: int) -> bytes:
     if flags & FrameFlag.ROTATIONS:
         assert frame.rig is not None
         parts.append(_rig_binary(frame.rig))
+    if flags & FrameFlag.PERSON_ID:
+        parts.append(np.uint32(frame.person_id).astype("<u4").tobytes())
     parts.append(latency)
     return b"".join(parts)
 
@@ -367,7 +386,7 @@ def encode_error(code: ErrorCode, message: str) -> str:
 
 
 def encode_subscribe(
-    format: Format | str = Format.JSON, fields: Iterable[str] | None = None, max_rate_hz: float | None = None
+    format: Format | str = Format.JSON, fields: Iterable[str] | None = None, max_rate_hz: float | None = None, people: str | None = None
 ) -> str:
     """A client's ``subscribe`` message.
 
@@ -375,15 +394,25 @@ def encode_subscribe(
         format: ``"json"`` or ``"binary"``.
         fields: frame fields to receive (default :data:`DEFAULT_FIELDS`).
         max_rate_hz: highest average frame rate wanted, ``None`` for every frame.
+        people: ``"all"`` for every person's frames; ``None`` (no ``people`` key sent) for
+            the primary person's only.
 
     Returns:
         The JSON text.
 
     Raises:
-        ValueError: an invalid format, field or rate.
+        ValueError: an invalid format, field, rate or people.
     """
-    sub = Subscribe(Format(format), DEFAULT_FIELDS if fields is None else tuple(fields), max_rate_hz)
-    return _dumps({"type": MessageType.SUBSCRIBE.value, "format": sub.format.value, "fields": list(sub.fields), "max_rate_hz": sub.max_rate_hz})
+    sub = Subscribe(Format(format), DEFAULT_FIELDS if fields is None else tuple(fields), max_rate_hz, people)
+    return _dumps(_subscription_json(MessageType.SUBSCRIBE, sub))
+
+
+def _subscription_json(kind: MessageType, sub: Subscribe) -> dict[str, Any]:
+    """A subscribe / subscribed object; ``people`` only when set (the bytes of a subscription without it are unchanged)."""
+    obj: dict[str, Any] = {"type": kind.value, "format": sub.format.value, "fields": list(sub.fields), "max_rate_hz": sub.max_rate_hz}
+    if sub.people is not None:
+        obj["people"] = sub.people
+    return obj
 
 
 def encode_subscribed(sub: Subscribe) -> str:
@@ -395,7 +424,7 @@ def encode_subscribed(sub: Subscribe) -> str:
     Returns:
         The JSON text.
     """
-    return _dumps({"type": MessageType.SUBSCRIBED.value, "format": sub.format.value, "fields": list(sub.fields), "max_rate_hz": sub.max_rate_hz})
+    return _dumps(_subscription_json(MessageType.SUBSCRIBED, sub))
 
 
 def binary_layout_table() -> str:
@@ -484,7 +513,7 @@ def parse_client_message(data: str | bytes, max_size: int = MAX_MESSAGE_BYTES) -
     obj = _loads_object(data)
     if obj["type"] != MessageType.SUBSCRIBE:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {obj['type'][:40]!r}; expected 'subscribe'")
-    extra = obj.keys() - {"type", "protocol", "format", "fields", "max_rate_hz"}
+    extra = obj.keys() - {"type", "protocol", "format", "fields", "max_rate_hz", "people"}
     if extra:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"unknown key(s) {sorted(k[:40] for k in extra)[:5]} in subscribe")
     if "protocol" in obj and (type(obj["protocol"]) is not int or obj["protocol"] != PROTOCOL_VERSION):
@@ -496,8 +525,11 @@ def parse_client_message(data: str | bytes, max_size: int = MAX_MESSAGE_BYTES) -
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"'fields' must be a list of strings from {list(FIELDS)}")
     rate = obj.get("max_rate_hz")
+    people = obj.get("people")
+    if people is not None and (not isinstance(people, str) or people not in PEOPLE):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'people' must be null or \"all\"")
     try:
-        return Subscribe(Format(fmt), tuple(fields), rate)
+        return Subscribe(Format(fmt), tuple(fields), rate, people)
     except ValueError as e:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, str(e)[:200]) from None
 
@@ -556,6 +588,11 @@ def _frame_from_json(obj: dict[str, Any]) -> FrameMessage:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"frame arrays disagree on the joint count: {sorted(sizes)}")
     if "rotations" in obj:
         out.update(_rig_from_json(obj))  # type: ignore[typeddict-item]
+    if "person_id" in obj:
+        pid = _int_key(obj, "person_id")
+        if not 0 <= pid < 2**32:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "frame key 'person_id' must be in [0, 2**32)")
+        out["person_id"] = pid
     return out
 
 
@@ -585,7 +622,7 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
     if int(h["kind"]) != BINARY_KIND_FRAME:
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"unknown binary message kind {int(h['kind'])}")
     raw_flags = int(h["flags"])
-    if raw_flags & ~int(FrameFlag.JOINTS | FrameFlag.CONFIDENCE | FrameFlag.RAW_JOINTS | FrameFlag.ROTATIONS | FrameFlag.LATENCY_MS):
+    if raw_flags & ~int(FrameFlag.JOINTS | FrameFlag.CONFIDENCE | FrameFlag.RAW_JOINTS | FrameFlag.ROTATIONS | FrameFlag.PERSON_ID | FrameFlag.LATENCY_MS):
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"unknown flag bits in {raw_flags:#06x}")
     flags = FrameFlag(raw_flags)
     n = int(h["num_joints"])
@@ -600,7 +637,8 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
         if len(buf) < rig_at + ROTATIONS_HEADER.itemsize:
             raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"binary frame of {len(buf)} bytes ends before its rotations block")
         rig_bytes = _rig_block_bytes(int(np.frombuffer(buf, dtype=ROTATIONS_HEADER, count=1, offset=rig_at)[0]["num_bones"]))
-    expected = rig_at + rig_bytes + lat_bytes
+    person_bytes = 4 if flags & FrameFlag.PERSON_ID else 0
+    expected = rig_at + rig_bytes + person_bytes + lat_bytes
     if len(buf) != expected:
         raise ProtocolError(ErrorCode.UNSUPPORTED_DATA, f"binary frame of {len(buf)} bytes; its header says {expected}")
     out = FrameMessage(type=MessageType.FRAME.value, seq=int(h["seq"]), t_capture_ns=int(h["t_capture_ns"]), t_send_ns=int(h["t_send_ns"]))
@@ -621,6 +659,9 @@ def _frame_from_binary(data: bytes | bytearray | memoryview) -> FrameMessage:
         out["rotations"] = np.frombuffer(buf, dtype="<f4", count=4 * b, offset=q_at).astype(np.float32).reshape(b, 4)
         out["rotations_valid"] = np.frombuffer(buf, dtype=np.uint8, count=b, offset=q_at + 16 * b) != 0
         offset += rig_bytes
+    if flags & FrameFlag.PERSON_ID:
+        out["person_id"] = int(np.frombuffer(buf, dtype="<u4", count=1, offset=offset)[0])
+        offset += 4
     if flags & FrameFlag.LATENCY_MS:
         try:
             lat = json.loads(buf[offset:].decode("utf-8")) if lat_bytes else {}
@@ -732,4 +773,4 @@ def pose_frame_from_message(msg: FrameMessage) -> PoseFrame:
     rig = None
     if "rotations" in msg:
         rig = RigPose(msg["hips_position"], msg["rotations"], msg["rotations_valid"], msg["rig_version"])
-    return PoseFrame(msg["seq"], msg["t_capture_ns"], joints, conf, msg.get("raw_joints"), dict(msg.get("latency_ms", {})), rig)
+    return PoseFrame(msg["seq"], msg["t_capture_ns"], joints, conf, msg.get("raw_joints"), dict(msg.get("latency_ms", {})), rig, msg.get("person_id", 0))

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "MAX_MESSAGE_BYTES",
     "MIN_RATE_HZ",
+    "PEOPLE",
     "MAX_RATE_HZ",
     "Format",
     "FrameFlag",
@@ -61,6 +62,7 @@ class FrameFlag(IntFlag):
     RAW_JOINTS = 4
     LATENCY_MS = 8
     ROTATIONS = 16  # opt-in: only a client that names "rotations" ever gets this bit
+    PERSON_ID = 32  # opt-in: only a client that subscribes to people "all" gets this bit (and the JSON key)
 
 
 # Field names, in wire order, and their flag bits.
@@ -73,6 +75,8 @@ _FIELD_FLAG: Final[dict[str, FrameFlag]] = {
     "rotations": FrameFlag.ROTATIONS,
     "latency_ms": FrameFlag.LATENCY_MS,
 }
+# What a subscription's ``people`` may be: None (the primary person only) or "all".
+PEOPLE: Final[tuple[str, ...]] = ("all",)
 
 
 class MessageType(StrEnum):
@@ -95,6 +99,8 @@ class StatusEvent(StrEnum):
     SOURCE_ENDED = "source_ended"  # a file source reached its end; no more frames will come
     NO_PERSON = "no_person"  # images flow but nobody is detected
     PERSON_FOUND = "person_found"  # somebody is detected (again)
+    PERSON_APPEARED = "person_appeared"  # a tracked person (``person_id``) appeared (multi-person sources)
+    PERSON_LEFT = "person_left"  # a tracked person's track ended; that id never comes back
 
 
 class ErrorCode(IntEnum):
@@ -248,6 +254,12 @@ class PoseFrame:
         latency_ms: per-stage durations in milliseconds (``detect``, ``uplift``, ``refine``, ...).
         rig: optional humanoid rig of this pose (the ``rotations`` field), when one was
             solved (only while some output asks for it; see ``realtime.rig``).
+        person_id: the tracked person this pose is (0 for a single-person source; ids of a
+            multi-person source are never reused in a run). Sent as ``person_id`` to
+            clients subscribed to people ``"all"``.
+        primary: whether this is the primary person's frame: the oldest person followed
+            (the lowest live id), whom a client that does not subscribe to ``people`` gets.
+            Never sent; always True for a single-person source.
 
     Arrays are converted to contiguous float32 on construction; shapes are checked.
     """
@@ -259,8 +271,14 @@ class PoseFrame:
     raw_joints: np.ndarray | None = None
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     rig: RigPose | None = None
+    person_id: int = 0
+    primary: bool = True
 
     def __post_init__(self) -> None:
+        if isinstance(self.person_id, bool) or not isinstance(self.person_id, (int, np.integer)) or not 0 <= int(self.person_id) < 2**32:
+            raise ValueError(f"person_id must be an integer in [0, 2**32), got {self.person_id!r}")
+        object.__setattr__(self, "person_id", int(self.person_id))
+        object.__setattr__(self, "primary", bool(self.primary))
         if self.rig is not None and not isinstance(self.rig, RigPose):
             raise ValueError(f"rig must be a RigPose or None, got {type(self.rig).__name__}")
         if not isinstance(self.seq, (int, np.integer)) or not 0 <= int(self.seq) < 2**64:
@@ -294,16 +312,21 @@ class Subscribe:
         max_rate_hz: upper bound on the average frame rate (frames are skipped, never
             delayed, to keep to it), in [:data:`MIN_RATE_HZ`, :data:`MAX_RATE_HZ`] Hz;
             ``None`` = every frame.
+        people: ``None``: the primary person's frames only (what every client got before
+            multi-person sources: one frame per capture, no ``person_id``); ``"all"``: one
+            frame per person per capture (same ``seq``), each carrying ``person_id``.
 
     Raises:
         ValueError: an unknown format, fields that are not distinct names from
-            :data:`FIELDS`, or a rate that is not a real number in the range (``True``,
-            ``"10"``, NaN, infinities and integers too large for a float are refused).
+            :data:`FIELDS`, a rate that is not a real number in the range (``True``,
+            ``"10"``, NaN, infinities and integers too large for a float are refused), or
+            ``people`` other than None and ``"all"``.
     """
 
     format: Format = Format.JSON
     fields: tuple[str, ...] = DEFAULT_FIELDS
     max_rate_hz: float | None = None
+    people: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "format", Format(self.format))
@@ -318,6 +341,8 @@ class Subscribe:
             raise ValueError(f"unknown field(s) {unknown[:5]}; expected a subset of {list(FIELDS)}")
         if len(set(fields)) != len(fields):
             raise ValueError(f"fields must not repeat, got {list(fields)}")
+        if self.people is not None and (not isinstance(self.people, str) or self.people not in PEOPLE):
+            raise ValueError(f"people must be null or \"all\", got {repr(self.people)[:40]}")
         object.__setattr__(self, "fields", tuple(f for f in FIELDS if f in fields))
         if self.max_rate_hz is not None:
             object.__setattr__(self, "max_rate_hz", _rate_hz(self.max_rate_hz))
@@ -329,8 +354,9 @@ class Subscribe:
 
     @property
     def flags(self) -> FrameFlag:
-        """The binary header flags for these fields."""
-        return _fields_to_flags(self.fields)
+        """The binary header flags for these fields (and ``person_id`` with people ``"all"``)."""
+        flags = _fields_to_flags(self.fields)
+        return flags | FrameFlag.PERSON_ID if self.people is not None else flags
 
 
 def _rate_hz(value: object) -> float:
@@ -377,4 +403,5 @@ class FrameMessage(TypedDict, total=False):
     hips_position: np.ndarray  # (3,) float32 metres, rig world
     rotations: np.ndarray  # (B, 4) float32 local quaternions (x, y, z, w)
     rotations_valid: np.ndarray  # (B,) bool
+    person_id: int  # the tracked person (to subscribers of people "all")
     latency_ms: dict[str, float]

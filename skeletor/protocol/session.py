@@ -31,7 +31,7 @@ class SharedFrame:
     def __init__(self, frame: PoseFrame, clock: Callable[[], int] = time.time_ns) -> None:
         """Wrap ``frame``; ``clock`` gives the wall clock in ns for ``t_send_ns``."""
         self.frame = frame
-        self._cache: dict[tuple[Format, tuple[str, ...]], str | bytes] = {}
+        self._cache: dict[tuple[Format, tuple[str, ...], bool], str | bytes] = {}
         self._clock = clock
 
     def encoded(self, sub: Subscribe) -> str | bytes:
@@ -43,10 +43,10 @@ class SharedFrame:
         Returns:
             JSON text or binary bytes.
         """
-        key = (sub.format, sub.fields)
+        key = (sub.format, sub.fields, sub.people is not None)
         data = self._cache.get(key)
         if data is None:
-            data = self._cache[key] = encode_frame(self.frame, sub.format, sub.fields, self._clock())
+            data = self._cache[key] = encode_frame(self.frame, sub.format, sub.fields, self._clock(), key[2])
         return data
 
 
@@ -58,6 +58,13 @@ class ClientSession:
     (hello, answers, errors, status) are never dropped while the queue has room and go
     before frames; frames go through a one-frame slot, so a client that is slower than the
     source gets fewer, newer frames and never a backlog.
+
+    Several people (frames with ``person_id``): a client subscribed without ``people`` is
+    offered only the primary person's frames (:attr:`PoseFrame.primary`) and has one slot,
+    as with a single person; a client subscribed to people ``"all"`` has one slot per
+    person (:meth:`drop_person` forgets one); its rate gate decides once per capture (a
+    frame with the ``seq`` and ``t_capture_ns`` of the last one decided gets the same
+    answer), so a limit thins captures, never people.
 
     Attributes:
         subscription: the subscription in force (JSON, default fields, no limit until the
@@ -73,7 +80,7 @@ class ClientSession:
     """
 
     __slots__ = (
-        "subscription", "max_message_bytes", "max_errors", "_slot", "_control", "_next_due_ns",
+        "subscription", "max_message_bytes", "max_errors", "_slots", "_control", "_next_due_ns", "_gate",
         "frames_offered", "frames_sent", "frames_dropped", "frames_rate_limited",
         "control_dropped", "errors", "close_code", "close_reason",
     )  # fmt: skip
@@ -89,7 +96,8 @@ class ClientSession:
         self.subscription = Subscribe()
         self.max_message_bytes = max_message_bytes
         self.max_errors = max_errors
-        self._slot: SharedFrame | None = None
+        self._slots: dict[int, SharedFrame] = {}  # slot key (person id with people "all", else 0) -> waiting frame
+        self._gate: tuple[int, int, bool] | None = None  # (seq, t_capture_ns, passed) of the last capture the rate gate decided
         self._control: deque[str] = deque(maxlen=max_control)
         self._next_due_ns: int | None = None
         self.frames_offered = 0
@@ -131,6 +139,7 @@ class ClientSession:
             return None
         self.subscription = sub
         self._next_due_ns = None
+        self._gate = None
         self.queue_control(encode_subscribed(sub))
         return sub
 
@@ -146,20 +155,41 @@ class ClientSession:
         """
         if self.close_code is not None:
             return False
+        pose = frame.frame
+        if self.subscription.people is None and not pose.primary:
+            return False  # another person's: this client follows the primary person only
         self.frames_offered += 1
         interval = self.subscription.min_interval_ns  # 1 ms to 10 s: Subscribe keeps the rate in range
         if interval is not None:
-            due = self._next_due_ns
-            # Skip (never delay) frames that come too early; a quarter interval of slack
-            # keeps a source just above the limit from being halved by jitter.
-            if due is not None and now_ns < due - interval // 4:
+            gate = self._gate
+            if self.subscription.people is not None and gate is not None and gate[0] == pose.seq and gate[1] == pose.t_capture_ns:
+                passed = gate[2]  # another person of the capture just decided
+            else:
+                due = self._next_due_ns
+                # Skip (never delay) frames that come too early; a quarter interval of slack
+                # keeps a source just above the limit from being halved by jitter.
+                passed = due is None or now_ns >= due - interval // 4
+                if passed:
+                    self._next_due_ns = (now_ns if due is None else max(due, now_ns - interval)) + interval
+                self._gate = (pose.seq, pose.t_capture_ns, passed)
+            if not passed:
                 self.frames_rate_limited += 1
                 return False
-            self._next_due_ns = (now_ns if due is None else max(due, now_ns - interval)) + interval
-        if self._slot is not None:
+        key = self.slot_key(pose)
+        if self._slots.pop(key, None) is not None:
             self.frames_dropped += 1
-        self._slot = frame
+        self._slots[key] = frame  # (re)inserted last: the person waiting longest goes first
         return True
+
+    def slot_key(self, frame: PoseFrame) -> int:
+        """The slot ``frame`` goes to: its person's with people ``"all"``, else the one slot (0)."""
+        return frame.person_id if self.subscription.people is not None else 0
+
+    def drop_person(self, person_id: int) -> SharedFrame | None:
+        """Forget a person who left: their frame still waiting (with people ``"all"``) is dropped and returned."""
+        if self.subscription.people is None:
+            return None
+        return self._slots.pop(person_id, None)
 
     def queue_control(self, text: str) -> None:
         """Queue a control message (hello, status, answer); the oldest is dropped when the queue is full."""
@@ -173,19 +203,24 @@ class ClientSession:
         Returns:
             Text or bytes, or ``None`` when there is nothing to send.
         """
+        item = self.next_item()
+        return None if item is None else item[0]
+
+    def next_item(self) -> tuple[str | bytes, SharedFrame | None] | None:
+        """Like :meth:`next_message`, with the frame the message encodes (None for a control message)."""
         if self._control:
-            return self._control.popleft()
-        slot = self._slot
-        if slot is None:
+            return self._control.popleft(), None
+        if not self._slots:
             return None
-        self._slot = None
+        key = next(iter(self._slots))
+        slot = self._slots.pop(key)
         self.frames_sent += 1
-        return slot.encoded(self.subscription)
+        return slot.encoded(self.subscription), slot
 
     @property
     def pending(self) -> bool:
         """Whether :meth:`next_message` has something to give."""
-        return bool(self._control) or self._slot is not None
+        return bool(self._control) or bool(self._slots)
 
     def stats(self) -> dict[str, Any]:
         """Counters and the subscription, as a JSON-friendly dict."""
@@ -193,6 +228,7 @@ class ClientSession:
             "format": self.subscription.format.value,
             "fields": list(self.subscription.fields),
             "max_rate_hz": self.subscription.max_rate_hz,
+            "people": self.subscription.people,
             "frames_offered": self.frames_offered,
             "frames_sent": self.frames_sent,
             "frames_dropped": self.frames_dropped,
