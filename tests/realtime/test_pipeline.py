@@ -42,7 +42,8 @@ def test_pipeline_survives_a_failing_sink_and_a_stalled_one(
         CaptureSource(webcam_video, det), PipelineConfig(cleaner=CleanerConfig(refine=False)), [failing_sink, background, good]
     )
     pipe.start()
-    assert good.context == SinkContext(fps=good.context.fps, skeleton=HOLISTIC75) and stalled.context is good.context
+    assert good.context == SinkContext(fps=good.context.fps, skeleton=HOLISTIC75, refiner=good.context.refiner) and stalled.context is good.context
+    assert good.context.refiner is not None and "provider" in good.context.refiner
     assert pipe.wait(120), "the pipeline did not finish the video"
     assert pipe.error is None
     assert [f.seq for f in good.frames] == list(range(CLIP_FRAMES))  # every frame despite the failing and the stalled sink
