@@ -133,6 +133,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="keypoint .npz files (or videos)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .npz for one input, or a directory (several inputs keep their file names)")
     add_cleanup_options(p)
+    p.add_argument("--offline", action="store_true",
+                   help="for finished recordings: the whole file uplifted at once, then the bidirectional refiner "
+                   "(weights/skeletor_refiner_bidir.onnx unless --weights), which sees the frames after each frame as well as "
+                   "those before; more accurate and steadier than the default, which gives what the live tool gives "
+                   "(--lookahead and --forget-after do not apply)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -160,7 +165,12 @@ def run(args: argparse.Namespace) -> int:
     from skeletor.refiner.runtime import ProviderUnavailableError, RefinerWeightsError
 
     try:
-        cleaner = StreamingCleaner(config)
+        if args.offline:
+            from skeletor.cleaner.offline import OfflineCleaner, OfflineConfig
+
+            cleaner: StreamingCleaner | OfflineCleaner = OfflineCleaner(OfflineConfig.from_cleaner(config, args.weights is not None))
+        else:
+            cleaner = StreamingCleaner(config)
     except (ValueError, OSError, RefinerWeightsError, ProviderUnavailableError) as e:
         print(f"skeletor clean: {e}", file=sys.stderr)
         return 2
@@ -172,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             if seq.skeleton != "holistic75":
                 raise KeypointFormatError(f"{src}: skeleton {seq.skeleton!r} is not supported; expected 'holistic75'")
             cleaner.reset()
-            result = clean_sequence(seq, cleaner, progress=progress)
+            result = cleaner.clean(seq, progress) if args.offline else clean_sequence(seq, cleaner, progress=progress)  # type: ignore[union-attr, arg-type]
             save_poses(dst, result)
             log.info("%s -> %s (%d frames)", src, dst, len(seq))
         except (KeypointFormatError, OSError, ValueError) as e:
