@@ -66,6 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="export a checkpoint to ONNX (opset 17) for the runtime")
     e.add_argument("checkpoint", type=Path, help="a ckpt.pt written by `skeletor train`")
     e.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    e.add_argument("--window-output", action="store_true",
+                   help="also output every refined frame of the window ('window'), which skeletor clean --offline blends")  # fmt: skip
     e.set_defaults(run=run_export)
 
 
@@ -163,6 +165,6 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
         print(f"skeletor export: {args.checkpoint}: no such checkpoint", file=sys.stderr)
         return 2
-    path = export_checkpoint(args.checkpoint, args.output)
+    path = export_checkpoint(args.checkpoint, args.output, window_output=args.window_output)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
