@@ -178,7 +178,7 @@ def _paper_cell(table: str, level: str) -> str:
     v = PAPER.get(table, {}).get(level)
     if v is None:
         return "-"
-    return f"{v['min']:.3f} / **{v['ave']:.3f}** / {v['max']:.3f}" if "min" in v else f"**{v['ave']:.3f}**"
+    return f"{v['min']:.3f} / {v['ave']:.3f} / {v['max']:.3f} (min / ave / max)" if "min" in v else f"{v['ave']:.3f}"
 
 
 def format_markdown(result: dict, focus: str | None = None) -> str:
@@ -199,7 +199,7 @@ def format_markdown(result: dict, focus: str | None = None) -> str:
             refiner_rows = [m for m in methods if m not in BASELINES]
             mine = focus if focus in refiner_rows else (refiner_rows[-1] if refiner_rows else None)
             ratio = mine is not None and table != CLEAN
-            head = ["level", "paper (Skeletor; its own units)", *methods] + ([f"{mine} / best baseline"] if ratio else [])
+            head = ["level", "paper (Skeletor; its own units)", *methods] + ([f"{str(mine).split(' (')[0]} / best baseline"] if ratio else [])
             out.append(f"### {table} - {dataset}\n")
             out.append("| " + " | ".join(head) + " |")
             out.append("|---|" + "---:|" * (len(head) - 1))
@@ -212,6 +212,15 @@ def format_markdown(result: dict, focus: str | None = None) -> str:
                 out.append(f"| {level} | {_paper_cell(table, level)} | " + " | ".join(cells) + " |")
             out.append("")
     return "\n".join(out)
+
+
+def markdown_page(tables: str) -> str:
+    """The results page: a header saying units and how to reproduce, then ``format_markdown``'s tables."""
+    return ("# Paper tables (reproduce: `skeletor evaluate`)\n\nPer-sequence MSE, average over sequences (min / ave / max in the "
+            "JSON), in Phoenix14T units (shoulder width 1/3), best of our methods in bold. The paper's column is its own test "
+            "MSE in its own normalised units, as printed (not rescaled): compare orderings, not values. The last column is the "
+            "bidirectional refiner's MSE over the best baseline's (below 1 it wins). See `skeletor evaluate --help` for the "
+            "protocol.\n\n" + tables)  # fmt: skip
 
 
 def refiner_label(path: Path, metadata: dict[str, str]) -> str:
@@ -264,9 +273,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(sets, refiners, args.seed, progress=sys.stderr.isatty())
     md = format_markdown(result)
     args.md.parent.mkdir(parents=True, exist_ok=True)
-    args.md.write_text("# Paper tables (reproduce: `skeletor evaluate`)\n\nPer-sequence MSE, average over sequences (min / ave / max in the "
-                       "JSON), in Phoenix14T units (shoulder width 1/3); the paper's row is in its own normalised units, as printed. "
-                       "See `skeletor evaluate --help` for the protocol.\n\n" + md)  # fmt: skip
+    args.md.write_text(markdown_page(md))
     args.json.write_text(json.dumps({"tables": result, "paper": PAPER, "paper_units": PAPER_UNITS, "seconds": round(time.time() - t0, 1),
                                      "seed": args.seed, "weights": {name: str(p) for name, p in zip(refiners, paths)}}, indent=1) + "\n")  # fmt: skip
     print(md)
