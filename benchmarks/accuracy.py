@@ -19,7 +19,11 @@ Protocol (issue "Foundation"; reproduce with ``python -m benchmarks.accuracy``):
 Methods: flat (2D at constant depth), the streaming uplift as ``skeletor clean --no-refine``
 runs it (lookahead 0), the whole-sequence uplift, and the streaming uplift followed by a
 One Euro filter whose parameters were tuned on training-split views; with the refiner,
-also the refiner followed by that same filter (``skeletor clean --smooth``).
+also the refiner followed by that same filter (``skeletor clean --smooth``). With the
+bidirectional refiner (``--offline-weights``, default the shipped
+``weights/skeletor_refiner_bidir.onnx``), the offline rows: ``skeletor clean --offline``
+(the same cleaner with the bidirectional model, 16 frames of future) with and without a
+depth hint; also on the real clips.
 
 Other bodies (``other_bodies`` in the results): every Bandai-Namco clip is of one mocap
 skeleton, and so were the refiner's supervised pairs; people in front of a webcam are
@@ -72,6 +76,7 @@ from skeletor.eval.baselines import one_euro, savgol, tune_one_euro
 from skeletor.pose.keypoints import KeypointSequence
 from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
 from skeletor.pose.skeleton import HOLISTIC75, POSE_BODY_JOINTS
+from skeletor.cleaner.offline import OfflineCleaner, OfflineConfig, default_offline_weights_path
 from skeletor.cleaner.stream import SMOOTHING, CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.uplift import UpliftTree, flat_uplift, uplift_sequence
 from skeletor.eval.views import ViewConfig, detector_depth_hint, random_view
@@ -144,7 +149,12 @@ REAL_UPPER = [0, 11, 12, 13, 14, 15, 16]  # nose, shoulders, elbows, wrists: in 
 REAL_ARM_BONES = np.array([b for b, (p, c) in enumerate(HOLISTIC75.bones) if p in REAL_UPPER[1:] and c in REAL_UPPER[1:]])
 
 
-def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_frames: int = 45) -> dict[str, dict[str, float]]:
+OFFLINE = "offline: whole-file uplift + bidirectional refiner (skeletor clean --offline)"
+
+
+def real_clip_scores(
+    weights: Path | None, max_clips: int | None = None, min_frames: int = 45, offline_weights: Path | None = None
+) -> dict[str, dict[str, float]]:
     """The real-detections check (see the module doc): method -> mean scores over the clips."""
     clips = [c for c in (load_pose_file(p) for p in list_pose_files(data_root() / "slp_pose_format")) if len(c.keypoints) >= min_frames]
     clips = clips[:max_clips] if max_clips else clips
@@ -155,13 +165,19 @@ def real_clip_scores(weights: Path | None, max_clips: int | None = None, min_fra
         configs[UPLIFT_LENGTHS] = (CleanerConfig(runtime=RuntimeConfig(weights=weights), refined_lengths=0.0), True)
         configs["streaming + refiner (default)"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights)), True)
         configs["streaming + refiner, --smooth"] = (CleanerConfig(runtime=RuntimeConfig(weights=weights), smoothing=SMOOTHING), True)
+    if offline_weights is not None:
+        configs[OFFLINE] = (CleanerConfig(runtime=RuntimeConfig(weights=offline_weights)), True)
     out = {}
     for name, (cfg, apart) in configs.items():
-        refiner = OnnxRefiner(replace(cfg.runtime, hands_apart=apart)) if cfg.refine else None
-        rows, cleaner = [], StreamingCleaner(cfg, refiner=refiner)
+        offline = OfflineCleaner(OfflineConfig.from_cleaner(cfg, explicit_weights=True)) if name == OFFLINE else None
+        refiner = OnnxRefiner(replace(cfg.runtime, hands_apart=apart)) if cfg.refine and offline is None else None
+        rows, cleaner = [], StreamingCleaner(cfg, refiner=refiner) if offline is None else None
         for seq in clips:
-            cleaner.reset()
-            poses = clean_sequence(seq, cleaner).poses3d
+            if offline is not None:
+                poses = offline.clean(seq).poses3d
+            else:
+                cleaner.reset()
+                poses = clean_sequence(seq, cleaner).poses3d
             kp = seq.keypoints[:, REAL_UPPER]
             err = metrics.reprojection_error(poses[:, REAL_UPPER], kp, cfg.uplift.focal_length(seq.image_size), seq.image_size)
             both = (seq.keypoints[:, 11, 2] >= 0.5) & (seq.keypoints[:, 12, 2] >= 0.5)
@@ -222,6 +238,11 @@ def _streaming(seq: KeypointSequence, lookahead: int = 0, refiner: Path | None =
     return clean_sequence(seq, cleaner).poses3d
 
 
+def _offline(seq: KeypointSequence, weights: Path) -> np.ndarray:
+    """``skeletor clean --offline --weights WEIGHTS`` on ``seq``: (T, 75, 3) metres."""
+    return OfflineCleaner(OfflineConfig(runtime=RuntimeConfig(weights=weights))).clean(seq).poses3d
+
+
 def run_benchmark(
     cases: list[Case],
     tune_cases: list[Case],
@@ -230,6 +251,7 @@ def run_benchmark(
     lookaheads: tuple[int, ...] = (),
     curve_weights: tuple[Path, ...] = (),
     other_bodies: dict[str, list[Case]] | None = None,
+    offline_weights: Path | None = None,
 ) -> dict:
     """Score every method on ``cases``; ``tune_cases`` (training split) tune the One Euro filter.
 
@@ -247,6 +269,8 @@ def run_benchmark(
             the delay going to the uplift.
         other_bodies: name -> cases of bodies unlike the test split's (``other_body_cases``),
             scored with the streaming uplift and, given ``weights``, the refiner.
+        offline_weights: a bidirectional refiner ONNX; adds the ``skeletor clean --offline``
+            rows (None = none).
     """
     from tqdm import tqdm
 
@@ -279,6 +303,9 @@ def run_benchmark(
     methods["whole-sequence uplift, depth hint"] = lambda c: uplift_sequence(c.with_hint()).poses3d
     if weights is not None:
         methods["streaming + refiner, depth hint"] = lambda c: _streaming(c.with_hint(), 0, weights)
+    if offline_weights is not None:
+        methods[OFFLINE] = lambda c: _offline(c.keypoints, offline_weights)
+        methods[f"{OFFLINE}, depth hint"] = lambda c: _offline(c.with_hint(), offline_weights)
     curve: dict[str, dict[str, Callable[[Case], np.ndarray]]] = {}
     trained_k = {w: OnnxRefiner(RuntimeConfig(weights=str(w))).lookahead for w in curve_weights}
     for k in lookaheads:
@@ -309,7 +336,7 @@ def run_benchmark(
     if curves:
         out["lookahead_curve"] = curves
     if other_bodies:
-        body_methods = {name: methods[name] for name in ("streaming uplift", UPLIFT_LENGTHS, "streaming + refiner") if name in methods}
+        body_methods = {name: methods[name] for name in ("streaming uplift", UPLIFT_LENGTHS, "streaming + refiner", OFFLINE) if name in methods}
         out["other_bodies"] = {group: {name: score_all(f"{group}: {name}", fn, on) for name, fn in body_methods.items()}
                                for group, on in other_bodies.items()}  # fmt: skip
     return out
@@ -332,7 +359,10 @@ def _add_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--json", type=Path, default=RESULTS / "accuracy.json", help="where to write the results")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--weights", type=Path, default=None, help="refiner ONNX (default: the shipped weights, if present)")
-    ap.add_argument("--no-refiner", action="store_true", help="leave out the refiner rows")
+    ap.add_argument("--no-refiner", action="store_true", help="leave out the refiner rows (causal and offline)")
+    ap.add_argument("--offline-weights", type=Path, default=None,
+                    help="bidirectional refiner ONNX for the `skeletor clean --offline` rows (default: the shipped "
+                    "weights/skeletor_refiner_bidir.onnx, if present)")  # fmt: skip
     ap.add_argument("--lookaheads", type=int, nargs="*", default=[], help="delays K for the accuracy-vs-latency curve, e.g. 0 2 4 8")
     ap.add_argument("--curve-weights", type=Path, nargs="*", default=[],
                     help="more refiner ONNX files trained with a lookahead (skeletor train --lookahead K) for the curve")  # fmt: skip
@@ -362,10 +392,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from skeletor.cleaner.stream import default_weights_path
 
     weights = None if args.no_refiner else (args.weights or (default_weights_path() if default_weights_path().is_file() else None))
+    offline = None if args.no_refiner else (args.offline_weights or (default_offline_weights_path() if default_offline_weights_path().is_file() else None))
     bodies = None if args.no_other_bodies else other_body_cases(test, args.seed, pymo_views=min(12, len(test)))
-    real = None if args.no_other_bodies else real_clip_scores(weights, max_clips=args.max_files)
+    real = None if args.no_other_bodies else real_clip_scores(weights, max_clips=args.max_files, offline_weights=offline)
     result = run_benchmark(cases, make_cases(tune, args.seed + 1), progress=not args.no_progress, weights=weights, lookaheads=tuple(args.lookaheads),
-                           curve_weights=tuple(args.curve_weights), other_bodies=bodies)
+                           curve_weights=tuple(args.curve_weights), other_bodies=bodies, offline_weights=offline)
     result["meta"] = {
         "test_files": [p.name for p in test],
         "frames": int(sum(len(c.truth) for c in cases)),
@@ -377,6 +408,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "command": " ".join(["python -m benchmarks.accuracy", *argv] if argv is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]),
         "weights": str(weights) if weights else None,
+        "offline_weights": str(offline) if offline else None,
         "curve_weights": [str(w) for w in args.curve_weights],
     }
     if real is not None:

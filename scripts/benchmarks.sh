@@ -10,10 +10,8 @@ VIDEO=${VIDEO:-$DATA/videos/prompt2sign_human_signer.mp4}
 $S bench accuracy --no-progress                                   # accuracy.json (all 36 test clips)
 $S bench accuracy --no-progress --max-files 12 --lookaheads 0 2 4 8 \
   --curve-weights weights/skeletor_refiner_k8.onnx --json benchmarks/results/accuracy_curve.json --no-other-bodies
-$S evaluate --weights weights/skeletor_refiner_paper.onnx \
-  --json benchmarks/results/paper_tables_paper_recipe.json --md benchmarks/results/paper_tables_paper_recipe.md
-$S evaluate --weights weights/skeletor_refiner.onnx \
-  --json benchmarks/results/paper_tables_final_recipe.json --md benchmarks/results/paper_tables_final_recipe.md
+$S evaluate --weights weights/skeletor_refiner_paper.onnx weights/skeletor_refiner.onnx weights/skeletor_refiner_k8.onnx \
+  weights/skeletor_refiner_bidir.onnx                              # paper_tables.json / .md (every refiner, one run)
 $S bench refiner
 $S bench latency --video "$VIDEO" --frames 300 --rounds 2
 $S bench latency --video "$VIDEO" --frames 300 --rounds 2 --realtime --json benchmarks/results/latency_paced.json

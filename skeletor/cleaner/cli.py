@@ -271,6 +271,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cluster.add_argument("--ray-cpus", type=_cpus, default=None, metavar="N",
                          help="CPUs of the Ray started on this machine (--ray without ADDRESS; default all)")  # fmt: skip
     add_cleanup_options(p)
+    p.add_argument("--offline", action="store_true",
+                   help="for finished recordings: the whole file uplifted at once, then the bidirectional refiner "
+                   "(weights/skeletor_refiner_bidir.onnx unless --weights), which sees the frames after each frame as well as "
+                   "those before; more accurate and steadier than the default, which gives what the live tool gives "
+                   "(--lookahead and --forget-after do not apply)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (they are shown only on a terminal)")
     p.set_defaults(run=run)
 
@@ -537,7 +542,10 @@ def _clean_one(job: CleanJob, cleaner: StreamingCleaner, readers: Readers | None
     if result.share < _FEW_PEOPLE:
         warnings.append(f"{src}: {result.share_text()}; the other frames are carried or estimated")
     cleaner.reset()
-    poses = clean_sequence(seq, cleaner, progress=progress)
+    if hasattr(cleaner, "clean"):  # --offline: the whole file at once (skeletor.cleaner.offline)
+        poses = cleaner.clean(seq, progress)  # type: ignore[attr-defined]
+    else:
+        poses = clean_sequence(seq, cleaner, progress=progress)
     WRITERS[job.fmt][1](dst, poses, seq)
     return replace(result, written=True, warnings=tuple(warnings))
 
@@ -697,7 +705,14 @@ def run(args: argparse.Namespace) -> int:
     tally = _Tally(console, len(jobs))
     try:
         try:
-            cleaner = StreamingCleaner(config)  # also checks weights and provider before any work (exit 2)
+            if args.offline:
+                if people > 1 or args.ray is not None:
+                    raise ValueError("--offline cleans one person per file, in this process: leave out --people and --ray")
+                from skeletor.cleaner.offline import OfflineCleaner, OfflineConfig
+
+                cleaner: StreamingCleaner | OfflineCleaner = OfflineCleaner(OfflineConfig.from_cleaner(config, args.weights is not None))
+            else:
+                cleaner = StreamingCleaner(config)  # also checks weights and provider before any work (exit 2)
         except (ValueError, OSError, RefinerWeightsError, ProviderUnavailableError) as e:
             print(f"skeletor clean: {e}", file=sys.stderr)
             return 2

@@ -41,6 +41,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--window", type=int, default=32, help="frames per window T")
     t.add_argument("--lookahead", type=int, default=0, help="frames k the emitted frame lags the newest (0 = causal)")
+    t.add_argument("--bidirectional", action="store_true",
+                   help="full attention over the window (the paper's model, for offline cleaning); "
+                   "--lookahead then picks the emitted frame, e.g. 16 of a 32-frame window: the centre")
+    t.add_argument("--init", type=Path, default=None,
+                   help="start a new run from these weights (a ckpt.pt or an exported .onnx of the same shape; "
+                   "lookahead and --bidirectional may differ); ignored with --resume when OUT/ckpt.pt exists")
+    t.add_argument("--truth-input", type=float, default=0.0,
+                   help="fraction of windows whose input is their own target (the mocap truth of a supervised pair), "
+                   "corrupted as usual: teaches the model to leave good input alone (default 0)")
+    t.add_argument("--noise-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="draw each batch's noise strength log-uniformly from LOW..HIGH shoulder widths "
+                   "(default: the paper's fixed 0.5)")
     t.add_argument("--rotate-deg", type=float, default=30.0, help="largest random turn about the vertical axis (augmentation)")
     t.add_argument("--self-supervised-only", action="store_true", help="the paper's recipe: ignore the cache's supervised targets")
     t.add_argument("--smooth-weight", type=float, default=None,
@@ -54,6 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="export a checkpoint to ONNX (opset 17) for the runtime")
     e.add_argument("checkpoint", type=Path, help="a ckpt.pt written by `skeletor train`")
     e.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    e.add_argument("--window-output", action="store_true",
+                   help="also output every refined frame of the window ('window'), which skeletor clean --offline blends")  # fmt: skip
     e.set_defaults(run=run_export)
 
 
@@ -94,17 +108,51 @@ def run_train(args: argparse.Namespace) -> int:
     if args.self_supervised_only:
         train_data = SequenceDataset(train_data.poses, train_data.present, train_data.names)
         val_data = SequenceDataset(val_data.poses, val_data.present, val_data.names)
-    model_cfg = RefinerConfig(window=args.window, lookahead=args.lookahead)
+    model_cfg = RefinerConfig(window=args.window, lookahead=args.lookahead, bidirectional=args.bidirectional)
+    init = None
+    if args.init is not None:
+        try:
+            init = _init_state(args.init, model_cfg)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"skeletor train: --init {args.init}: {e}", file=sys.stderr)
+            return 2
     smooth_weight = args.smooth_weight if args.smooth_weight is not None else (0.0 if args.self_supervised_only else 1.0)
     cfg = replace(
         TrainConfig(),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, warmup_steps=min(300, args.steps // 10),
-        threads=args.threads, seed=args.seed, smooth_weight=smooth_weight, augment=replace(Augmentation(), rotate_deg=args.rotate_deg),
+        threads=args.threads, seed=args.seed, smooth_weight=smooth_weight, truth_input_prob=args.truth_input,
+        noise_std_range=tuple(args.noise_range) if args.noise_range else None, augment=replace(Augmentation(), rotate_deg=args.rotate_deg),
         eval_every=max(args.steps // 30, 50), ckpt_every=max(args.steps // 10, 100), progress=sys.stderr.isatty(),
     )  # fmt: skip
-    result = train(model_cfg, cfg, train_data, val_data, args.out, resume=args.resume)
+    result = train(model_cfg, cfg, train_data, val_data, args.out, resume=args.resume, init=init)
     print(f"trained {result.step} steps; checkpoint {result.checkpoint}")
     return 0
+
+
+def _init_state(path: Path, model_cfg: object) -> dict[str, object]:
+    """The state dict in ``path`` (a ckpt.pt or an exported .onnx), checked against ``model_cfg``'s shape.
+
+    Raises:
+        OSError: unreadable file.
+        ValueError: not refiner weights, or of another shape (window, joints, widths, layers).
+    """
+    from dataclasses import asdict
+
+    if path.suffix == ".onnx":
+        from skeletor.refiner.export import onnx_state_dict
+
+        config, state = onnx_state_dict(path)
+    else:
+        import torch
+
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        config, state = ckpt["model_config"], ckpt["model"]
+    mine = asdict(model_cfg)  # type: ignore[call-overload]
+    shape = ("window", "joints", "skeleton", "d_model", "n_heads", "n_layers", "d_ff")
+    differ = [f"{k} {config.get(k)} != {mine[k]}" for k in shape if config.get(k) != mine[k]]
+    if differ:
+        raise ValueError("weights of another shape: " + ", ".join(differ))
+    return state
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -117,6 +165,6 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
         print(f"skeletor export: {args.checkpoint}: no such checkpoint", file=sys.stderr)
         return 2
-    path = export_checkpoint(args.checkpoint, args.output)
+    path = export_checkpoint(args.checkpoint, args.output, window_output=args.window_output)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

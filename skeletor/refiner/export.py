@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -37,7 +38,7 @@ import torch.nn as nn
 
 from skeletor.refiner.model import NormalisedRefiner
 
-__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata"]
+__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +160,61 @@ def export_checkpoint(
 
     model, _ = load_checkpoint(checkpoint)
     return export_onnx(model, path, window_output=window_output)
+
+
+def onnx_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The weights of an exported refiner as a ``NormalisedRefiner`` state dict.
+
+    Lets training start from shipped weights (``skeletor train --init``) when only the
+    ONNX file is at hand. Named initialisers (``model.core.pos``, biases, norms) map by
+    name; the matrices the exporter stored transposed under generated names are found
+    through the MatMul node that reads them (``/model/core/layers.3/linear1/MatMul`` ->
+    ``core.layers.3.linear1.weight``, ``.../self_attn/MatMul`` -> ``in_proj_weight``)
+    and the mask value through the ``/model/core/Where`` node.
+
+    Args:
+        path: an ONNX file written by ``export_onnx``.
+
+    Returns:
+        (the model config from the file's metadata, state dict without the attention-mask
+        buffers, which are not persistent).
+
+    Raises:
+        ValueError: the file lacks the metadata, or a parameter cannot be found in it (the
+            exporter stores weights with equal values once, as in an untrained model: use
+            its checkpoint instead).
+    """
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "skeletor.config" not in meta:
+        raise ValueError(f"{path}: no skeletor.config metadata; not written by export_onnx")
+    config = json.loads(meta["skeletor.config"])
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+    state: dict[str, torch.Tensor] = {}
+    for name, value in inits.items():
+        if name.startswith("model."):
+            state[name[len("model."):]] = value
+    for node in proto.graph.node:
+        for arg in node.input:
+            if arg not in inits or arg.startswith("model."):
+                continue
+            scope = node.name.strip("/").split("/")  # e.g. ['model', 'core', 'layers.0', 'linear1', 'MatMul']
+            if node.op_type == "Where" and scope == ["model", "core", "Where"]:
+                state["core.mask_value"] = inits[arg]
+            elif node.op_type == "MatMul" and scope[:2] == ["model", "core"] and scope[-1] == "MatMul":
+                module = ".".join(scope[1:-1])  # core.layers.0.linear1
+                key = f"{module[:-len('.self_attn')]}.self_attn.in_proj_weight" if module.endswith(".self_attn") else f"{module}.weight"
+                state[key] = inits[arg].T.contiguous()  # the exporter stores x @ W.T as x @ (W.T)
+    want = set(NormalisedRefiner(_config(config)).state_dict())
+    missing = want - set(state)
+    if missing:
+        raise ValueError(f"{path}: parameters not found in the graph: {sorted(missing)}")
+    return config, {k: state[k] for k in want}
+
+
+def _config(d: dict[str, Any]) -> Any:
+    from skeletor.refiner.model import RefinerConfig
+
+    return RefinerConfig(**d)

@@ -18,6 +18,11 @@ Streaming semantics (the contract with ``skeletor.refiner.runtime``):
   ``sum(a_l) = k`` (see ``RefinerConfig.layer_lookahead``). Training can therefore
   supervise every position, and each position sees the same amount of future as the
   emitted one.
+* ``bidirectional=True`` is the paper's model: no attention mask at all, every position
+  sees the whole window in every layer. ``k`` then only says which frame is emitted
+  (with ``k = T // 2`` the centre: ``T // 2 - 1`` past frames and ``T // 2`` future
+  ones), and the output at every position depends on all ``T`` frames. It is for
+  offline use (``skeletor clean --offline``), where the whole file is there.
 
 Normalisation lives in ``NormalisedRefiner``: callers pass camera-frame coordinates
 (any unit) and get camera-frame coordinates back. The window is centred on a robust
@@ -65,6 +70,8 @@ class RefinerConfig:
         d_ff: feed-forward width; 2 x d_model, chosen for latency rather than 4 x.
         dropout: dropout in attention and feed-forward, training only.
         lookahead: k, frames of future context (= output delay); 0 is causal.
+        bidirectional: full attention in every layer (the paper's model); ``lookahead``
+            then only picks the emitted frame, and every output sees the whole window.
     """
 
     window: int = 32
@@ -76,6 +83,7 @@ class RefinerConfig:
     d_ff: int = 256
     dropout: float = 0.1
     lookahead: int = 0
+    bidirectional: bool = False
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.joints < 1 or self.n_layers < 1:
@@ -99,8 +107,11 @@ class RefinerConfig:
 
         ``k // L`` for every layer and one more for the top ``k % L`` layers, so the
         lookahead of a stack of layers is exactly ``k`` (per-layer masks compose: a
-        mask of ``i + k`` in every layer would give ``L * k``).
+        mask of ``i + k`` in every layer would give ``L * k``). A bidirectional model
+        looks ``T - 1`` ahead in every layer (no mask).
         """
+        if self.bidirectional:
+            return (self.window - 1,) * self.n_layers
         base, extra = divmod(self.lookahead, self.n_layers)
         return tuple(base + (1 if layer >= self.n_layers - extra else 0) for layer in range(self.n_layers))
 
@@ -114,7 +125,8 @@ class SkeletorRefiner(nn.Module):
 
     ``forward(x, present)`` with ``x`` (B, t, J, 3) and ``present`` (B, t, J) (bool or
     0/1 float), ``t <= window``, returns (B, t, J, 3): the refined value of every joint
-    of every frame. The output at position ``i`` depends only on positions ``<= i + k``.
+    of every frame. The output at position ``i`` depends only on positions ``<= i + k``
+    (on every position when ``cfg.bidirectional``).
     """
 
     def __init__(self, cfg: RefinerConfig) -> None:
@@ -152,7 +164,11 @@ class SkeletorRefiner(nn.Module):
 
     @property
     def lookahead(self) -> int:
-        """Future frames the emitted frame depends on (its delay, in frames); VideoPose3D's causal shift."""
+        """Future frames the emitted frame depends on (its delay, in frames); VideoPose3D's causal shift.
+
+        For a bidirectional model too: the emitted frame (index ``T - 1 - k``) sees the
+        ``k`` frames after it, the rest of the window.
+        """
         return self.cfg.lookahead
 
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:

@@ -519,6 +519,28 @@ class OnnxRefiner(_WindowedRefiner):
         session = self._fixed.get(len(poses), self._session)
         return session.run(["refined"], {"poses": poses, "present": present})[0]
 
+    @property
+    def has_window_output(self) -> bool:
+        """Whether the file also outputs every frame of the window (``export_onnx(window_output=True)``)."""
+        return "window" in {o.name for o in self._session.get_outputs()}
+
+    def infer_windows(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """One model call returning every refined frame of each window, not only the emitted one.
+
+        Args:
+            poses: (B, T, J, 3) float32 camera frame, absent joints 0.
+            present: (B, T, J) float32, 1 = observed.
+
+        Returns:
+            (B, T, J, 3) float32.
+
+        Raises:
+            RefinerWeightsError: the file has no ``window`` output.
+        """
+        if not self.has_window_output:
+            raise RefinerWeightsError(f"{self.path}: no 'window' output (export it with window_output=True)")
+        return self._session.run(["window"], {"poses": poses, "present": present})[0]
+
     def refine_sequence(
         self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,17 @@ class TrainConfig:
         faults_prob: fraction of windows that get the detector faults.
         faults_scale: shoulder widths per pixel for the fault model's pixel quantities
             (0.004 m/px over a 0.37 m shoulder width).
+        truth_input_prob: fraction of windows whose input is their own target (for a
+            supervised pair: the mocap truth instead of the uplift's estimate), corrupted
+            like any other. Supervised pairs alone teach the model that every input needs
+            moving (the uplift's depth errors); these windows teach it to leave good input
+            alone, which the paper's protocol (clean 3D, then masked or noised) measures.
+            0 draws no extra random numbers (earlier recipes are reproduced exactly).
+        noise_std_range: (low, high) in shoulder widths, or None. When set, each batch's
+            noise strength is drawn log-uniformly from this range instead of
+            ``corruption.noise_std``, so the model meets small and very large errors
+            (the paper's protocol goes from 0.3 to 2.7 shoulder widths). None draws no
+            extra random numbers.
         augment: rotation / mirror / scale ranges.
         eval_every: steps between validation passes (and CSV rows).
         eval_batches: fixed validation batches (drawn once from ``seed + 1``).
@@ -87,6 +98,8 @@ class TrainConfig:
     faults: DetectorFaults | None = field(default_factory=DetectorFaults)
     faults_prob: float = 0.5
     faults_scale: float = 0.011
+    truth_input_prob: float = 0.0
+    noise_std_range: tuple[float, float] | None = None
     augment: Augmentation = field(default_factory=Augmentation)
     eval_every: int = 500
     eval_batches: int = 8
@@ -100,6 +113,10 @@ class TrainConfig:
             raise ValueError("steps >= 0, batch_size >= 1, eval_every >= 1 and ckpt_every >= 1 are required")
         if not 0.0 <= self.faults_prob <= 1.0:
             raise ValueError(f"faults_prob must be in [0, 1], got {self.faults_prob}")
+        if self.noise_std_range is not None and not 0.0 < self.noise_std_range[0] <= self.noise_std_range[1]:
+            raise ValueError(f"noise_std_range must be (low, high) with 0 < low <= high, got {self.noise_std_range}")
+        if not 0.0 <= self.truth_input_prob <= 1.0:
+            raise ValueError(f"truth_input_prob must be in [0, 1], got {self.truth_input_prob}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -109,6 +126,8 @@ class TrainConfig:
         d["faults"] = DetectorFaults(**d["faults"]) if d.get("faults") is not None else None
         d["augment"] = Augmentation(**d["augment"])
         d["betas"] = tuple(d["betas"])
+        if d.get("noise_std_range") is not None:
+            d["noise_std_range"] = tuple(d["noise_std_range"])
         return cls(**d)
 
 
@@ -154,6 +173,7 @@ def make_batch(
     Inputs and targets are brought into the input window's shoulder frame and get the same
     augmentation; only inputs are corrupted. For self-supervised sequences the target is
     the clean input (the paper's recipe); for supervised ones it is their own target.
+    A fraction ``cfg.truth_input_prob`` of windows take their target as input as well.
 
     Args:
         data: clean sequences (any unit).
@@ -166,6 +186,10 @@ def make_batch(
     """
     skeleton = get_skeleton(model_cfg.skeleton)
     poses, present, tgt, tgt_present = sample_window_pairs(data, cfg.batch_size, model_cfg.window, model_cfg.lookahead, rng)
+    if cfg.truth_input_prob > 0.0:
+        own = rng.random(cfg.batch_size) < cfg.truth_input_prob  # (B,) these windows restore their own target
+        poses = np.where(own[:, None, None, None], tgt, poses)
+        present = np.where(own[:, None, None], tgt_present, present)
     # Input and target share the INPUT's frame (as the model normalises by its input).
     root, scale = shoulder_frame(poses, present)
     state = rng.bit_generator.state  # the same random augmentation for input and target
@@ -178,7 +202,11 @@ def make_batch(
         pick = rng.random(cfg.batch_size) < cfg.faults_prob  # (B,)
         x = np.where(pick[:, None, None, None], f.x, x)
         p = np.where(pick[:, None, None], f.present, p)
-    c = corrupt_paper(x, p, cfg.corruption, rng)
+    corruption = cfg.corruption
+    if cfg.noise_std_range is not None:
+        lo, hi = cfg.noise_std_range
+        corruption = replace(corruption, noise_std=float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+    c = corrupt_paper(x, p, corruption, rng)
     return Batch(c.x, c.present, target, target_present)
 
 
@@ -294,6 +322,7 @@ def train(
     val_data: SequenceDataset,
     out_dir: str | os.PathLike[str],
     resume: bool = False,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train a refiner, writing ``out_dir/ckpt.pt`` and ``out_dir/log.csv``.
 
@@ -305,6 +334,10 @@ def train(
         out_dir: output folder (created).
         resume: continue from ``out_dir/ckpt.pt`` if it exists (model, optimizer, step
             and random states), so an interrupted run ends where an uninterrupted one would.
+        init: a state dict to start a new run from instead of the random init (e.g. a
+            causal model's weights for a bidirectional one: the shapes are the same, only
+            the attention masks differ, and they are not in the state dict). Ignored when
+            resuming from a checkpoint.
 
     Returns:
         The result (history of logged rows, last checkpoint, model).
@@ -328,6 +361,9 @@ def train(
         log.info("resumed %s at step %d", ckpt_path, step)
     else:
         model = NormalisedRefiner(model_cfg)
+        if init is not None:
+            model.load_state_dict(init)
+            log.info("initialised from the given weights")
         opt = _optimizer(model, cfg)
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(LOG_FIELDS)

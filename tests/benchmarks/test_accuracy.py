@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.accuracy import UPLIFT_LENGTHS, main
+from benchmarks.accuracy import OFFLINE, UPLIFT_LENGTHS, main
 
 
 def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> None:
@@ -19,16 +19,20 @@ def test_accuracy_benchmark_smoke(data_dir: Path, tmp_path: Path, capsys) -> Non
     for r in rows.values():
         assert 0 < r["n_mpjpe_mm"] < 400 and r["bone_cv_pct"] >= 0
     assert rows["whole-sequence uplift"]["bone_cv_pct"] < rows["flat"]["bone_cv_pct"]
+    # skeletor clean --offline (the shipped bidirectional refiner): steadier than the causal cleaner
+    assert {OFFLINE, f"{OFFLINE}, depth hint"} <= set(rows)
+    assert rows[OFFLINE]["accel_mm"] < rows["streaming + refiner"]["accel_mm"]
     bodies = result["other_bodies"]
     assert set(bodies) == {"Bandai test, shoulders x1.35", "PyMO walk, 2 views"}
     for group in bodies.values():
-        assert {"streaming uplift", UPLIFT_LENGTHS, "streaming + refiner"} <= set(group)
+        assert {"streaming uplift", UPLIFT_LENGTHS, "streaming + refiner", OFFLINE} <= set(group)
         assert all(0 < r["n_mpjpe_mm"] < 400 for r in group.values())
     # wider shoulders change the input: the uplift's score moves
     assert bodies["Bandai test, shoulders x1.35"]["streaming uplift"]["n_mpjpe_mm"] != rows["streaming uplift"]["n_mpjpe_mm"]
     real = result["real_clips"]  # real MediaPipe clips, no 3D truth
     assert set(real) == {"streaming uplift", "streaming + refiner, hands in the body's window", "streaming + refiner, no detection pull",
-                         UPLIFT_LENGTHS, "streaming + refiner (default)", "streaming + refiner, --smooth"}  # fmt: skip
+                         UPLIFT_LENGTHS, "streaming + refiner (default)", "streaming + refiner, --smooth", OFFLINE}  # fmt: skip
+    assert real[OFFLINE]["jitter_mm"] < real["streaming + refiner (default)"]["jitter_mm"]
     assert real["streaming + refiner, --smooth"]["jitter_mm"] < real["streaming + refiner (default)"]["jitter_mm"]
     # the first clips are steady signers with a hand in view: hands apart steadies the body
     assert real["streaming + refiner (default)"]["jitter_mm"] < real["streaming + refiner, hands in the body's window"]["jitter_mm"]

@@ -10,7 +10,7 @@ import pytest
 
 from skeletor.eval import metrics
 from skeletor.eval.baselines import hold_last
-from skeletor.eval.paper_tables import METHODS, SETTINGS, _corrupt, evaluate, format_markdown, load_heldout
+from skeletor.eval.paper_tables import BASELINES, CLEAN, PAPER, SETTINGS, _corrupt, evaluate, format_markdown, load_heldout
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +47,42 @@ def test_masking_ratio_and_identity_row(heldout) -> None:
     assert expected > 0
 
 
-def test_tables_structure_and_refiner_row(heldout, tiny_onnx: Path, tmp_path: Path) -> None:
+def test_tables_structure_and_refiner_rows(heldout, tiny_onnx: Path, tmp_path: Path) -> None:
     from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
 
     small = {k: v[:1] for k, v in heldout.items()}
-    result = evaluate(small, OnnxRefiner(RuntimeConfig(weights=tiny_onnx)), seed=0)
+    refiners = {"tiny A": OnnxRefiner(RuntimeConfig(weights=tiny_onnx)), "tiny B": OnnxRefiner(RuntimeConfig(weights=tiny_onnx))}
+    result = evaluate(small, refiners, seed=0)
     assert set(result) == set(SETTINGS)
-    for per in result.values():
+    for table, per in result.items():
         for rows in per.values():
-            assert len(rows) == 5
+            assert len(rows) == (1 if table == CLEAN else 5)
             for stats in rows.values():
-                assert set(stats) == set(METHODS)
+                assert list(stats) == [*BASELINES, "tiny A", "tiny B"]
                 for s in stats.values():
                     assert s["min"] <= s["ave"] <= s["max"] and np.isfinite(s["ave"])
+    # clean input: the identity is exact, a refiner is not
+    clean = result[CLEAN]["Phoenix14T test"]["0"]
+    assert clean["identity"]["ave"] == 0.0 and clean["tiny A"]["ave"] > 0.0
+    assert clean["tiny A"]["ave"] == clean["tiny B"]["ave"]  # the same weights give the same row
     # noise on 15 % of frames with s = 0.9 hurts the identity more than s = 0.1
     t3 = result["Table 3: frame noise (15 % of frames)"]["Phoenix14T test"]
     assert t3["0.9"]["identity"]["ave"] > 10 * t3["0.1"]["identity"]["ave"]
     md = format_markdown(result)
-    assert md.count("###") == 8 and "Skeletor refiner" in md
+    assert md.count("###") == 10 and "tiny A" in md and "| tiny B / best baseline |" in md
+    # the paper's values are printed as given, in the tables they belong to
+    t1 = md[md.index("### Table 1: frame masking - Phoenix14T test"):]
+    assert "| 0.1 | 0.090 / 0.875 / 8.421 (min / ave / max) |" in t1
+    assert "| 0.9 | 0.965 |" in md[md.index("### Table 4"):]
     json.dumps(result)
+
+
+def test_paper_values_cover_every_level() -> None:
+    for table, (_, levels) in SETTINGS.items():
+        if table == CLEAN:
+            assert table not in PAPER
+            continue
+        assert set(PAPER[table]) == {f"{lv:g}" for lv in levels}, table
 
 
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

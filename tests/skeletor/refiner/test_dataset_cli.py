@@ -91,3 +91,23 @@ def test_cli_help_does_not_import_torch() -> None:
 def test_missing_cache_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r")]) == 2
     assert "none.npz" in capsys.readouterr().err
+
+
+def test_bidirectional_train_from_onnx_weights_and_export_with_the_window(tiny_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """skeletor train --bidirectional --init a causal model's ONNX, then export --window-output:
+    what skeletor clean --offline loads."""
+    causal, bidir = tmp_path / "causal", tmp_path / "bidir"
+    assert main(["train", "--data", str(tiny_cache), "--out", str(causal), "--steps", "20", "--batch-size", "8", "--window", "8"]) == 0
+    assert main(["export", str(causal / "ckpt.pt"), "-o", str(tmp_path / "causal.onnx")]) == 0
+    argv = ["train", "--data", str(tiny_cache), "--out", str(bidir), "--steps", "20", "--batch-size", "8", "--window", "8",
+            "--bidirectional", "--lookahead", "4", "--init", str(tmp_path / "causal.onnx"), "--truth-input", "0.3", "--noise-range", "0.2", "3"]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["export", str(bidir / "ckpt.pt"), "-o", str(tmp_path / "bidir.onnx"), "--window-output"]) == 0
+    from skeletor.cleaner.offline import is_bidirectional
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+
+    ref = OnnxRefiner(RuntimeConfig(weights=tmp_path / "bidir.onnx"))
+    assert (ref.window, ref.lookahead) == (8, 4) and ref.has_window_output and is_bidirectional(ref.metadata)
+    # weights of another shape are refused with the reason
+    assert main(["train", "--data", str(tiny_cache), "--out", str(tmp_path / "x"), "--steps", "1", "--init", str(tmp_path / "causal.onnx")]) == 2
+    assert "window 8 != 32" in capsys.readouterr().err

@@ -84,3 +84,44 @@ def test_export_from_checkpoint(tmp_path: Path) -> None:
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"poses": x, "present": p})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model.emit(torch.from_numpy(x), torch.from_numpy(p)).numpy(), atol=1e-4)
+
+
+def test_onnx_weights_load_back_into_a_model_of_another_lookahead(tmp_path: Path) -> None:
+    """``skeletor train --init x.onnx``: the exported weights, read back, are the model's
+    (outputs equal); the attention masks are not weights, so a bidirectional model can start
+    from a causal one."""
+    from skeletor.refiner.export import onnx_state_dict
+
+    model = NormalisedRefiner(RefinerConfig(lookahead=2)).eval()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # every weight its own values, as in trained weights (the exporter stores equal ones once)
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=g) * 0.05)
+    path = export_onnx(model, tmp_path / "refiner.onnx")
+    config, state = onnx_state_dict(path)
+    assert config == model.cfg.to_dict()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+    from_onnx = NormalisedRefiner(RefinerConfig(lookahead=16, bidirectional=True)).eval()
+    from_onnx.load_state_dict(state)
+    from_model = NormalisedRefiner(RefinerConfig(lookahead=16, bidirectional=True)).eval()
+    from_model.load_state_dict(model.state_dict())
+    x = torch.from_numpy(np.random.default_rng(2).standard_normal((1, 32, 75, 3)).astype(np.float32))
+    p = torch.ones(1, 32, 75)
+    with torch.no_grad():
+        causal_out, bidir_out = model(x, p), from_onnx(x, p)
+        torch.testing.assert_close(bidir_out, from_model(x, p), atol=1e-6, rtol=0)
+    assert (bidir_out[:, 0] - causal_out[:, 0]).abs().max() > 1e-3  # same weights, but now every frame sees the future
+
+
+def test_onnx_state_dict_rejects_a_foreign_file(tmp_path: Path) -> None:
+    from skeletor.refiner.export import onnx_state_dict
+
+    path = export_onnx(NormalisedRefiner(RefinerConfig(window=8, d_model=32, n_layers=2, d_ff=64)), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="not found"):  # untrained: its equal biases are stored once, not told apart
+        onnx_state_dict(path)
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ValueError, match="skeletor.config"):
+        onnx_state_dict(tmp_path / "bare.onnx")

@@ -146,3 +146,44 @@ def test_window_stats_on_real_data_and_fallbacks(phoenix: dict) -> None:
     assert torch.isfinite(root2).all() and 0.3 < scale2.item() < 5
     root3, scale3 = window_stats(_t(x), _t(np.zeros_like(p)))  # nothing at all
     assert root3.abs().max() == 0 and scale3.item() == 1.0
+
+
+def test_bidirectional_config_emits_the_centre_and_sees_the_whole_window() -> None:
+    cfg = RefinerConfig(window=32, lookahead=16, bidirectional=True)
+    assert cfg.emit_index == 15  # 15 frames before the emitted one, 16 after
+    assert cfg.layer_lookahead == (31,) * 8  # no mask in any layer
+    m = NormalisedRefiner(cfg)
+    assert m.receptive_field() == 32 and m.lookahead == 16
+    assert float(m.core.attn_mask.abs().sum()) == 0.0
+    assert RefinerConfig().bidirectional is False  # the causal default stays causal
+
+
+@pytest.mark.data
+def test_bidirectional_centre_frame_depends_on_every_frame_of_its_window_and_no_other(phoenix: dict) -> None:
+    """The receptive field on real data: a window of T = 16 frames emitting frame t (index 7,
+    k = 8): any frame from t - 7 to t + 8 changes it (the future too); in a sequence, frames
+    outside that window do not (the window emitting t never holds them)."""
+    torch.manual_seed(4)
+    cfg = RefinerConfig(**SMALL, lookahead=8, bidirectional=True)
+    m = perturbed(NormalisedRefiner(cfg))
+    x, p = phoenix_window(phoenix, 16, seq=1, start=20)
+    xt, pt = _t(np.nan_to_num(x)), _t(p)
+    e = m.emit(xt, pt).detach()
+    assert cfg.emit_index == 7
+    for i in (0, 7, 8, 15):  # the oldest frame, the emitted one, the next, the newest (8 ahead)
+        x2 = xt.clone()
+        x2[:, i, 13:17] += 0.2  # an elbow and wrist moved in frame i
+        assert (m.emit(x2, pt) - e).abs().max() > 1e-4, i
+    # the whole sequence, one centred window per frame (what the runtime does): frame 30's
+    # output ignores frames beyond 30 + 8 and before 30 - 7
+    from skeletor.refiner.runtime import TorchRefiner
+
+    poses, present = phoenix["test"][1]
+    r = TorchRefiner(m, hands_apart=False)
+    base, _ = r.refine_sequence(poses, present)
+    moved = poses.copy()
+    moved[39:, 13:17] += 0.2
+    moved[:23, 13:17] -= 0.2
+    out, _ = r.refine_sequence(moved, present)
+    np.testing.assert_allclose(out[30], base[30], atol=1e-5)
+    assert np.nanmax(np.abs(out[31] - base[31])) > 1e-4  # frame 39 is inside frame 31's window

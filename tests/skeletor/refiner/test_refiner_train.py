@@ -40,6 +40,40 @@ def test_batch_is_corrupted_clean_windows_in_shoulder_units(phoenix: dict, rng: 
     assert 0.2 < (diff > 1e-6).mean() < 0.45  # noised: 15 % of frames + 15 % of entries
 
 
+@pytest.mark.data
+def test_truth_input_windows_take_their_target_as_input(phoenix: dict) -> None:
+    """``truth_input_prob``: the window's input becomes its supervised target (here: the
+    real sequence moved by a known offset, standing in for a mocap truth)."""
+    seqs = phoenix["train"]
+    offset = np.float32(0.05)  # 0.05 Phoenix units, about 15 % of a shoulder width
+    data = SequenceDataset([x for x, _ in seqs], [p for _, p in seqs], targets=[x + offset for x, _ in seqs])
+    plain = replace(QUICK, batch_size=64, faults=None, corruption=PaperCorruption(0.0, 0.0, 0.0, 0.0))
+    for prob, same in ((0.0, 0.0), (1.0, 1.0)):
+        b = make_batch(data, TINY, replace(plain, truth_input_prob=prob), np.random.default_rng(0))
+        err = np.abs(b.inputs - b.target).max(axis=(2, 3))  # (B, T)
+        close = (err < 1e-4)[b.input_present.any(-1)].mean()
+        assert close == same, prob
+    b = make_batch(data, TINY, replace(plain, truth_input_prob=0.5), np.random.default_rng(0))
+    own = (np.abs(b.inputs - b.target).max(axis=(1, 2, 3)) < 1e-4).mean()
+    assert 0.3 < own < 0.7
+
+
+@pytest.mark.data
+def test_noise_strength_drawn_from_the_range(phoenix: dict) -> None:
+    """``noise_std_range``: a batch's noise strength is one draw from the range (shoulder widths)."""
+    data = _dataset(phoenix["train"])
+    only_noise = replace(QUICK, batch_size=64, faults=None, corruption=PaperCorruption(0.0, 0.0, 1.0, 0.0))
+    stds = []
+    for seed in range(6):
+        b = make_batch(data, TINY, replace(only_noise, noise_std_range=(0.3, 3.0)), np.random.default_rng(seed))
+        stds.append(float((b.inputs - b.target)[b.input_present].std()))
+    assert all(0.27 < s < 3.3 for s in stds) and max(stds) / min(stds) > 1.5, stds
+    b = make_batch(data, TINY, only_noise, np.random.default_rng(0))
+    assert abs(float((b.inputs - b.target)[b.input_present].std()) - 0.5) < 0.05  # the paper's fixed 0.5
+    with pytest.raises(ValueError, match="noise_std_range"):
+        TrainConfig(noise_std_range=(0.0, 1.0))
+
+
 def test_loss_ignores_absent_targets_and_weights_the_emitted_frame() -> None:
     pred, target = torch.zeros(2, 4, 75, 3), torch.zeros(2, 4, 75, 3)
     present = torch.ones(2, 4, 75, dtype=torch.bool)

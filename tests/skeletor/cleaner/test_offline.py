@@ -1,0 +1,117 @@
+"""``skeletor clean --offline``: the bidirectional refiner over real MediaPipe files."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.commands import main
+from skeletor.cleaner.offline import OfflineCleaner, OfflineConfig, default_offline_weights_path, is_bidirectional
+from skeletor.cleaner.stream import CleanerConfig, default_weights_path
+from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+from skeletor.eval import metrics
+from skeletor.pose.keypoints import KeypointSequence, load_poses, save_keypoints
+from skeletor.refiner.runtime import RuntimeConfig
+
+UPPER = [11, 12, 13, 14, 15, 16]  # shoulders, elbows, wrists: in view in every frame of the clip
+
+
+@pytest.fixture(scope="module")
+def real_clip(data_dir: Path) -> KeypointSequence:
+    """The longest real MediaPipe Holistic clip of the set (278 frames, a seated signer)."""
+    return load_pose_file(data_dir / "slp_pose_format" / "mediapipe_long.pose")
+
+
+def test_offline_writes_every_frame_of_a_real_file(real_clip: KeypointSequence, tmp_path: Path) -> None:
+    src = tmp_path / "clip.npz"
+    save_keypoints(src, real_clip)
+    assert main(["clean", str(src), "-o", str(tmp_path / "off.npz"), "--offline", "--no-progress"]) == 0
+    assert main(["clean", str(src), "-o", str(tmp_path / "live.npz"), "--no-progress"]) == 0
+    off, live = load_poses(tmp_path / "off.npz"), load_poses(tmp_path / "live.npz")
+    n = len(real_clip.keypoints)
+    assert off.poses3d.shape == (n, 75, 3)  # the 16 frames the model waits for are flushed at the end
+    seen = (real_clip.keypoints[..., 2] > 0).any(0)
+    assert np.isfinite(off.poses3d[:, seen]).all() and not np.isfinite(off.poses3d[:, ~seen]).any()
+    np.testing.assert_array_equal(off.keypoints, real_clip.keypoints)
+    # not the causal cleaner's output, and in step with the detections (no shift by the model's
+    # 16 frames of future, no lag of a filter): the wrists' sideways motion lines up best at lag 0
+    assert np.median(np.linalg.norm(off.poses3d[:, UPPER] - live.poses3d[:, UPPER], axis=-1)) > 1e-3
+    for wrist in (15, 16):
+        a, b = np.diff(off.poses3d[:, wrist, 0]), np.diff(real_clip.keypoints[:, wrist, 0])
+        lags = list(range(-10, 11))
+        corr = [np.corrcoef(a[max(0, d) : len(a) + min(0, d)], b[max(0, -d) : len(b) + min(0, -d)])[0, 1] for d in lags]
+        assert lags[int(np.argmax(corr))] == 0 and max(corr) > 0.3, (wrist, max(corr))
+    # steadier than the causal cleaner (mean |acceleration| of the upper body)
+    assert metrics.jitter(off.poses3d[:, UPPER]) < metrics.jitter(live.poses3d[:, UPPER])
+
+
+def test_the_pull_takes_the_offline_skeleton_back_onto_the_detections(real_clip: KeypointSequence) -> None:
+    """Reprojection error (median distance from the detected joints of the result seen through
+    the uplift's camera, in shoulder widths): the refiner moves joints off their detections,
+    the pull brings them back, and with the rig's lengths from the uplift alone they end up
+    near them."""
+    cfg = OfflineConfig()
+    cleaner = OfflineCleaner(cfg)
+    both = (real_clip.keypoints[:, 11, 2] >= 0.5) & (real_clip.keypoints[:, 12, 2] >= 0.5)
+    shoulder = np.median(np.linalg.norm(real_clip.keypoints[both, 11, :2] - real_clip.keypoints[both, 12, :2], axis=-1))
+    focal = cfg.uplift.focal_length(real_clip.image_size)
+
+    def reprojection(**settings: float) -> float:
+        cleaner.config = replace(cfg, **settings)
+        poses = cleaner.clean(real_clip).poses3d
+        err = metrics.reprojection_error(poses[:, UPPER], real_clip.keypoints[:, UPPER], focal, real_clip.image_size)
+        return float(np.median(err) / shoulder)
+
+    none, default, on_rays = reprojection(detection_pull=0.0), reprojection(), reprojection(refined_lengths=0.0, detection_pull=0.3)
+    assert on_rays < default < none, (on_rays, default, none)
+    assert on_rays < 0.1
+
+
+def test_blended_windows_against_the_centre_only(real_clip: KeypointSequence) -> None:
+    """Blending every window's estimate of a frame is steadier than each frame's own
+    window centre alone, and stays close to it (the same model, the same input)."""
+    from skeletor.uplift import uplift_sequence
+
+    blended, centre = OfflineCleaner(OfflineConfig(blend=True)), OfflineCleaner(OfflineConfig(blend=False))
+    assert blended.blend and not centre.blend
+    up = uplift_sequence(real_clip)
+    present = (up.confidence > 0) & np.isfinite(up.poses3d).all(-1)
+    a, b = blended.refine(up.poses3d, present), centre.refine(up.poses3d, present)
+    seen = present.any(0)
+    assert a.shape == b.shape == (len(up.poses3d), 75, 3) and np.isfinite(a[:, seen]).all()
+    assert metrics.jitter(a[:, UPPER]) < metrics.jitter(b[:, UPPER])
+    assert np.median(np.linalg.norm(a[:, UPPER] - b[:, UPPER], axis=-1)) < 0.02  # metres
+
+
+def test_offline_options_follow_the_clean_options() -> None:
+    cfg = OfflineConfig.from_cleaner(CleanerConfig(detection_pull=0.2, refined_lengths=0.0))
+    assert (cfg.detection_pull, cfg.refined_lengths) == (0.2, 0.0)
+    assert cfg.runtime.weights == default_offline_weights_path()
+    mine = OfflineConfig.from_cleaner(CleanerConfig(runtime=RuntimeConfig(weights="x.onnx")), explicit_weights=True)
+    assert str(mine.runtime.weights) == "x.onnx"
+    with pytest.raises(ValueError, match="--no-refine"):
+        OfflineConfig.from_cleaner(CleanerConfig(refine=False))
+
+
+def test_shipped_offline_weights_are_bidirectional_and_the_default_is_not() -> None:
+    from skeletor.refiner.runtime import OnnxRefiner
+
+    bidir = OnnxRefiner(RuntimeConfig(weights=default_offline_weights_path()))
+    assert is_bidirectional(bidir.metadata) and (bidir.window, bidir.lookahead) == (32, 16)
+    assert not is_bidirectional(OnnxRefiner(RuntimeConfig(weights=default_weights_path())).metadata)
+
+
+def test_offline_errors_are_clear(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "clip.npz"
+    save_keypoints(src, load_pose_file(list_pose_files(data_dir / "slp_pose_format")[0]))
+    out = str(tmp_path / "o.npz")
+    assert main(["clean", str(src), "-o", out, "--offline", "--weights", str(default_weights_path())]) == 2
+    assert "not a bidirectional refiner" in capsys.readouterr().err
+    assert main(["clean", str(src), "-o", out, "--offline", "--no-refine"]) == 2
+    assert "--no-refine" in capsys.readouterr().err
+    assert main(["clean", str(src), "-o", out, "--offline", "--weights", str(tmp_path / "none.onnx")]) == 2
+    assert "none.onnx" in capsys.readouterr().err
+    assert not Path(out).exists()
