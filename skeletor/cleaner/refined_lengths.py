@@ -8,7 +8,7 @@ The refiner's output has depth: the median of its 3D bone lengths over the recen
 does not share that bias (it has its own, towards the bodies it was trained on). The
 cleaner keeps each body bone at a weighted mean of the two (``CleanerConfig.refined_lengths``).
 
-With weight 0.5 against 0 (``skeletor bench accuracy``): N-MPJPE 56.7 against 60.2 mm on
+With weight 0.5 against 0 (``skeletor bench accuracy``): N-MPJPE 56.5 against 60.0 mm on
 the public benchmark; on its 10 real MediaPipe clips arm bone-length CV 2.76 against
 3.29 %, at the price of a skeleton slightly further from its detections (reprojection
 5.1 against 4.3 % of a shoulder width). Hand bones keep the uplift's lengths: the

@@ -75,7 +75,7 @@ class CleanerConfig:
             the uplift's 2D-based estimate, which a bone never seen across the image (a
             shank leaning in depth) underestimates at first; the refiner's lengths lean
             towards the bodies it was trained on, hence half and half (0.5; public
-            benchmark 56.7 against 60.2 mm N-MPJPE with 0, ``skeletor bench accuracy``).
+            benchmark 56.5 against 60.0 mm N-MPJPE with 0, ``skeletor bench accuracy``).
             0 = the uplift's only.
         detection_pull: rate (per frame) of an exponential average of the offsets that
             would put each joint detected in the frame back where the uplift placed it
