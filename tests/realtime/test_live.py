@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import websockets
+
+from live_helpers import start_live
 
 from realtime.cli import main
 from skeletor.pose.skeleton import HOLISTIC75
@@ -24,22 +22,8 @@ BODY = [0, 11, 12, 13, 14, 15, 16, 23, 24]
 
 def _start(*args: str) -> tuple[subprocess.Popen, str]:
     """Start skeletor-live on a free port; return the process and its ws:// URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from realtime.cli import main; sys.exit(main())", "--port", "0", "--no-status", *args],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    deadline = time.time() + 60
-    lines = []
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        lines.append(line)
-        m = re.search(r"stream (ws://\S+)", line)
-        if m:
-            return proc, m.group(1)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("skeletor-live did not start:\n" + "".join(lines))
+    proc, url, _ = start_live(*args)
+    return proc, url
 
 
 def test_missing_camera_exits_2_and_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:

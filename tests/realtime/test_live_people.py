@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import websockets
+from live_helpers import start_live
 
 from skeletor.protocol import decode_message
 
 
 def _start(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, str]:
-    """Start skeletor-live on a free port; return the process and its ws:// URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from realtime.cli import main; sys.exit(main())", "--port", "0", "--no-status", *args],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-    )  # fmt: skip
-    deadline = time.time() + 120
-    lines = []
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        lines.append(line)
-        m = re.search(r"stream (ws://\S+)", line)
-        if m:
-            assert "people: up to 3" in line, line
-            return proc, m.group(1)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("skeletor-live did not start:\n" + "".join(lines))
+    """Start skeletor-live on a free port; return the process and its ws:// URL (its startup line names the people)."""
+    proc, url, line = start_live(*args, env=env, timeout_s=120)
+    assert "people: up to 3" in line, line
+    return proc, url
 
 
 async def _client(url: str, subscribe: str | None) -> dict:
