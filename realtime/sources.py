@@ -1,5 +1,8 @@
 """Detection sources for the live pipeline: camera, video file, and the built-in demo.
 
+One module, longer than most: the three sources share the capture thread, the pacing that
+keeps a live source at its rate, the newest-frame-wins slot and the reconnect logic.
+
 Camera and video frames are read by a capture thread into a one-frame slot: the newest
 frame wins, an unread frame that gets overwritten is counted as dropped, and nothing ever
 queues up (a slow detector means fewer, fresher frames, never growing latency). A video

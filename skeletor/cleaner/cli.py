@@ -1,5 +1,10 @@
 """``skeletor clean``: 2D keypoints in, cleaned 3D pose files out, on this machine or a Ray cluster.
 
+One module, longer than most: the options, the per-file function (``clean_file``, which the
+serial loop, ``--offline``, ``--people`` and the Ray workers all call) and the summary and
+exit codes are one command's contract; input expansion lives in ``inputs.py``, the Ray runner
+in ``batch.py``.
+
 Runs the same :class:`~skeletor.cleaner.stream.StreamingCleaner` the live tool runs, frame by
 frame. Inputs are files, folders and glob patterns (:mod:`skeletor.cleaner.inputs`), plus
 manifests listing them; files are read by suffix through ``READERS`` (keypoint ``.npz``,

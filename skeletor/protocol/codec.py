@@ -1,5 +1,8 @@
 """The codec of the wire protocol: messages to JSON text or binary bytes and back, with no socket.
 
+One module, longer than most: each message's encoder and decoder sit side by side, so the
+JSON keys and the binary layout are defined once and checked together.
+
 Strings and bytes go in, Python objects come out, and the other way round (sans-I/O): the
 asyncio server in ``realtime/`` and the clients are thin wrappers, so every message is
 tested byte for byte. The binary frame layout is :data:`BINARY_HEADER` (documented in the
