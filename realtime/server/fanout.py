@@ -271,7 +271,7 @@ class Fanout:
                     self._drop_person(client, person_id)
                 client.session.queue_control(text)
                 client.wake.set()
-        log.info("status %s sent to %d clients", event.value, len(self.clients))
+        log.debug("status %s sent to %d clients", event.value, len(self.clients))
 
     def _drop_person(self, client: Client, person_id: int) -> None:
         """Drop a person who left from the client's slots."""
