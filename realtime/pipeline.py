@@ -50,7 +50,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -272,6 +272,30 @@ class _Handoff:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _latency(det: Detection, timings: Mapping[str, float], stages: tuple[str, ...], now_mono: int) -> dict[str, float]:
+    """A frame's ``latency_ms``: the capture's decode and detect times, the cleaner's
+    ``stages`` (from its last push), and capture -> now through the whole pipeline."""
+    return {
+        "decode": det.decode_ms,
+        "detect": det.detect_ms,
+        **{k: timings.get(k, 0.0) for k in stages},
+        "pipeline": (now_mono - det.t_capture_mono_ns) / 1e6,
+    }
+
+
+def _pose_frame(det: Detection, f: CleanFrame, latency: dict[str, float], **person: Any) -> PoseFrame:
+    """The frame sinks get for one cleaned pose of capture ``det`` (``person``: its id and whether primary)."""
+    return PoseFrame(
+        seq=det.seq,
+        t_capture_ns=det.t_capture_ns,
+        joints=np.nan_to_num(f.pose, nan=np.nan),  # infinities to finite; missing joints stay NaN
+        confidence=f.confidence,
+        raw_joints=f.raw_pose,
+        latency_ms=latency,
+        **person,
+    )
 
 
 def refiner_info(cleaner: StreamingCleaner | MultiPersonCleaner) -> dict[str, Any]:
@@ -512,6 +536,12 @@ class LivePipeline:
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("%s failed again: %r", stage, exc)
 
+    def _count_output(self, latency: dict[str, float], now_mono: int) -> None:
+        """One capture's output in the running stats (the status line and benchmarks read them)."""
+        self.stats.frames += 1
+        self.stats.recent_ms.append(latency["pipeline"])
+        self.stats.recent_t.append(now_mono / 1e9)
+
     def _emit(self, outs: list[CleanFrame]) -> None:
         timings = self.cleaner.last_timings_ms
         for f in outs:
@@ -519,25 +549,9 @@ class LivePipeline:
             if det is None:
                 continue
             now_mono = time.monotonic_ns()
-            latency = {
-                "decode": det.decode_ms,
-                "detect": det.detect_ms,
-                "uplift": timings.get("uplift", 0.0),
-                "refine": timings.get("refine", 0.0),
-                "pipeline": (now_mono - det.t_capture_mono_ns) / 1e6,
-            }
-            frame = PoseFrame(
-                seq=det.seq,
-                t_capture_ns=det.t_capture_ns,
-                joints=np.nan_to_num(f.pose, nan=np.nan),
-                confidence=f.confidence,
-                raw_joints=f.raw_pose,
-                latency_ms=latency,
-            )
-            frame = self.rig.attach(frame)
-            self.stats.frames += 1
-            self.stats.recent_ms.append(latency["pipeline"])
-            self.stats.recent_t.append(now_mono / 1e9)
+            latency = _latency(det, timings, ("uplift", "refine"), now_mono)
+            frame = self.rig.attach(_pose_frame(det, f, latency))
+            self._count_output(latency, now_mono)
             self.sinks.see_input(det)
             self.sinks.write(frame)
 
@@ -579,14 +593,7 @@ class LivePipeline:
                 continue
             group = sorted(by_capture[index], key=lambda f: f.person_id)
             now_mono = time.monotonic_ns()
-            latency = {
-                "decode": det.decode_ms,
-                "detect": det.detect_ms,
-                "track": timings.get("track", 0.0),
-                "uplift": timings.get("uplift", 0.0),
-                "refine": timings.get("refine", 0.0),
-                "pipeline": (now_mono - det.t_capture_mono_ns) / 1e6,
-            }
+            latency = _latency(det, timings, ("track", "uplift", "refine"), now_mono)
             self.sinks.see_input(det)
             wanted = self.sinks.rig_person
             rigged = group[0].person_id if wanted is None else wanted
@@ -595,20 +602,8 @@ class LivePipeline:
                     self.rig.solver.reset()  # another body: calibrate afresh
                 self._rig_person = rigged
             for i, pf in enumerate(group):
-                f = pf.frame
-                frame = PoseFrame(
-                    seq=det.seq,
-                    t_capture_ns=det.t_capture_ns,
-                    joints=np.nan_to_num(f.pose, nan=np.nan),
-                    confidence=f.confidence,
-                    raw_joints=f.raw_pose,
-                    latency_ms=latency,
-                    person_id=pf.person_id,
-                    primary=i == 0,
-                )
+                frame = _pose_frame(det, pf.frame, latency, person_id=pf.person_id, primary=i == 0)
                 if pf.person_id == rigged:
                     frame = self.rig.attach(frame)  # one person's rig: --vmc-person's, else the primary's
                 self.sinks.write(frame)
-            self.stats.frames += 1
-            self.stats.recent_ms.append(latency["pipeline"])
-            self.stats.recent_t.append(now_mono / 1e9)
+            self._count_output(latency, now_mono)

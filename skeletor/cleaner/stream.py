@@ -229,14 +229,24 @@ class StreamingCleaner:
         Returns:
             The frames that became ready (usually one; none while the lookahead fills).
         """
+        held, up = self._uplift(keypoints, timestamp, depth, image_size)
+        t1 = time.perf_counter()
+        out = self._refine([up] if up is not None else [])
+        self.last_timings_ms["refine"] = 1000 * (time.perf_counter() - t1)
+        return held + out
+
+    def _uplift(
+        self, keypoints: np.ndarray, timestamp: float | None, depth: np.ndarray | None, image_size: tuple[int, int] | None
+    ) -> tuple[list[CleanFrame], UpliftFrame | None]:
+        """The first half of :meth:`push` and :meth:`stage`: a fresh start for a returning
+        person (the frames it flushed), then the uplift (its frame, or None while it fills);
+        sets ``last_timings_ms`` to the uplift's time."""
         held = self._forget_a_returning_person(keypoints, timestamp)
         t0 = time.perf_counter()
         up = self.uplifter.push(keypoints, timestamp, depth, image_size)
         self._pushed += 1
-        t1 = time.perf_counter()
-        out = self._refine([up] if up is not None else [])
-        self.last_timings_ms = {"uplift": 1000 * (t1 - t0), "refine": 1000 * (time.perf_counter() - t1)}
-        return held + out
+        self.last_timings_ms = {"uplift": 1000 * (time.perf_counter() - t0)}
+        return held, up
 
     def stage(
         self,
@@ -263,11 +273,7 @@ class StreamingCleaner:
         """
         if self.refiner is not None and not hasattr(self.refiner, "stage"):
             raise TypeError(f"{type(self.refiner).__name__} cannot stage windows; use push")
-        held = self._forget_a_returning_person(keypoints, timestamp)
-        t0 = time.perf_counter()
-        up = self.uplifter.push(keypoints, timestamp, depth, image_size)
-        self._pushed += 1
-        self.last_timings_ms = {"uplift": 1000 * (time.perf_counter() - t0)}
+        held, up = self._uplift(keypoints, timestamp, depth, image_size)
         if up is None:
             return StagedPush(held, None)
         if self.refiner is None:
