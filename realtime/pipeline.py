@@ -1,5 +1,9 @@
 """The live pipeline: source -> detector -> streaming uplift -> refiner -> sinks.
 
+One module, longer than most: the two threads, their hand-over, the lookahead bookkeeping
+and per-frame fault handling act on the same state; the single- and several-person paths
+share all of it.
+
 Threads: the source captures in its own thread (newest frame wins, so a slow detector
 makes the source drop stale frames instead of queueing them). This pipeline runs two
 workers: the *detect* thread takes each frame from the source (which runs the detector on
