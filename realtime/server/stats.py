@@ -29,6 +29,9 @@ class ServerStats:
             ``send_timeout_s``.
         fanout_ms: for each recent frame that reached a client: ms from ``publish`` to the
             last client's send returning (the server's own share of the latency).
+        fanout_wait_ms: for each frame published while clients were connected: ms from
+            ``publish`` to the event loop starting its pass over the clients (the hand-over
+            from the publishing thread; part of ``fanout_ms``).
         fanout_cpu_ms: for each recent frame published while clients were connected: the
             event loop thread's CPU time for the pass over the clients (offer, encode, direct
             writes), ms; unlike ``fanout_ms`` it does not count time the thread waited for a core.
@@ -39,6 +42,7 @@ class ServerStats:
     clients_failed: int = 0
     clients_stalled: int = 0
     fanout_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    fanout_wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     fanout_cpu_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
