@@ -30,9 +30,11 @@ capture replaces every frame of an older one not yet fanned out, never one perso
 Status messages are queued, never replaced by frames, and the latest of each state group
 is replayed to clients that connect later. For each frame the server records how long it
 took from :meth:`~Fanout.publish` to the last client's send returning
-(:attr:`ServerStats.fanout_ms`): the server's own share of the latency; how much of that
-the frame waited for the event loop to take it (``fanout_wait_ms``); and the CPU time of the
-pass over the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
+(:attr:`ServerStats.fanout_ms`): the server's own share of the latency, which for a client
+that does not read includes waiting for its socket; how long until the pass had written the
+frame to every client that keeps up (``fanout_pass_ms``), and of that how long the frame
+waited for the event loop to take it (``fanout_wait_ms``); and the CPU time of the pass over
+the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ class Fanout:
                 self.fail(client, e)
         self._settle(shared, sent=False)  # the pass's own hold
         if self.clients:
+            self.stats.fanout_pass_ms.append((time.monotonic_ns() - t_publish_ns) / 1e6)
             self.stats.fanout_cpu_ms.append((time.thread_time_ns() - cpu0) / 1e6)
         if self._debug:
             log.debug("frame %d to %d clients", frame.seq, len(self.clients))
@@ -342,8 +345,10 @@ class Fanout:
         """
         ws = client.ws
         transport = ws.transport
-        if ws.state is not State.OPEN or ws.send_in_progress is not None or transport.is_closing():
-            return False  # closing (the sender or the handler deals with it), or a send of its own under way
+        if ws.state is not State.OPEN or transport.is_closing():
+            return False  # closing: the sender (or the handler) deals with it
+        # Whole frames only: the server never sends a fragmented message, and its sender task
+        # is not inside a send (``client.sending``), so these bytes never split another message.
         framed = not ws.protocol.extensions
         while transport.get_write_buffer_size() == 0:
             item = self._take(client)

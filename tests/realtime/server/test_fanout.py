@@ -182,7 +182,9 @@ def test_a_silent_client_is_dropped_by_the_keepalive() -> None:
 
 
 def test_the_server_records_its_own_fanout_time() -> None:
-    """Each frame that reached a client leaves one fan-out time (publish -> last send returned)."""
+    """Each frame that reached a client leaves one fan-out time (publish -> last send returned);
+    each frame published to clients one pass time (publish -> pass done), of which the wait for
+    the event loop is a part."""
 
     async def main() -> None:
         async with PoseServer(server_config()) as server:
@@ -192,6 +194,9 @@ def test_the_server_records_its_own_fanout_time() -> None:
                     await frames_after(ws, 0, 10)
             times = list(server.stats.fanout_ms)
             assert 10 <= len(times) <= feeder.seq and all(t >= 0 for t in times)
+            passes, waits = list(server.stats.fanout_pass_ms), list(server.stats.fanout_wait_ms)
+            assert len(passes) == len(waits) == len(server.stats.fanout_cpu_ms) >= len(times)
+            assert all(0 <= w <= p for w, p in zip(waits, passes, strict=True))
             for ws in clients:
                 await ws.close()
 
