@@ -63,6 +63,8 @@ def client_main(url: str, healthy: int, stalled: int, seconds: float, fmt: str =
     """Run in a client process at niceness ``nice``: print one JSON line with every healthy client's samples."""
     import websockets
 
+    if hasattr(os, "sched_setscheduler"):  # the normal scheduler, whatever the server runs under (e.g. chrt)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     os.setpriority(os.PRIO_PROCESS, 0, nice)  # absolute: the same whatever the server's own niceness
 
     from skeletor.protocol import BINARY_HEADER
@@ -236,6 +238,16 @@ def _one_run(frames: list, clients: int, rate: float, seconds: float, stalled: i
             "gc": {"collections": len(gcw.pauses), "longest_ms": max(gcw.pauses, default=0.0)}}  # fmt: skip
 
 
+def _scheduler() -> str:
+    """This process's scheduling policy, e.g. ``SCHED_OTHER`` or ``SCHED_FIFO 10`` (``chrt -f 10``)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "unknown"
+    policy = os.sched_getscheduler(0)
+    names = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_FIFO", "SCHED_RR") if hasattr(os, n)}
+    name = names.get(policy, str(policy))
+    return f"{name} {os.sched_getparam(0).sched_priority}" if name in ("SCHED_FIFO", "SCHED_RR") else name
+
+
 def _machine_share(busy: int, total: int, server: int, clients: int) -> dict:
     """The machine's cores during a run, in cores busy: all, this server process, the client processes, everything else."""
     cores = os.cpu_count() or 1
@@ -270,7 +282,7 @@ def run_fanout(
     runs = [_one_run(frames, n, r, seconds, fmt=fmt, client_procs=client_procs, client_nice=c) for c in client_nice for r in rates for n in clients]
     nices = " or ".join(str(c) for c in client_nice)
     setup = f"{client_procs} client process(es) at nice {nices}, asyncio, reading seq and stamps only; same machine as the server"
-    result: dict = {"client_setup": setup, "server_nice": os.nice(0),
+    result: dict = {"client_setup": setup, "server_nice": os.nice(0), "server_scheduler": _scheduler(),
                     "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}, "runs": runs}  # fmt: skip
     if stall_check:
         base = _one_run(frames, healthy, 30.0, seconds, fmt=fmt, client_procs=client_procs, client_nice=client_nice[0])
@@ -314,5 +326,5 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stalled client among 50: healthy p99 {s['with']['latency_ms']['p99']:.2f} ms vs {s['without']['latency_ms']['p99']:.2f} ms "
               f"without (ratio {s['p99_ratio']:.2f}, goal <= 1.2)")  # fmt: skip
     load = res["load_average_1min"]
-    print(f"clients: {res['client_setup']}; server at nice {res['server_nice']}; machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
+    print(f"clients: {res['client_setup']}; server at nice {res['server_nice']}, {res['server_scheduler']}; machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
     return 0

@@ -8,6 +8,7 @@ Bounds here are deadlines for things to happen, never speeds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import struct
@@ -291,3 +292,19 @@ def test_clients_with_and_without_compression_get_the_same_frames() -> None:
                 await ws.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_start_up_objects_leave_the_collectors_passes(freeze: bool) -> None:
+    """With ``freeze_gc`` the objects alive when the server starts are frozen (full collections skip them)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+    async def main() -> None:
+        async with PoseServer(server_config(freeze_gc=freeze)):
+            assert (gc.get_freeze_count() > 0) is freeze
+
+    try:
+        run(main())
+    finally:
+        gc.unfreeze()
