@@ -279,7 +279,12 @@ def run_fanout(
     """
     frames = _frames()
     load_before = os.getloadavg()
-    runs = [_one_run(frames, n, r, seconds, fmt=fmt, client_procs=client_procs, client_nice=c) for c in client_nice for r in rates for n in clients]
+    runs = [
+        _one_run(frames, n, r, seconds, fmt=fmt, client_procs=client_procs, client_nice=c)
+        for c in client_nice
+        for r in rates
+        for n in clients
+    ]
     nices = " or ".join(str(c) for c in client_nice)
     setup = f"{client_procs} client process(es) at nice {nices}, asyncio, reading seq and stamps only; same machine as the server"
     result: dict = {"client_setup": setup, "server_nice": os.nice(0), "server_scheduler": _scheduler(),
@@ -301,8 +306,15 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--format", choices=("json", "binary"), default="json", help="what the clients subscribe to (default json)")
     p.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over (default 2)")
-    p.add_argument("--client-nice", type=int, nargs="+", default=[0], choices=range(0, 20), metavar="0-19",
-                   help="niceness of the client processes, one set of runs for each (default 0: the server's priority)")
+    p.add_argument(
+        "--client-nice",
+        type=int,
+        nargs="+",
+        default=[0],
+        choices=range(0, 20),
+        metavar="0-19",
+        help="niceness of the client processes, one set of runs for each (default 0: the server's priority)",
+    )
     p.add_argument("--no-stall-check", action="store_true", help="skip the stalled-client runs")
     p.add_argument("--json", type=Path, default=RESULTS / "fanout.json")
     p.set_defaults(run=_run)
@@ -326,5 +338,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stalled client among 50: healthy p99 {s['with']['latency_ms']['p99']:.2f} ms vs {s['without']['latency_ms']['p99']:.2f} ms "
               f"without (ratio {s['p99_ratio']:.2f}, goal <= 1.2)")  # fmt: skip
     load = res["load_average_1min"]
-    print(f"clients: {res['client_setup']}; server at nice {res['server_nice']}, {res['server_scheduler']}; machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}")
+    print(
+        f"clients: {res['client_setup']}; server at nice {res['server_nice']}, {res['server_scheduler']}; machine load (1 min) {load['before']:.1f} before, {load['after']:.1f} after; wrote {args.json}"
+    )
     return 0

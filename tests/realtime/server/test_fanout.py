@@ -22,7 +22,18 @@ from websockets.asyncio.server import ServerConnection
 import realtime.server.fanout as fanout
 from realtime.server import PoseServer
 from skeletor.protocol import ClientSession, SharedFrame, decode_frame
-from test_server import Feeder, expect_close, handshake, masked_text_frame, open_client, raw_http, run, server_config, synthetic_frame, wait_until
+from test_server import (
+    Feeder,
+    expect_close,
+    handshake,
+    masked_text_frame,
+    open_client,
+    raw_http,
+    run,
+    server_config,
+    synthetic_frame,
+    wait_until,
+)
 
 POISON_RATE_HZ = 7.5  # the subscription that marks a client whose offers / encodings / sends fail
 
