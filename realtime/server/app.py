@@ -16,6 +16,7 @@ server's lifecycle, its URLs, the HTTP routing and each connection's receive loo
 from __future__ import annotations
 
 import asyncio
+import gc
 import http
 import logging
 from collections.abc import Mapping
@@ -120,6 +121,8 @@ class PoseServer:
             server_header=None,
             logger=_ConnectionLog(logging.getLogger("websockets.server"), {}),
         )
+        if c.freeze_gc:
+            gc.freeze()  # start-up's objects leave the collector's passes (ServerConfig.freeze_gc)
         log.info("serving the viewer on %s and the pose stream on %s", self.http_url, self.url)
 
     async def stop(self) -> None:

@@ -33,6 +33,10 @@ class ServerConfig:
             OS has it; None = OS default). Small, so a slow client's backlog (and so its latency) stays a few
             frames and newest-frame-wins takes over; in-flight data is not limited by it.
         serve_viewer: serve the browser viewer on ``/``.
+        freeze_gc: once the server listens, move every object alive (modules, models, the
+            viewer's files) to the collector's permanent generation (:func:`gc.freeze`), so a
+            full collection, which stops every thread (the event loop included) while it walks
+            the tracked objects, only walks those made since (docs/decisions.md, 2026-12-04).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +53,7 @@ class ServerConfig:
     compression: bool = False
     unsent_limit_bytes: int | None = 16 * 1024
     serve_viewer: bool = True
+    freeze_gc: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

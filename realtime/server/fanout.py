@@ -7,9 +7,9 @@ client that asked for that variant. :meth:`Fanout.publish` (callable from the pi
 thread) hands the frame to the event loop, which offers it to every slot in one pass:
 
 - a client whose socket has taken everything written so far gets the frame written to its
-  transport right there (websockets' :func:`~websockets.asyncio.server.broadcast` for one
-  connection: no task switch, no awaited send), so a healthy client costs one socket write
-  per frame and no client waits for another;
+  transport right there, as websocket frame bytes built once per variant for every client
+  (no per-client framing, no task switch, no awaited send), so a healthy client costs one
+  socket write per frame and no client waits for another;
 - a client with unsent bytes (a slow reader) keeps the frame in its slot, and its sender
   task sends the newest one once its transport has drained: it gets fewer, newer frames and
   never delays the loop or other clients; what it missed is counted in ``frames_dropped``.
@@ -30,8 +30,11 @@ capture replaces every frame of an older one not yet fanned out, never one perso
 Status messages are queued, never replaced by frames, and the latest of each state group
 is replayed to clients that connect later. For each frame the server records how long it
 took from :meth:`~Fanout.publish` to the last client's send returning
-(:attr:`ServerStats.fanout_ms`): the server's own share of the latency; and the CPU time
-of the pass over the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
+(:attr:`ServerStats.fanout_ms`): the server's own share of the latency, which for a client
+that does not read includes waiting for its socket; how long until the pass had written the
+frame to every client that keeps up (``fanout_pass_ms``), and of that how long the frame
+waited for the event loop to take it (``fanout_wait_ms``); and the CPU time of the pass over
+the clients (``fanout_cpu_ms``), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from realtime.server.config import ServerConfig
@@ -67,26 +71,41 @@ STATUS_GROUP = {
 
 
 class _Published(SharedFrame):
-    """A published frame plus what the server's own latency needs: when it was published,
-    how many slots still hold it, and when the last send of it returned (monotonic ns)."""
+    """A published frame plus what the fan-out needs: when it was published, how many slots
+    still hold it, when the last send of it returned (monotonic ns), and each encoding as a
+    complete websocket frame, built once for every client."""
 
-    __slots__ = ("t_publish_ns", "holders", "last_sent_ns", "_utf8")
+    __slots__ = ("t_publish_ns", "holders", "last_sent_ns", "_wire")
 
     def __init__(self, frame: PoseFrame, t_publish_ns: int) -> None:
         super().__init__(frame)
         self.t_publish_ns = t_publish_ns
         self.holders = 1  # the fan-out pass holds it until every slot had its offer
         self.last_sent_ns = 0
-        self._utf8: dict[int, bytes] = {}
+        self._wire: dict[int, bytes] = {}
 
     def wire(self, message: str | bytes) -> bytes:
-        """``message`` (one of this frame's encodings) as bytes; JSON text is UTF-8-encoded once per variant."""
-        if isinstance(message, bytes):
-            return message
-        data = self._utf8.get(id(message))  # the str is kept alive by the SharedFrame's cache
+        """``message`` (one of this frame's encodings) as one unmasked, uncompressed websocket
+        frame: a text frame for JSON, a binary frame for bytes; built once per variant.
+
+        A server's frames are never masked, so without a per-connection extension
+        (permessage-deflate) these bytes are exactly what ``websockets`` would write for
+        every client: the fan-out writes them to each transport as they are.
+        """
+        data = self._wire.get(id(message))  # the message is kept alive by the SharedFrame's cache
         if data is None:
-            data = self._utf8[id(message)] = message.encode()
+            if isinstance(message, str):
+                frame = Frame(Opcode.TEXT, message.encode())
+            else:
+                frame = Frame(Opcode.BINARY, message)
+            data = self._wire[id(message)] = frame.serialize(mask=False)
         return data
+
+
+def _write_frame(ws: ServerConnection, data: bytes) -> None:
+    """Write one complete websocket frame to ``ws``'s transport (the kernel takes it at once
+    when the transport has nothing unsent; the rest is buffered by asyncio)."""
+    ws.transport.write(data)
 
 
 @dataclass(eq=False)
@@ -237,8 +256,10 @@ class Fanout:
         """Offer ``frame`` to every slot; write it at once to clients whose sockets keep up."""
         self.stats.frames_published += 1
         cpu0 = time.thread_time_ns()
-        shared = _Published(frame, t_publish_ns)
         now = time.monotonic_ns()
+        if self.clients:
+            self.stats.fanout_wait_ms.append((now - t_publish_ns) / 1e6)
+        shared = _Published(frame, t_publish_ns)
         for client in list(self.clients.values()):
             if client.fault is not None:
                 continue
@@ -257,6 +278,7 @@ class Fanout:
                 self.fail(client, e)
         self._settle(shared, sent=False)  # the pass's own hold
         if self.clients:
+            self.stats.fanout_pass_ms.append((time.monotonic_ns() - t_publish_ns) / 1e6)
             self.stats.fanout_cpu_ms.append((time.thread_time_ns() - cpu0) / 1e6)
         if self._debug:
             log.debug("frame %d to %d clients", frame.seq, len(self.clients))
@@ -314,22 +336,33 @@ class Fanout:
         leaves the transport paused: pausing, and the wait it needs, happen in the sender
         task, under ``send_timeout_s``.
 
+        A frame goes out as the bytes :meth:`_Published.wire` built once for every client
+        (no per-client framing); a connection with permessage-deflate, and a control message,
+        go through ``websockets``' :func:`broadcast` for this one connection.
+
         Returns:
             True if nothing is left for the sender task.
         """
         ws = client.ws
         transport = ws.transport
-        if ws.state is not State.OPEN:
+        if ws.state is not State.OPEN or transport.is_closing():
             return False  # closing: the sender (or the handler) deals with it
+        # Whole frames only: the server never sends a fragmented message, and its sender task
+        # is not inside a send (``client.sending``), so these bytes never split another message.
+        framed = not ws.protocol.extensions
         while transport.get_write_buffer_size() == 0:
             item = self._take(client)
             if item is None:
                 return True
             message, frame = item
-            data = frame.wire(message) if frame is not None else message
-            broadcast((ws,), data, text=isinstance(message, str), raise_exceptions=True)
-            if frame is not None:
-                self._settle(frame, sent=True)
+            if frame is None:
+                broadcast((ws,), message, text=isinstance(message, str), raise_exceptions=True)
+                continue
+            if framed:
+                _write_frame(ws, frame.wire(message))
+            else:
+                broadcast((ws,), message, text=isinstance(message, str), raise_exceptions=True)
+            self._settle(frame, sent=True)
         return not client.session.pending
 
     # ------------------------------------------------------------------ clients

@@ -29,6 +29,12 @@ class ServerStats:
             ``send_timeout_s``.
         fanout_ms: for each recent frame that reached a client: ms from ``publish`` to the
             last client's send returning (the server's own share of the latency).
+        fanout_pass_ms: for each frame published while clients were connected: ms from
+            ``publish`` to the end of the event loop's pass over the clients, when every
+            client whose socket keeps up has been written the frame (slower ones hold it in
+            their slot); unlike ``fanout_ms`` it does not wait for any client to read.
+        fanout_wait_ms: the part of ``fanout_pass_ms`` before the pass starts (the hand-over
+            from the publishing thread to the event loop).
         fanout_cpu_ms: for each recent frame published while clients were connected: the
             event loop thread's CPU time for the pass over the clients (offer, encode, direct
             writes), ms; unlike ``fanout_ms`` it does not count time the thread waited for a core.
@@ -39,6 +45,8 @@ class ServerStats:
     clients_failed: int = 0
     clients_stalled: int = 0
     fanout_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    fanout_pass_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    fanout_wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     fanout_cpu_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,22 @@ def test_refiner_smoke(tmp_path: Path) -> None:
 def test_fanout_smoke(tmp_path: Path, fmt: str) -> None:
     from benchmarks.fanout import run_fanout
 
-    res = run_fanout(clients=(1, 3), rates=(30.0,), seconds=1.0, healthy=3, fmt=fmt)
+    res = run_fanout(clients=(1, 3), rates=(30.0,), seconds=1.0, healthy=3, fmt=fmt, client_nice=(0, 5))
+    assert [(r["client_nice"], r["clients"]) for r in res["runs"]] == [(0, 1), (0, 3), (5, 1), (5, 3)]
+    assert "at nice 0 or 5" in res["client_setup"] and res["server_nice"] == os.nice(0)
     for r in res["runs"]:
         assert r["connected"] == r["clients"] and r["format"] == fmt
         assert r["frames_per_client"] > 10 and r["latency_ms"]["p50"] < 100
         # the server's own time per frame: one sample per frame that reached a client, none before publishing
         assert 10 < r["server_ms"]["n"] <= r["published"] and r["server_cpu_ms"]["n"] >= r["server_ms"]["n"]
         assert r["server_ms"]["p50"] >= 0 and r["server_cpu_ms"]["p50"] > 0
+        # the hand-over to the event loop is part of the server's time, one sample per frame fanned out
+        assert r["server_wait_ms"]["n"] == r["server_pass_ms"]["n"] == r["server_cpu_ms"]["n"]
+        assert 0 <= r["server_wait_ms"]["p50"] <= r["server_pass_ms"]["p50"]
+        m = r["machine"]  # the cores during the run: ours and everything else, within the machine's
+        assert m["cores"] == os.cpu_count() and 0 < m["busy_cores"] <= m["cores"] + 0.05
+        assert m["server_process_cores"] >= 0 and m["client_processes_cores"] >= 0 and m["other_cores"] >= 0
+        assert r["gc"]["collections"] >= 0 and r["gc"]["longest_ms"] >= 0
     assert res["stalled"]["with"]["connected"] == 3
     write_result(tmp_path / "fanout.json", res)
 

@@ -8,18 +8,32 @@ Bounds here are deadlines for things to happen, never speeds.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import struct
 from typing import Any
 
+import numpy as np
 import pytest
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 
 import realtime.server.fanout as fanout
 from realtime.server import PoseServer
 from skeletor.protocol import ClientSession, SharedFrame, decode_frame
-from test_server import Feeder, expect_close, handshake, masked_text_frame, open_client, raw_http, run, server_config, wait_until
+from test_server import (
+    Feeder,
+    expect_close,
+    handshake,
+    masked_text_frame,
+    open_client,
+    raw_http,
+    run,
+    server_config,
+    synthetic_frame,
+    wait_until,
+)
 
 POISON_RATE_HZ = 7.5  # the subscription that marks a client whose offers / encodings / sends fail
 
@@ -57,8 +71,8 @@ def inject_fault(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
             return encoded(self, sub)
 
         monkeypatch.setattr(SharedFrame, "encoded", failing_encoded)
-    else:  # both ways a message leaves: the direct write and the sender task's awaited send
-        broadcast, send = fanout.broadcast, ServerConnection.send
+    else:  # every way a message leaves: the direct writes (framed bytes, broadcast) and the sender task's awaited send
+        broadcast, write_frame, send = fanout.broadcast, fanout._write_frame, ServerConnection.send  # noqa: SLF001
 
         def poisoned(ws: ServerConnection) -> bool:
             client = SERVERS[-1]._fanout.clients.get(id(ws))  # noqa: SLF001
@@ -70,12 +84,18 @@ def inject_fault(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
                 raise ExceptionGroup("skipped broadcast", [RuntimeError("failed to write message")])
             broadcast(connections, message, **kw)
 
+        def failing_write_frame(ws: ServerConnection, data: bytes) -> None:
+            if poisoned(ws):
+                raise ConnectionResetError("the write failed")
+            write_frame(ws, data)
+
         async def failing_send(self: ServerConnection, message: Any, **kw: Any) -> None:
             if poisoned(self):
                 raise ConnectionResetError("the write failed")
             await send(self, message, **kw)
 
         monkeypatch.setattr(fanout, "broadcast", failing_broadcast)
+        monkeypatch.setattr(fanout, "_write_frame", failing_write_frame)
         monkeypatch.setattr(ServerConnection, "send", failing_send)
 
 
@@ -174,7 +194,9 @@ def test_a_silent_client_is_dropped_by_the_keepalive() -> None:
 
 
 def test_the_server_records_its_own_fanout_time() -> None:
-    """Each frame that reached a client leaves one fan-out time (publish -> last send returned)."""
+    """Each frame that reached a client leaves one fan-out time (publish -> last send returned);
+    each frame published to clients one pass time (publish -> pass done), of which the wait for
+    the event loop is a part."""
 
     async def main() -> None:
         async with PoseServer(server_config()) as server:
@@ -184,6 +206,9 @@ def test_the_server_records_its_own_fanout_time() -> None:
                     await frames_after(ws, 0, 10)
             times = list(server.stats.fanout_ms)
             assert 10 <= len(times) <= feeder.seq and all(t >= 0 for t in times)
+            passes, waits = list(server.stats.fanout_pass_ms), list(server.stats.fanout_wait_ms)
+            assert len(passes) == len(waits) == len(server.stats.fanout_cpu_ms) >= len(times)
+            assert all(0 <= w <= p for w, p in zip(waits, passes, strict=True))
             for ws in clients:
                 await ws.close()
 
@@ -195,3 +220,102 @@ def test_server_config_refuses_timeouts_that_are_not_positive() -> None:
         with pytest.raises(ValueError, match=name):
             server_config(**{name: 0})
     assert server_config(send_timeout_s=None).send_timeout_s is None
+
+
+async def read_ws_frame(sock: Any) -> tuple[int, bytes, bytes]:
+    """One server -> client websocket frame off a raw socket: (first byte, whole frame bytes, payload); fails if masked."""
+    loop = asyncio.get_running_loop()
+
+    async def exactly(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = await loop.sock_recv(sock, n - len(buf))
+            assert chunk, "the server closed the connection"
+            buf += chunk
+        return buf
+
+    head = await exactly(2)
+    assert not head[1] & 0x80, "a server's frames are never masked"
+    n = head[1] & 0x7F
+    ext = await exactly({126: 2, 127: 8}.get(n, 0))
+    if n == 126:
+        n = struct.unpack(">H", ext)[0]
+    elif n == 127:
+        n = struct.unpack(">Q", ext)[0]
+    payload = await exactly(n)
+    return head[0], head + ext + payload, payload
+
+
+def test_a_frame_is_one_websocket_frame_built_once_for_every_client() -> None:
+    """Raw sockets read what the server writes: each frame is a complete, unmasked text (JSON) or
+    binary frame, and clients of one variant get the very same bytes (one encoding, one framing)."""
+
+    async def main() -> None:
+        async with PoseServer(server_config()) as server:
+            socks = []
+            for fmt in ("json", "json", "binary"):
+                status, _, _, sock = await raw_http(server.port, handshake(server.port), read_all=False)
+                assert status.startswith("HTTP/1.1 101")
+                opcode, _, hello = await read_ws_frame(sock)
+                assert opcode == 0x81 and json.loads(hello)["type"] == "hello"
+                await asyncio.get_running_loop().sock_sendall(sock, masked_text_frame(json.dumps({"type": "subscribe", "format": fmt})))
+                opcode, _, answer = await read_ws_frame(sock)
+                assert opcode == 0x81 and json.loads(answer)["type"] == "subscribed"
+                socks.append(sock)
+            await wait_until(lambda: server.num_clients == 3)
+            frame = synthetic_frame(7)
+            server.publish(frame)
+            got = [await read_ws_frame(sock) for sock in socks]
+            (op1, wire1, text1), (op2, wire2, _), (op3, _, binary) = got
+            assert op1 == op2 == 0x81 and op3 == 0x82  # FIN + text, FIN + binary
+            assert wire1 == wire2  # same bytes on the wire, t_send_ns included
+            d = json.loads(text1)
+            assert d["type"] == "frame" and d["seq"] == 7
+            np.testing.assert_allclose(d["joints"], frame.joints, atol=6e-6)
+            m = decode_frame(binary)
+            assert m["seq"] == 7
+            np.testing.assert_array_equal(m["joints"], frame.joints)
+            for sock in socks:
+                sock.close()
+
+    run(main())
+
+
+def test_clients_with_and_without_compression_get_the_same_frames() -> None:
+    """With permessage-deflate on, a client that negotiated it gets each frame compressed for its
+    own connection, and a client without it the shared bytes; both decode to the same frame."""
+
+    async def main() -> None:
+        async with PoseServer(server_config(compression=True)) as server:
+            plain = await open_client(server, {"format": "json"})
+            deflate = await connect(server.url, compression="deflate")
+            assert json.loads(await deflate.recv())["type"] == "hello"
+            assert deflate.protocol.extensions and not plain.protocol.extensions
+            async with Feeder(server, 60):
+                a, b = await frames_after(plain, 0, 10), await frames_after(deflate, 0, 10)
+            assert a == sorted(set(a)) and b == sorted(set(b))
+            frame = synthetic_frame(10_000)
+            server.publish(frame)
+            for ws in (plain, deflate):
+                while (d := json.loads(await ws.recv())).get("seq") != 10_000:
+                    pass
+                np.testing.assert_allclose(d["joints"], frame.joints, atol=6e-6)
+                await ws.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_start_up_objects_leave_the_collectors_passes(freeze: bool) -> None:
+    """With ``freeze_gc`` the objects alive when the server starts are frozen (full collections skip them)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+    async def main() -> None:
+        async with PoseServer(server_config(freeze_gc=freeze)):
+            assert (gc.get_freeze_count() > 0) is freeze
+
+    try:
+        run(main())
+    finally:
+        gc.unfreeze()
