@@ -40,12 +40,6 @@ def test_mediapipe_hands_have_the_right_chirality_and_their_depth_mirror_the_wro
     assert np.mean(hand_chirality(mirrored, hand) < 0) >= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the cleaned hand is mirrored in depth in 89 % of this clip's frames (the refiner returns the uplift's "
-    "right-handed hand mirrored; the uplift alone: 6 %); an XPASS means that is fixed: drop this mark",
-)
 def test_cleaned_hands_keep_their_chirality(data_dir: Path) -> None:
     from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 
