@@ -136,11 +136,12 @@ class RuntimeConfig:
             paper's protocol).
         refine_hands: with ``hands_apart``, also refine the hands, in a second window of the
             same call (batch 2 while a hand is in view). Off: the hands are the input's
-            (the uplift's), carried on the refined wrist, one batch-1 call. The refiner never
-            saw finger truth; on the real clips of ``skeletor bench rig`` its hands are
-            mirrored (fingers on the back of the palm) in about a third of the frames, and
-            the rig's finger FK error is worse than with the uplift's hands
-            (docs/decisions.md, "hands from the uplift").
+            (the cleaner gives the detector's 3D hand, ``CleanerConfig.detector_hands``),
+            carried on the refined wrist, one batch-1 call. The refiner never saw finger
+            truth; on the real clips of ``skeletor bench rig`` its hands are mirrored
+            (fingers on the back of the palm) in about a third of the frames, and the rig's
+            finger FK error is 1.51 cm against 0.98 with the carried hands
+            (docs/decisions.md, "hands from the detector").
     """
 
     weights: str | Path | None = None
