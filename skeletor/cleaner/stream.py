@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +22,7 @@ from skeletor.pose.keypoints import KeypointSequence, PoseSequence
 from skeletor.cleaner.refined_lengths import RefinedBoneLengths
 from skeletor.refiner.runtime import RuntimeConfig, default_weights_path
 from skeletor.uplift import StreamingUplifter, UpliftConfig, UpliftFrame, fill_unestimated
+from skeletor.uplift.hands import detector_hands, unmirror_hands
 
 __all__ = ["FrameRefiner", "CleanerConfig", "CleanFrame", "StagedPush", "StreamingCleaner", "clean_sequence", "default_weights_path", "SMOOTHING"]
 
@@ -49,6 +50,8 @@ class FrameRefiner(Protocol):
         ...
 
 
+_HAND_JOINTS = np.arange(33, 75)  # holistic75 hand joints, left then right
+_HAND_WRIST = np.repeat([15, 16], 21)  # the body wrist each hand joint hangs from
 _UNTIMED_FPS = 30.0  # frames without timestamps are taken to come at this rate (seconds = index / it)
 
 # The One Euro filter of ``--smooth`` (metres, seconds): the parameters tuned on Bandai-Namco
@@ -100,6 +103,19 @@ class CleanerConfig:
             first. Until then a lost person is carried, fading. A person coming back pays
             little for it: lengths re-estimated from scratch cost ~2 mm N-MPJPE over a
             5 s clip on Bandai training views. None = never.
+        detector_hands: (this and the next two: with the refiner; without it the output is the
+            uplift's as it is) where the detector gives a depth hint, each fully detected hand's
+            shape (relative to its wrist) is the detector's own 3D hand, scaled onto the
+            uplift's (:func:`skeletor.uplift.hands.detector_hands`); the refiner then
+            carries the hands on its refined wrists (``RuntimeConfig.refine_hands`` off).
+            False = the uplift's hands (their depths picked bone by bone).
+        unmirror_hands: a hand whose fingers lie on the back of its palm (the other hand's
+            shape, which no real hand takes) is reflected in depth about its wrist, before
+            the refiner (:func:`skeletor.uplift.hands.unmirror_hands`).
+        hand_smoothing: a causal One Euro filter on each hand's offsets from its body wrist
+            (its shape and turn, not where the arm carries it), before the refiner, on the
+            cleaner's clock (as ``smoothing``). ``SMOOTHING`` (the body's light, low-lag
+            setting) by default. None = off.
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -111,6 +127,9 @@ class CleanerConfig:
     detection_pull: float = 0.1
     smoothing: OneEuroParams | None = None
     forget_after_s: float | None = 2.0
+    detector_hands: bool = True
+    unmirror_hands: bool = True
+    hand_smoothing: OneEuroParams | None = SMOOTHING
 
 
 @dataclass
@@ -186,11 +205,14 @@ class StreamingCleaner:
         self._pushed = 0  # frames pushed since then
         self._person_t: float | None = None  # when a person was last detected, seconds
         self._pending: deque[UpliftFrame] = deque()
+        self._hints: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # uplift index -> keypoints, depth hint
         self._pull = np.zeros((75, 3))  # the averaged offset towards the detections, metres
         use_refined = self.refiner is not None and config.keep_bone_lengths and config.refined_lengths > 0
         self._refined_lengths = RefinedBoneLengths(self.uplifter.tree, config.uplift.length_history) if use_refined else None
         s = config.smoothing
         self._smoother = None if s is None else OneEuroFilter(min_cutoff=s.min_cutoff, beta=s.beta, d_cutoff=s.d_cutoff)
+        h = config.hand_smoothing
+        self._hand_filter = None if h is None else OneEuroFilter(min_cutoff=h.min_cutoff, beta=h.beta, d_cutoff=h.d_cutoff)
         self.last_timings_ms: dict[str, float] = {}  # the last push's stage durations: uplift, refine
 
     @property
@@ -211,11 +233,14 @@ class StreamingCleaner:
         if self.refiner is not None:
             self.refiner.reset()
         self._pending.clear()
+        self._hints.clear()
         self._pull[:] = 0.0
         if self._refined_lengths is not None:
             self._refined_lengths.reset()
         if self._smoother is not None:
             self._smoother.reset()
+        if self._hand_filter is not None:
+            self._hand_filter.reset()
 
     def push(
         self,
@@ -243,8 +268,13 @@ class StreamingCleaner:
         sets ``last_timings_ms`` to the uplift's time."""
         held = self._forget_a_returning_person(keypoints, timestamp)
         t0 = time.perf_counter()
+        shape_hands = self.refiner is not None  # without the refiner, the output is the uplift's as it is
+        if shape_hands and self.config.detector_hands and depth is not None:
+            self._hints[self._pushed] = (np.asarray(keypoints), np.asarray(depth))
         up = self.uplifter.push(keypoints, timestamp, depth, image_size)
         self._pushed += 1
+        if up is not None and shape_hands:
+            up = self._shape_hands(up)
         self.last_timings_ms = {"uplift": 1000 * (time.perf_counter() - t0)}
         return held, up
 
@@ -300,6 +330,34 @@ class StreamingCleaner:
         if refined is not None:
             out.append(self._pair(*refined))
         return out
+
+    def _shape_hands(self, up: UpliftFrame) -> UpliftFrame:
+        """The uplift frame with the hands the refiner carries: the detector's 3D hand where it
+        gave one, unmirrored, smoothed relative to the wrist (``CleanerConfig.detector_hands``,
+        ``unmirror_hands``, ``hand_smoothing``)."""
+        pose = up.pose
+        hint = self._hints.pop(up.index, None)
+        for old in [i for i in self._hints if i < up.index]:  # frames the uplift will not emit
+            del self._hints[old]
+        if hint is not None:
+            pose = detector_hands(pose, *hint)
+        if self.config.unmirror_hands:
+            pose = unmirror_hands(pose)
+        up = replace(up, pose=pose)
+        if self._hand_filter is not None:
+            up = replace(up, pose=self._smooth_hands(up))
+        return up
+
+    def _smooth_hands(self, f: UpliftFrame) -> np.ndarray:
+        """``f.pose`` with each hand's offsets from its body wrist through the One Euro filter
+        (``CleanerConfig.hand_smoothing``); joints not detected this frame keep the uplift's place."""
+        assert self._hand_filter is not None
+        pose = np.array(f.pose, np.float32)
+        rel = pose[_HAND_JOINTS] - pose[_HAND_WRIST]  # (42, 3) metres from the body wrist
+        seen = np.isfinite(rel).all(-1) if f.observed is None else f.observed[_HAND_JOINTS] & np.isfinite(rel).all(-1)
+        smooth = self._hand_filter(rel, self._seconds(f.timestamp, self._base + f.index), seen)
+        pose[_HAND_JOINTS] = np.where(seen[:, None], pose[_HAND_WRIST] + smooth, pose[_HAND_JOINTS])
+        return pose
 
     def _forget_a_returning_person(self, keypoints: np.ndarray, timestamp: float | None) -> list[CleanFrame]:
         """Start afresh if a person appears after ``forget_after_s`` with no one; returns the frames that flushed."""

@@ -18,12 +18,16 @@ last ``T = window`` frames and emits the frame ``k = lookahead`` frames behind t
   out, then resets. ``refine_sequence`` gives exactly what ``push`` on every frame and
   then ``flush`` give, in batches.
 
-Hands apart (``RuntimeConfig.hands_apart``, holistic75 only): when a window holds hand
-joints, the refiner is asked twice, in one batched call: once with the hands hidden (its
-body joints are kept) and once as it is (its hand joints are kept, moved with their wrist
-onto the first answer's wrist). The refiner's supervised training pairs are of bodies
-without hands, and on real MediaPipe Holistic clips the hands in its input make its body
-output shakier; see ``RuntimeConfig``.
+Hands apart (``RuntimeConfig.hands_apart``, holistic75 only): the body is refined in a
+window with the hands hidden (absent joints are the model's mask token), and each hand's
+joints come from the input's emitted frame, relative to their body wrist, put on the refined
+wrist: one model call. The refiner's supervised training pairs are of bodies without hands
+(no finger truth), so it neither improves fingers nor keeps their chirality (on real
+MediaPipe Holistic clips its hands have the fingers on the back of the palm in about a
+third of the frames), and hands in its input make its body output shakier; see
+``RuntimeConfig``. With ``RuntimeConfig.refine_hands`` the hands are refined too, in a
+second window of the same call (batch 2): the window as it is, its hand joints kept and
+moved with their wrist onto the body answer's wrist.
 
 Output confidence per joint: 1 = observed in the emitted frame, 0.5 = absent there but
 observed elsewhere in the window (the refiner filled it in), 0 = not observed anywhere
@@ -122,15 +126,22 @@ class RuntimeConfig:
             (default ``~/.cache/skeletor/trt``).
         trt_fp16: let TensorRT run in fp16 (about 2x faster; coordinates are normalised
             inside the model, so fp16 range is ample).
-        hands_apart: refine the body without the hands in view and the hands as they are
-            (see the module docstring; holistic75 models only). The supervised pairs the
-            refiner learnt from (Bandai-Namco mocap) have no hands, and hands in its input
-            shake its body output: on the 10 real MediaPipe Holistic clips of
-            ``skeletor bench accuracy`` the upper-body jitter is 24.4 mm/frame^2 for the
-            uplift, 21.1 refined with the hands in the body's window and 14.0 with the hands
-            apart. Costs a second window in the same call while a hand is in view; bodies
-            without hands are unchanged. False = one call with everything (the paper's
-            protocol).
+        hands_apart: refine the body without the hands in view (see the module docstring;
+            holistic75 models only). The supervised pairs the refiner learnt from
+            (Bandai-Namco mocap) have no hands, and hands in its input shake its body output:
+            on the 10 real MediaPipe Holistic clips of ``skeletor bench accuracy`` the
+            upper-body jitter is 24.4 mm/frame^2 for the uplift, 21.1 refined with the hands
+            in the body's window and 14.0 with the hands apart. Bodies without hands are
+            unchanged. False = one call with everything, hands refined with the body (the
+            paper's protocol).
+        refine_hands: with ``hands_apart``, also refine the hands, in a second window of the
+            same call (batch 2 while a hand is in view). Off: the hands are the input's
+            (the cleaner gives the detector's 3D hand, ``CleanerConfig.detector_hands``),
+            carried on the refined wrist, one batch-1 call. The refiner never saw finger
+            truth; on the real clips of ``skeletor bench rig`` its hands are mirrored
+            (fingers on the back of the palm) in about a third of the frames, and the rig's
+            finger FK error is 1.51 cm against 0.98 with the carried hands
+            (docs/decisions.md, "hands from the detector").
     """
 
     weights: str | Path | None = None
@@ -140,6 +151,7 @@ class RuntimeConfig:
     trt_cache_dir: str | None = None
     trt_fp16: bool = True
     hands_apart: bool = True
+    refine_hands: bool = False
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.max_batch < 1:
@@ -200,16 +212,21 @@ class _WindowedRefiner(ABC):
     Not thread-safe: one stream per instance (``reset`` between streams).
     """
 
-    def __init__(self, window: int, lookahead: int, joints: int, hands_apart: bool = False) -> None:
+    def __init__(
+        self, window: int, lookahead: int, joints: int, hands_apart: bool = False, refine_hands: bool = False
+    ) -> None:
         """Args:
             window, lookahead, joints: the model's (from its metadata or config).
-            hands_apart: refine body and hands apart (``RuntimeConfig.hands_apart``); only a
-                holistic75 model (75 joints) has hands, so for any other it stays off.
+            hands_apart: refine the body without the hands (``RuntimeConfig.hands_apart``); only
+                a holistic75 model (75 joints) has hands, so for any other it stays off.
+            refine_hands: with ``hands_apart``, refine the hands in a second window
+                (``RuntimeConfig.refine_hands``); off, they are the input's, on the refined wrist.
         """
         if not 0 <= lookahead < window:
             raise ValueError(f"lookahead must be in [0, window={window}), got {lookahead}")
         self.window, self.lookahead, self.joints = window, lookahead, joints
         self.hands_apart = hands_apart and joints == len(HOLISTIC75.joints)
+        self.refine_hands = refine_hands and self.hands_apart
         self.reset()
 
     @abstractmethod
@@ -219,22 +236,42 @@ class _WindowedRefiner(ABC):
     def _refine_windows(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         """The emitted frames (B, J, 3) of windows (B, T, J, 3) with present (B, T, J): one model call.
 
-        With ``hands_apart``, each window holding a hand joint is sent twice in the same call
-        (hands hidden / as it is) and the two answers are joined (module docstring).
+        With ``hands_apart``, the body is refined with the hands hidden and the hands are
+        carried on its wrists; with ``refine_hands`` too, each window holding a hand joint is
+        sent a second time, as it is, in the same call (module docstring).
         """
         if not self.hands_apart:
             return self._infer(poses, present)
-        with_hands = np.flatnonzero(present[:, :, _HANDS].any(axis=(1, 2)))  # (H,) windows to send twice
+        with_hands = np.flatnonzero(present[:, :, _HANDS].any(axis=(1, 2)))  # (H,) windows with a hand joint
         if len(with_hands) == 0:
             return self._infer(poses, present)
         body_present = present.copy()
         body_present[:, :, _HANDS] = 0.0  # absent joints are the model's mask token: their coordinates are not read
+        if not self.refine_hands:
+            return self._carry_hands(self._infer(poses, body_present), poses, present)
         b = len(poses)
         out = self._infer(np.concatenate([poses, poses[with_hands]]), np.concatenate([body_present, present[with_hands]]))
         body, hands = out[:b], out[b:]  # (B, J, 3), (H, J, 3)
         for hand, wrist in _HAND_WRISTS:
             # (H, 21, 3): each hand's joints relative to its wrist in the second answer, put on the first answer's wrist
             body[with_hands[:, None], hand] = hands[:, hand] - hands[:, [wrist]] + body[with_hands][:, [wrist]]
+        return body
+
+    def _carry_hands(self, body: np.ndarray, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """``body`` (B, J, 3) with each hand joint taken from the input windows, relative to its body wrist.
+
+        Each hand joint comes from the newest frame up to the emitted one in which it and
+        its wrist are both present (the emitted frame itself while the hand is in view), its
+        offset from that wrist added to the refined wrist. A hand joint with no such frame
+        keeps the model's answer (its confidence is 0.5 or 0: filled in, or missing).
+        """
+        e = self.emit_index
+        rows = np.arange(len(poses))[:, None]  # (B, 1)
+        for hand, wrist in _HAND_WRISTS:
+            ok = (present[:, : e + 1, hand] > 0) & (present[:, : e + 1, [wrist]] > 0)  # (B, e+1, 21)
+            last = e - np.argmax(ok[:, ::-1], axis=1)  # (B, 21) newest frame with the joint and its wrist
+            rel = poses[rows, last, hand] - poses[rows, last, wrist]  # (B, 21, 3) offset from the wrist
+            body[:, hand] = np.where(ok.any(axis=1)[..., None], rel + body[:, [wrist]], body[:, hand])
         return body
 
     @property
@@ -361,7 +398,7 @@ class _WindowedRefiner(ABC):
         Args:
             poses: (N, J, 3) camera frame; NaN marks absent joints.
             present: (N, J) bool or confidence (> 0 = present), or None for every finite joint.
-            batch: most windows per model call (with ``hands_apart``, half as many windows,
+            batch: most windows per model call (with ``refine_hands``, half as many windows,
                 each of which may be sent twice).
 
         Returns:
@@ -391,7 +428,7 @@ class _WindowedRefiner(ABC):
         win_p = np.lib.stride_tricks.sliding_window_view(pad_p, T, axis=0).transpose(0, 2, 1)  # (N, T, J)
         out = np.empty((n, self.joints, 3), dtype=np.float32)
         conf = np.empty((n, self.joints), dtype=np.float32)
-        step = max(1, batch // 2) if self.hands_apart else batch  # hands apart can send each window twice
+        step = max(1, batch // 2) if self.refine_hands else batch  # refined hands can send each window twice
         for s in range(0, n, step):
             bx, bp = np.ascontiguousarray(win_x[s : s + step]), np.ascontiguousarray(win_p[s : s + step])
             refined = self._refine_windows(bx, bp)
@@ -406,7 +443,7 @@ class _SharedStream(_WindowedRefiner):
     def __init__(self, model: _WindowedRefiner) -> None:
         self._model = model
         self.providers: list[str] = list(getattr(model, "providers", []))
-        super().__init__(model.window, model.lookahead, model.joints, hands_apart=model.hands_apart)
+        super().__init__(model.window, model.lookahead, model.joints, model.hands_apart, model.refine_hands)
 
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         return self._model._infer(poses, present)
@@ -469,7 +506,7 @@ class OnnxRefiner(_WindowedRefiner):
         if chosen[0] != "CPUExecutionProvider":
             session = ort.InferenceSession(str(path), opts, providers=providers)
         self._session = session
-        # Streaming calls have batch 1 (no hand in view) or 2 (hands apart): a session each
+        # Streaming calls have batch 1 (or 2 with refine_hands and a hand in view): a session each
         # with the batch dimension fixed lets ONNX Runtime plan static shapes (about 13 %
         # faster a call on one CPU thread; outputs equal to the dynamic graph's within 2e-6).
         self._fixed: dict[int, Any] = {}
@@ -488,7 +525,7 @@ class OnnxRefiner(_WindowedRefiner):
                 )
             log.warning("refiner %s: %s did not start; running on %s", path, chosen[0], self.providers[0])
         log.info("refiner %s: window %d, lookahead %d, providers %s", path, window, lookahead, self.providers)
-        super().__init__(window, lookahead, joints, hands_apart=cfg.hands_apart)
+        super().__init__(window, lookahead, joints, hands_apart=cfg.hands_apart, refine_hands=cfg.refine_hands)
 
     def _provider_options(self, chosen: list[str], window: int, joints: int) -> list[Any]:
         """Providers with their options: TensorRT gets fp16, an engine cache and a fixed profile."""
@@ -508,7 +545,7 @@ class OnnxRefiner(_WindowedRefiner):
                     "trt_timing_cache_enable": True,
                     "trt_timing_cache_path": str(cache),
                     "trt_profile_min_shapes": shapes(1),
-                    "trt_profile_opt_shapes": shapes(2 if self.cfg.hands_apart else 1),  # a frame with hands in view
+                    "trt_profile_opt_shapes": shapes(2 if self.cfg.hands_apart and self.cfg.refine_hands else 1),  # a frame with hands in view
                     "trt_profile_max_shapes": shapes(self.cfg.max_batch),
                 }))  # fmt: skip
             else:
@@ -555,14 +592,19 @@ class TorchRefiner(_WindowedRefiner):
         model: a training checkpoint path (``ckpt.pt``) or a ``NormalisedRefiner``.
         threads: ``torch.set_num_threads`` (0 = leave it).
         device: torch device.
-        hands_apart: as ``RuntimeConfig.hands_apart`` (holistic75 models only).
+        hands_apart, refine_hands: as ``RuntimeConfig``'s (holistic75 models only).
 
     Raises:
         RefinerWeightsError: the checkpoint is missing or unreadable; the message names the path.
     """
 
     def __init__(
-        self, model: str | os.PathLike[str] | Any, threads: int = 0, device: str = "cpu", hands_apart: bool = True
+        self,
+        model: str | os.PathLike[str] | Any,
+        threads: int = 0,
+        device: str = "cpu",
+        hands_apart: bool = True,
+        refine_hands: bool = False,
     ) -> None:
         import torch
 
@@ -583,7 +625,7 @@ class TorchRefiner(_WindowedRefiner):
         self.model = model.to(self._device).eval()
         cfg = model.cfg
         self.skeleton = cfg.skeleton
-        super().__init__(cfg.window, cfg.lookahead, cfg.joints, hands_apart=hands_apart)
+        super().__init__(cfg.window, cfg.lookahead, cfg.joints, hands_apart=hands_apart, refine_hands=refine_hands)
 
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         torch = self._torch

@@ -26,9 +26,12 @@ Rotation channels
     Each joint's local rotation as three intrinsic Euler angles in degrees. Each joint gets
     its own channel order, the Tait-Bryan order whose middle angle stays farthest from +-90
     degrees over the clip (the gimbal lock), ties going to ZXY; the angles are the principal
-    ones (middle within +-90), unwrapped over time so every channel is continuous. A channel
-    leaves +-180 degrees only where the joint really turns that far (the Hips of a person
-    turning round).
+    ones (middle within +-90), unwrapped over time so every channel is continuous, then each
+    channel shifted by the whole turns (multiples of 360) that centre its range on 0: a
+    channel that sits near +-180 (a forearm twisted about half a turn from the rest pose)
+    and crosses it is continuous and inside +-180 unless its own range is wider than a turn
+    would allow. A channel leaves +-180 degrees only where the joint really turns that far
+    (the Hips of a person turning round).
 """
 
 from __future__ import annotations
@@ -195,7 +198,9 @@ def _euler_channels(local: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
                     best[k] = (float(worst[k]), order, e[:, k])
     orders = tuple(b[1] for b in best)
     euler = np.stack([b[2] for b in best], axis=1)  # (T, J, 3)
-    return orders, np.unwrap(euler, period=360.0, axis=0)
+    euler = np.unwrap(euler, period=360.0, axis=0)
+    turns = np.round((euler.max(axis=0) + euler.min(axis=0)) / 720.0)  # (J, 3) whole turns centring each channel's range
+    return orders, euler - 360.0 * turns
 
 
 def solve_bvh(

@@ -18,6 +18,10 @@ whose fingers bend backwards), near 0 a flat hand (whose mirror image is only a 
 On MediaPipe's own 3D hands (the depth hint of the real ``.pose`` files and videos) each
 finger joint lies on the palm's side in 78-87 % of frames.
 
+:func:`detector_hands` puts the detector's own 3D hand (MediaPipe's hand landmarks with
+their depth hint: a model that learnt hand shapes, unlike the uplift, which picks each
+bone's depth sign, or the refiner, which never saw finger truth) on the uplift's wrist.
+
 Layout: holistic75 (subject's left hand 33-53, right hand 54-74, MediaPipe's 21-point
 order); camera frame metres.
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HAND_OFFSETS", "hand_chirality"]
+__all__ = ["HAND_OFFSETS", "hand_chirality", "detector_hands", "unmirror_hands"]
 
 # First index (the hand's wrist) and palm side (+1: along +n) of each hand in holistic75.
 HAND_OFFSETS: dict[str, tuple[int, float]] = {"left": (33, -1.0), "right": (54, 1.0)}
@@ -57,3 +61,69 @@ def hand_chirality(pose: np.ndarray, hand: str) -> np.ndarray:
     size = np.linalg.norm(p[..., o + _MIDDLE_MCP, :] - w, axis=-1) + 1e-12
     off = np.einsum("...jc,...c->...j", p[..., o + _FLEXING, :] - w[..., None, :], n)  # (..., 15) signed distances
     return side * off.mean(-1) / size
+
+
+def detector_hands(pose: np.ndarray, keypoints: np.ndarray, depth: np.ndarray | None) -> np.ndarray:
+    """``pose`` with each fully detected hand's shape taken from the detector's 3D hand.
+
+    A hand whose 21 points are all detected (confidence > 0) with a finite depth hint gets
+    the detector's points relative to its wrist (x px, y px, depth px: the detector's
+    camera frame, z forward), scaled to metres by the least-squares factor between their
+    image-plane offsets and the uplift's lateral offsets from the same wrist (the uplift
+    places joints on their viewing rays, so the two differ by the scale at the hand), and
+    put on the uplift's hand wrist. Other hands are left as the uplift placed them. The
+    caller puts bones back to its rig's lengths (directions are what this changes).
+
+    Why: on the 10 real MediaPipe Holistic ``.pose`` clips with depth hints, the detector's
+    hands have their fingers on the palm side (:func:`hand_chirality` > 0) more often and
+    move about half as much relative to the wrist as the uplift's, whose per-bone depth
+    signs flip finger by finger (``skeletor bench rig``, docs/decisions.md).
+
+    Args:
+        pose: (75, 3) the uplift's pose, camera frame metres (x right, y down, z forward).
+        keypoints: (75, 3) the detector's x px, y px, confidence.
+        depth: (75,) the detector's depth hint in pixels (smaller = nearer), or None.
+
+    Returns:
+        (75, 3) float32, a new array (``pose`` itself is not changed).
+    """
+    out = np.array(pose, np.float32)
+    if depth is None:
+        return out
+    kp = np.asarray(keypoints, np.float32)
+    hint = np.concatenate([kp[:, :2], np.asarray(depth, np.float32)[:, None]], -1)  # (75, 3) px
+    for o, _side in HAND_OFFSETS.values():
+        hand = slice(o, o + 21)
+        if not ((kp[hand, 2] > 0).all() and np.isfinite(hint[hand]).all() and np.isfinite(out[hand]).all()):
+            continue
+        rel_px = hint[hand] - hint[o]  # (21, 3) the detector's hand around its wrist
+        rel_up = out[hand, :2] - out[o, :2]  # (21, 2) the uplift's lateral offsets, metres
+        den = float((rel_px[:, :2] ** 2).sum())
+        if den <= 0.0:
+            continue
+        scale = float((rel_up * rel_px[:, :2]).sum()) / den  # metres per pixel at the hand
+        if scale > 0.0:
+            out[hand] = out[o] + scale * rel_px
+    return out
+
+
+def unmirror_hands(pose: np.ndarray) -> np.ndarray:
+    """``pose`` with each mirrored hand (:func:`hand_chirality` < 0) reflected in depth about its wrist.
+
+    Fingers flex towards the palm, never far past straight the other way, so a hand whose
+    finger joints lie on the back of its palm is the other hand's shape (module docstring):
+    its depth mirror image projects to the same 2D (to first order: every point keeps its
+    image-plane offset from the wrist) and has the fingers on the palm side.
+
+    Args:
+        pose: (75, 3) holistic75, camera frame (x right, y down, z forward).
+
+    Returns:
+        (75, 3) float32, a new array; hands with a missing joint are left as they are.
+    """
+    out = np.array(pose, np.float32)
+    for hand, (o, _side) in HAND_OFFSETS.items():
+        c = hand_chirality(out, hand)
+        if np.isfinite(c) and c < 0:
+            out[o : o + 21, 2] = 2 * out[o, 2] - out[o : o + 21, 2]
+    return out

@@ -21,6 +21,13 @@ def test_rig_bench_smoke(data_dir: Path, tmp_path: Path) -> None:
     assert fk["rig_lengths"]["body"]["median_cm"] < 0.5 and fk["raw"]["body"]["n"] > 100
     steps = res["pose_clips"]["largest_step_deg"]
     assert set(steps) >= {"Hips", "Spine", "LeftUpperArm", "Head"} and 0 < steps["LeftShoulder"] < 60.0
+    hands = res["hands"]["pose_clips"]  # the hand sources side by side, same run
+    assert set(hands) == {"detector", "unsmoothed", "uplift", "refiner"}
+    upper = {round(h["upper_body_jitter_mm"], 6) for h in hands.values()}
+    assert len(upper) == 1  # the body's window never sees the hands, whatever their source
+    assert hands["detector"]["mirrored_share"] < hands["refiner"]["mirrored_share"]
+    cpu = res["hands"]["refine_cpu_ms_hand_in_view"]
+    assert cpu["carried"]["n"] == cpu["refine_hands"]["n"] > 50
     write_result(tmp_path / "rig.json", res)
 
 

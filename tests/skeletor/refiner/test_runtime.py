@@ -104,12 +104,41 @@ def test_streaming_equals_one_shot_windows(
 
 
 @pytest.mark.data
-def test_hands_apart_joins_a_body_answer_and_a_hands_answer(
+def test_hands_apart_carries_the_input_hands_on_the_body_answer(
     refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
 ) -> None:
     model, path = model_and_weights
-    apart = OnnxRefiner(RuntimeConfig(weights=str(path), provider="cpu"))
-    assert apart.hands_apart and not refiner.hands_apart
+    apart = OnnxRefiner(RuntimeConfig(weights=str(path), provider="cpu"))  # the default: hands not refined
+    assert apart.hands_apart and not apart.refine_hands
+    poses, present = _phoenix_sequence(data_dir)  # real signing: both hands in view
+    present = present & (rng.random(present.shape) > 0.1)
+    got, conf, _ = _stream(apart, poses, present)
+    no_hands = present.copy()
+    no_hands[:, 33:] = False
+    carried = 0
+    for e in (3, 40, len(poses) - 1):
+        body = _model_window(model, poses, no_hands, e)  # the body answer never saw a hand
+        ok = conf[e] > 0
+        np.testing.assert_allclose(got[e, :33][ok[:33]], body[:33][ok[:33]], atol=1e-4)
+        for hand, wrist in ((range(33, 54), 15), (range(54, 75), 16)):
+            for j in hand:  # the newest input frame <= e holding the joint and its wrist, on the refined wrist
+                src = [t for t in range(e + 1) if present[t, j] and present[t, wrist]]
+                if src:
+                    carried += src[-1] < e
+                    np.testing.assert_allclose(got[e, j] - got[e, wrist], poses[src[-1], j] - poses[src[-1], wrist], atol=1e-5)
+    assert carried > 0  # some joints were missing in the emitted frame and came from an earlier one
+    off, off_conf = apart.refine_sequence(poses, present, batch=7)  # batched: the same frames
+    np.testing.assert_allclose(off, got, atol=1e-5)
+    np.testing.assert_array_equal(off_conf, conf)
+
+
+@pytest.mark.data
+def test_refine_hands_joins_a_body_answer_and_a_hands_answer(
+    refiner: OnnxRefiner, model_and_weights, data_dir: Path, rng: np.random.Generator
+) -> None:
+    model, path = model_and_weights
+    apart = OnnxRefiner(RuntimeConfig(weights=str(path), provider="cpu", refine_hands=True))
+    assert apart.hands_apart and apart.refine_hands and not refiner.hands_apart
     poses, present = _phoenix_sequence(data_dir)  # real signing: both hands in view
     present = present & (rng.random(present.shape) > 0.1)
     got, conf, _ = _stream(apart, poses, present)
@@ -168,10 +197,10 @@ def test_push_checks_shapes_and_flush_of_a_short_stream(refiner: OnnxRefiner) ->
 
 def test_torch_and_onnx_back_ends_agree(model_and_weights, rng: np.random.Generator) -> None:
     x = rng.standard_normal((25, 75, 3)).astype(np.float32)
-    for apart in (False, True):
-        onnx = OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), provider="cpu", hands_apart=apart))
+    for apart, hands in ((False, False), (True, False), (True, True)):
+        onnx = OnnxRefiner(RuntimeConfig(weights=str(model_and_weights[1]), provider="cpu", hands_apart=apart, refine_hands=hands))
         a, ca = onnx.refine_sequence(x)
-        b, cb = TorchRefiner(model_and_weights[0], hands_apart=apart).refine_sequence(x)
+        b, cb = TorchRefiner(model_and_weights[0], hands_apart=apart, refine_hands=hands).refine_sequence(x)
         np.testing.assert_allclose(a, b, atol=1e-4)
         np.testing.assert_array_equal(ca, cb)
 
