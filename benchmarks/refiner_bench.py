@@ -107,6 +107,9 @@ def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
 
     torch.manual_seed(0)
     model = NormalisedRefiner(RefinerConfig(window=window)).eval()
+    with torch.no_grad():  # weights of their own (a fresh head is zero: its output would be its input, hiding any difference)
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape) * 0.05)
     paths = {v: export_onnx(model, tmp / f"layout{v}.onnx", layout=v) for v in (1, 2)}
     refiners = {v: OnnxRefiner(RuntimeConfig(str(p), provider="cpu", threads=1)) for v, p in paths.items()}
     rng = np.random.default_rng(1)

@@ -204,7 +204,7 @@ def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:
     outside = sorted(i for i in feeds if i in live and i not in inits and not in_core(i))
     coords = [i for i in outside if made_by[i].op_type == "Div"]
     flags = [made_by[i].input[0] for i in outside if made_by[i].op_type == "Unsqueeze"]
-    outs = {i for n in g.node if not n.name.startswith(_CORE) for i in n.input if in_core(i)}
+    outs = {i for n in g.node if not n.name.startswith(_CORE) for i in n.input if in_core(i) and i in live}
     if len(coords) != 1 or len(flags) != 1 or len(outs) != 1 or len(outside) != 2:
         raise ValueError(f"unexpected refiner graph: the core reads {outside} and gives {sorted(outs)}")
     window_out = "window" in {o.name for o in g.output}
