@@ -5,6 +5,13 @@ and, on a GPU machine, torch CUDA (with and without CUDA graphs) and ONNX Runtim
 TensorRT fp16 where those providers exist. Rows that cannot run here say "not measured".
 Latency does not depend on the weights' values, so each window size uses a freshly
 initialised model of the shipped architecture (8 layers, d = 128).
+
+``layouts``: the same model (T = 32) exported as ONNX layout 1 (the window's normalisation,
+masked medians, inside the graph) and layout 2 (the core alone, normalised in numpy by the
+runtime; what ``export_onnx`` writes and what is shipped), timed side by side through
+``OnnxRefiner._infer`` (normalisation included) at batch 1 and 2 (a streaming frame without
+and with hands apart), calls of the two interleaved so that load on the machine hits both
+alike; with each graph's node count and the largest difference between their outputs.
 """
 
 from __future__ import annotations
@@ -85,8 +92,44 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
                 rows.append({"window": T, "backend": name, "provider": "cuda", "ms": None, "note": "not measured: no GPU on this machine"})
             continue
         rows += _torch_cuda_rows(model, poses, present, T, n)
-    return {"rows": rows, "calls_per_row": n, "model": "8 layers, d=128, 4 heads, ff=256 (the shipped architecture)",
-            "gpu": _gpu_name()}  # fmt: skip
+    return {"rows": rows, "layouts": _layout_rows(tmp, n), "calls_per_row": n,
+            "model": "8 layers, d=128, 4 heads, ff=256 (the shipped architecture)", "gpu": _gpu_name()}  # fmt: skip
+
+
+def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
+    """ONNX layout 1 against layout 2 of one model, batch 1 and 2, one CPU thread, interleaved calls."""
+    import onnx
+    import torch
+
+    from skeletor.refiner.export import export_onnx
+    from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+
+    torch.manual_seed(0)
+    model = NormalisedRefiner(RefinerConfig(window=window)).eval()
+    with torch.no_grad():  # weights of their own (a fresh head is zero: its output would be its input, hiding any difference)
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape) * 0.05)
+    paths = {v: export_onnx(model, tmp / f"layout{v}.onnx", layout=v) for v in (1, 2)}
+    refiners = {v: OnnxRefiner(RuntimeConfig(str(p), provider="cpu", threads=1)) for v, p in paths.items()}
+    rng = np.random.default_rng(1)
+    rows = []
+    for batch in (1, 2):
+        poses = (rng.normal(size=(batch, window, 75, 3)) * 0.2 + [0, 0, 2.5]).astype(np.float32)
+        present = (rng.random((batch, window, 75)) > 0.1).astype(np.float32)
+        calls = {v: partial(r._infer, poses, present) for v, r in refiners.items()}
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for i in range(20 + n):
+            for v in (1, 2) if i % 2 else (2, 1):
+                t0 = time.perf_counter()
+                calls[v]()
+                if i >= 20:
+                    times[v].append(1000 * (time.perf_counter() - t0))
+        diff = float(np.abs(calls[1]() - calls[2]()).max())
+        for v in (1, 2):
+            rows.append({"window": window, "batch": batch, "layout": v, "nodes": len(onnx.load(str(paths[v])).graph.node),
+                         "ms": percentiles(times[v]), "max_abs_diff": diff})  # fmt: skip
+    return rows
 
 
 def _gpu_name() -> str:
@@ -153,5 +196,9 @@ def _run(args: argparse.Namespace) -> int:
         ms = r["ms"]
         text = f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms" if ms else r.get("note", "")
         print(f"T={r['window']:3d}  {r['backend']:36s} {text}")
+    for r in res["layouts"]:
+        ms = r["ms"]
+        print(f"T={r['window']:3d}  ONNX layout {r['layout']} ({r['nodes']} nodes), batch {r['batch']}: "
+              f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms  (outputs differ by <= {r['max_abs_diff']:.1e})")  # fmt: skip
     print(f"wrote {args.json}")
     return 0

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
-from skeletor.uplift import UpliftTree, nanquantile_rows
+from skeletor.uplift import UpliftTree
+from skeletor.uplift.lengths import quantile_rows
 
 __all__ = ["RefinedBoneLengths"]
 
@@ -50,25 +51,33 @@ class RefinedBoneLengths:
         self._bone_row = np.where(body, self._row_of_shared[tree.share], -1)  # (B,) -1 for hand bones
         self._twin_slot = np.zeros(len(tree.children), dtype=np.int64)  # 0 for a first twin, 1 for the second
         self._twin_slot[tree.share_second] = 1
+        self._body = self._bone_row >= 0  # (B,) body bones
+        self._body_rows, self._body_slots = self._bone_row[self._body], self._twin_slot[self._body]  # their row and column in a frame
         self.reset()
 
     def reset(self) -> None:
         """Forget all frames (a new person)."""
-        self._buffer = np.full((len(self._rows), 2 * self.history), np.nan)  # (R, 2H): frame k in columns 2k, 2k + 1
+        # (R, 2H): frame k in columns 2k, 2k + 1; +inf for no length (a NaN joint, or no frame
+        # yet), so that unknowns sort last, as the quantile wants them, with no pass to mark them.
+        self._buffer = np.full((len(self._rows), 2 * self.history), np.inf)
+        self._finite = np.zeros(len(self._rows), dtype=np.int64)  # (R,) finite lengths in the buffer
         self._n = 0
 
     def push(self, pose: np.ndarray) -> None:
         """Add one refined (75, 3) pose (metres; NaN joints add nothing)."""
         lengths = self.tree.bone_lengths_of(np.asarray(pose)[None])  # (B,) NaN where a joint is NaN
         k = self._n % self.history
-        body = self._bone_row >= 0
-        self._buffer[self._bone_row[body], 2 * k + self._twin_slot[body]] = lengths[body]
+        rows, cols = self._body_rows, 2 * k + self._body_slots
+        new = lengths[self._body]
+        old = self._buffer[rows, cols]
+        np.add.at(self._finite, rows, np.isfinite(new).astype(np.int64) - np.isfinite(old))
+        self._buffer[rows, cols] = np.where(np.isfinite(new), new, np.inf)
         self._n += 1
 
     def median(self) -> np.ndarray:
         """(B,) the median length of each body bone over the history; NaN for hand bones and bones not seen."""
         filled = self._buffer[:, : 2 * min(self._n, self.history)]  # (R, 2n)
-        per_row = nanquantile_rows(filled, 0.5) if filled.shape[1] else np.full(len(self._rows), np.nan)  # (R,)
+        per_row = quantile_rows(filled, self._finite, 0.5) if filled.shape[1] else np.full(len(self._rows), np.nan)  # (R,)
         return np.where(self._bone_row >= 0, per_row[np.maximum(self._bone_row, 0)], np.nan)
 
     def blend(self, lengths: np.ndarray, weight: float) -> np.ndarray:

@@ -1,17 +1,25 @@
 """Export a trained refiner to ONNX, with the metadata ``skeletor.refiner.runtime`` reads.
 
-The graph (opset 17, TorchScript exporter, ``dynamo=False``)::
+The graph (opset 17, TorchScript exporter, ``dynamo=False``) is the model's core alone
+(layout 2): the window's normalisation (``skeletor.refiner.model.window_stats``: masked
+medians, which export as sorts, gathers and ``If`` nodes) is left to the runtime
+(``skeletor.refiner.runtime.window_stats``, numpy), which is faster::
 
-    inputs   poses    float32 (batch, T, J, 3)  camera frame, any unit; absent joints any value
-             present  float32 (batch, T, J)     1 = observed, 0 = absent
-    outputs  refined  float32 (batch, J, 3)     the emitted frame (window index T - 1 - k)
-             window   float32 (batch, T, J, 3)  every frame of the window (only with window_output=True)
+    inputs   normalised  float32 (batch, T, J, 3)  (poses - root) / scale per window; absent joints any value
+             present     float32 (batch, T, J)     1 = observed (and finite), 0 = absent
+    outputs  refined     float32 (batch, J, 3)     the emitted frame (window index T - 1 - k), normalised
+             window      float32 (batch, T, J, 3)  every frame of the window (only with window_output=True)
+
+Layout 1 (files written before) is the whole ``NormalisedRefiner``: inputs ``poses``
+(camera frame) and ``present``, outputs in the camera frame. :func:`core_only` cuts a
+layout-1 file down to layout 2 with the same weights (``python -m
+skeletor.refiner.export IN.onnx OUT.onnx``); the runtime reads both.
 
 ``batch`` is dynamic (the runtime uses 1 when streaming and more for whole sequences);
 T and J are fixed. Metadata (``onnx.ModelProto.metadata_props``, all strings)::
 
     skeletor.format      "skeletor-refiner"
-    skeletor.version     ONNX layout version, "1"
+    skeletor.version     ONNX layout version, "2"
     skeletor.window      T
     skeletor.lookahead   k
     skeletor.joints      J
@@ -38,13 +46,14 @@ import torch.nn as nn
 
 from skeletor.refiner.model import NormalisedRefiner
 
-__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict"]
+__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict", "core_only", "main"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "skeletor-refiner"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 OPSET = 17
+_CORE = "/model/core/"  # the scope of the core's nodes in the exported graph (NormalisedRefiner.core)
 
 
 class _Emit(nn.Module):
@@ -94,13 +103,17 @@ def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
     }
 
 
-def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_output: bool = False) -> Path:
+def export_onnx(
+    model: NormalisedRefiner, path: str | os.PathLike[str], window_output: bool = False, layout: int = LAYOUT_VERSION
+) -> Path:
     """Export ``model`` to an ONNX file and stamp the metadata.
 
     Args:
         model: the refiner (its mode is restored afterwards).
         path: output file.
         window_output: also output the whole refined window (``window``).
+        layout: 2 (the core alone, the default) or 1 (the normalisation inside the graph;
+            ``skeletor bench refiner`` measures the two side by side).
 
     Returns:
         The path written.
@@ -108,6 +121,8 @@ def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_o
     Raises:
         onnx.checker.ValidationError: the exported graph is invalid.
     """
+    if layout not in (1, 2):
+        raise ValueError(f"layout must be 1 or 2, got {layout}")
     path = Path(path)
     cfg = model.cfg
     was_training = model.training
@@ -135,12 +150,108 @@ def export_onnx(model: NormalisedRefiner, path: str | os.PathLike[str], window_o
     proto = onnx.load(str(path))
     for key, value in onnx_metadata(model).items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+        entry.key, entry.value = key, "1" if key == "skeletor.version" else value  # the whole graph, until cut
     proto.producer_name = "skeletor-live"
+    if layout == 2:
+        proto = core_only(proto)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
-    log.info("exported %s (window %d, lookahead %d, opset %d)", path, cfg.window, cfg.lookahead, OPSET)
+    log.info("exported %s (layout %d, window %d, lookahead %d, opset %d)", path, layout, cfg.window, cfg.lookahead, OPSET)
     return path
+
+
+def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A layout-1 refiner graph cut down to its core (layout 2), weights and metadata kept.
+
+    The core's inputs are the tensors its nodes (scope ``/model/core/``) read from outside
+    it: the normalised coordinates and the present flags (as ``(B, T, J, 1)``; the cut is
+    made before that unsqueeze, so ``present`` stays ``(B, T, J)``); its output is the
+    tensor its last node hands back to the de-normalisation. Everything around them
+    (validity, window statistics, de-normalisation) is dropped, and the emitted frame is
+    gathered from the core's window. A layout-2 graph is returned as it is.
+
+    Args:
+        proto: a refiner written by :func:`export_onnx` (any layout).
+
+    Returns:
+        The layout-2 model (node names kept, so :func:`onnx_state_dict` still reads it).
+
+    Raises:
+        ValueError: not a refiner graph of layout 1 or 2.
+    """
+    from onnx import TensorProto, helper
+
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get("skeletor.format") != FORMAT:
+        raise ValueError("not a Skeletor refiner (metadata skeletor.format)")
+    if meta.get("skeletor.version") == str(LAYOUT_VERSION):
+        return proto
+    if meta.get("skeletor.version") != "1":
+        raise ValueError(f"refiner layout {meta.get('skeletor.version')!r}: only layout 1 can be cut down")
+    g = proto.graph
+    T, J, k = (int(meta[f"skeletor.{key}"]) for key in ("window", "joints", "lookahead"))
+    made_by = {o: n for n in g.node for o in n.output}
+    inits = {i.name for i in g.initializer}
+
+    def in_core(name: str) -> bool:
+        return name in made_by and made_by[name].name.startswith(_CORE)
+
+    live = {i.name for i in g.input}  # tensors that depend on the graph's inputs (not weights or constants)
+    for n in g.node:  # nodes are in topological order
+        if any(i in live for i in n.input):
+            live.update(n.output)
+    feeds = {i for n in g.node if n.name.startswith(_CORE) for i in n.input}
+    outside = sorted(i for i in feeds if i in live and i not in inits and not in_core(i))
+    coords = [i for i in outside if made_by[i].op_type == "Div"]
+    flags = [made_by[i].input[0] for i in outside if made_by[i].op_type == "Unsqueeze"]
+    outs = {i for n in g.node if not n.name.startswith(_CORE) for i in n.input if in_core(i) and i in live}
+    if len(coords) != 1 or len(flags) != 1 or len(outs) != 1 or len(outside) != 2:
+        raise ValueError(f"unexpected refiner graph: the core reads {outside} and gives {sorted(outs)}")
+    window_out = "window" in {o.name for o in g.output}
+    core = onnx.utils.Extractor(proto).extract_model([coords[0], flags[0]], [outs.pop()])
+    cg = core.graph
+    rename = {coords[0]: "normalised", flags[0]: "present"}
+    for n in cg.node:
+        for i, name in enumerate(n.input):
+            n.input[i] = rename.get(name, name)
+    last = cg.output[0].name
+    del cg.input[:], cg.output[:]
+    cg.input.extend([
+        helper.make_tensor_value_info("normalised", TensorProto.FLOAT, ["batch", T, J, 3]),
+        helper.make_tensor_value_info("present", TensorProto.FLOAT, ["batch", T, J]),
+    ])  # fmt: skip
+    emit = helper.make_tensor("/emit_index", TensorProto.INT64, [], [T - 1 - k])
+    cg.node.append(helper.make_node("Constant", [], ["/emit_index"], name="/emit_index", value=emit))
+    cg.node.append(helper.make_node("Gather", [last, "/emit_index"], ["refined"], name="/emit", axis=1))
+    cg.output.append(helper.make_tensor_value_info("refined", TensorProto.FLOAT, ["batch", J, 3]))
+    if window_out:
+        cg.node.append(helper.make_node("Identity", [last], ["window"], name="/window"))
+        cg.output.append(helper.make_tensor_value_info("window", TensorProto.FLOAT, ["batch", T, J, 3]))
+    for key, value in meta.items():
+        entry = core.metadata_props.add()
+        entry.key, entry.value = key, str(LAYOUT_VERSION) if key == "skeletor.version" else value
+    core.producer_name = proto.producer_name
+    return core
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Cut a layout-1 refiner ONNX file down to its core (layout 2): ``python -m skeletor.refiner.export IN OUT``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("source", type=Path, help="a refiner ONNX file (layout 1)")
+    parser.add_argument("target", type=Path, help="where to write the layout-2 file (may be the source)")
+    args = parser.parse_args(argv)
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = core_only(onnx.load(str(args.source)))
+    except (OSError, ValueError, DecodeError) as e:
+        parser.exit(2, f"error: {args.source}: {e}\n")
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(args.target))
+    log.info("%s -> %s: %d nodes", args.source, args.target, len(proto.graph.node))
+    return 0
 
 
 def export_checkpoint(
@@ -218,3 +329,7 @@ def _config(d: dict[str, Any]) -> Any:
     from skeletor.refiner.model import RefinerConfig
 
     return RefinerConfig(**d)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,8 +34,11 @@ observed elsewhere in the window (the refiner filled it in), 0 = not observed an
 in the window (its coordinates are NaN, the repository's convention for missing joints).
 
 Coordinates: camera frame (x right, y down, z forward), in whatever unit the caller
-uses; the model normalises internally (root and shoulder width) and answers in the same
-unit.
+uses; each window is normalised (centred on its robust root, divided by its shoulder
+width: :func:`window_stats`) before the model's core and put back after it, so answers
+come in the same unit. Shipped files (layout 2) hold the core alone and this module does
+the normalisation in numpy; files of layout 1 do it inside their graph (sorts, gathers
+and ``If`` nodes that cost ONNX Runtime more than the numpy does). Both load.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ __all__ = [
     "TorchRefiner",
     "choose_providers",
     "PROVIDER_ALIASES",
+    "window_stats",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,11 @@ _HAND_WRISTS = ((np.array(LEFT_HAND), 15), (np.array(RIGHT_HAND), 16))  # each h
 
 # Written by skeletor.refiner.export (kept in step by tests/skeletor/test_runtime.py).
 FORMAT = "skeletor-refiner"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # what the exporter writes: the model's core, normalised by the runtime
+# Layouts this runtime reads: 1 = camera-frame poses in and out (the window's root and scale
+# computed inside the graph); 2 = the core alone, fed normalised poses (``window_stats``).
+READABLE_VERSIONS = (1, 2)
+_INPUTS = {1: "poses", 2: "normalised"}  # the coordinates input of each layout (the other is ``present``)
 
 PROVIDER_ALIASES: dict[str, str] = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -204,6 +212,46 @@ def choose_providers(preference: tuple[str, ...] | list[str], available: list[st
             + (f": {how}" if how else "")
         )
     return chosen
+
+
+def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Robust root and scale of windows of holistic75 poses: ``skeletor.refiner.model.window_stats`` in numpy.
+
+    Root: the lower median, over the frames where both shoulders (joints 11, 12) are
+    present, of the mid-shoulder (per coordinate); if no such frame, the mean of all
+    present joints; if none, 0. Scale: the lower median of the shoulder width over those
+    frames; if no such frame, the RMS distance of the present joints from the root; if
+    none, 1; never below ``eps``. The same float32 arithmetic as the graph of layout 1
+    (outputs equal within 1e-6), computed here so that the model's graph is its core alone.
+
+    Args:
+        poses: (B, T, J, 3) float32 coordinates, 0 where not present.
+        present: (B, T, J) bool.
+        eps: smallest scale returned.
+
+    Returns:
+        (root (B, 3) float32, scale (B,) float32).
+    """
+    ls, rs = poses[:, :, 11], poses[:, :, 12]  # (B, T, 3) each
+    both = present[:, :, 11] & present[:, :, 12]  # (B, T)
+    n = both.sum(axis=1)  # (B,)
+    mid = np.where(both[..., None], np.float32(0.5) * (ls + rs), np.float32(np.inf))  # (B, T, 3) absent sort last
+    d = ls - rs
+    width = np.where(both, np.sqrt(np.add.reduce(d * d, axis=-1)), np.float32(np.inf))  # (B, T)
+    rows = np.arange(len(poses))
+    idx = np.maximum(n - 1, 0) // 2  # (B,) lower median
+    root = np.sort(mid, axis=1)[rows, idx]  # (B, 3)
+    scale = np.sort(width, axis=1)[rows, idx]  # (B,)
+    if (n == 0).any():  # no frame with both shoulders: mean and RMS radius of what is present
+        w = present.astype(np.float32)[..., None]  # (B, T, J, 1)
+        count = np.maximum(w.sum(axis=(1, 2)), np.float32(1.0))  # (B, 1)
+        mean = (poses * w).sum(axis=(1, 2)) / count  # (B, 3)
+        root = np.where((n > 0)[:, None], root, mean)
+        sq = ((poses - root[:, None, None]) ** 2).sum(-1, keepdims=True)  # (B, T, J, 1)
+        rms = np.sqrt((sq * w).sum(axis=(1, 2)) / count)[:, 0]  # (B,)
+        rms = np.where(present.any(axis=(1, 2)), rms, np.float32(1.0))
+        scale = np.where(n > 0, scale, rms)
+    return root.astype(np.float32), np.maximum(scale, np.float32(eps)).astype(np.float32)
 
 
 class _WindowedRefiner(ABC):
@@ -491,13 +539,15 @@ class OnnxRefiner(_WindowedRefiner):
             found = meta.get("skeletor.format")
             raise RefinerWeightsError(f"{path}: not a Skeletor refiner (metadata skeletor.format={found!r})")
         version = _metadata_int(meta, "skeletor.version", path)
-        if version != LAYOUT_VERSION:
-            raise RefinerWeightsError(f"{path}: refiner layout version {version}, this runtime reads {LAYOUT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise RefinerWeightsError(f"{path}: refiner layout version {version}, this runtime reads {READABLE_VERSIONS}")
         window = _metadata_int(meta, "skeletor.window", path)
         lookahead = _metadata_int(meta, "skeletor.lookahead", path)
         joints = _metadata_int(meta, "skeletor.joints", path)
+        self.layout = version
+        self._coords = _INPUTS[version]  # the name of the coordinates input
         names = {i.name: i.shape for i in session.get_inputs()}
-        if set(names) != {"poses", "present"} or list(names["poses"][1:]) != [window, joints, 3]:
+        if set(names) != {self._coords, "present"} or list(names[self._coords][1:]) != [window, joints, 3]:
             want = f"window {window}, joints {joints}"
             raise RefinerWeightsError(f"{path}: inputs {names} do not match its metadata ({want})")
         self.skeleton = meta.get("skeletor.skeleton", "holistic75")
@@ -536,7 +586,7 @@ class OnnxRefiner(_WindowedRefiner):
                 cache.mkdir(parents=True, exist_ok=True)
 
                 def shapes(b: int) -> str:
-                    return f"poses:{b}x{window}x{joints}x3,present:{b}x{window}x{joints}"
+                    return f"{self._coords}:{b}x{window}x{joints}x3,present:{b}x{window}x{joints}"
 
                 out.append((name, {
                     "trt_fp16_enable": self.cfg.trt_fp16,
@@ -554,7 +604,25 @@ class OnnxRefiner(_WindowedRefiner):
 
     def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         session = self._fixed.get(len(poses), self._session)
-        return session.run(["refined"], {"poses": poses, "present": present})[0]
+        return self._run(session, "refined", poses, present)
+
+    def _run(self, session: Any, output: str, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """One call of ``session`` for ``output`` (``refined`` (B, J, 3) or ``window`` (B, T, J, 3)),
+        camera-frame poses (B, T, J, 3) and present (B, T, J) in, camera frame out.
+
+        Layout 2 files hold the core alone: the window is centred and scaled here
+        (:func:`window_stats`) and the answer put back; layout 1 files do both inside.
+        """
+        if self.layout == 1:
+            return session.run([output], {"poses": poses, "present": present})[0]
+        ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
+        x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
+        root, scale = window_stats(x, ok)  # (B, 3), (B,)
+        r, s = root[:, None, None], scale[:, None, None, None]  # (B, 1, 1, 3), (B, 1, 1, 1)
+        y = session.run([output], {"normalised": (x - r) / s, "present": ok.astype(np.float32)})[0]
+        if y.ndim == 3:  # (B, J, 3) the emitted frame
+            r, s = r[:, 0], s[:, 0]
+        return y * s + r
 
     @property
     def has_window_output(self) -> bool:
@@ -576,7 +644,7 @@ class OnnxRefiner(_WindowedRefiner):
         """
         if not self.has_window_output:
             raise RefinerWeightsError(f"{self.path}: no 'window' output (export it with window_output=True)")
-        return self._session.run(["window"], {"poses": poses, "present": present})[0]
+        return self._run(self._session, "window", poses, present)
 
     def refine_sequence(
         self, poses: np.ndarray, present: np.ndarray | None = None, batch: int | None = None

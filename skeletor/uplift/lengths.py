@@ -20,22 +20,22 @@ import numpy as np
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import UpliftTree
 
-__all__ = ["LengthEstimator", "nanquantile_rows"]
+__all__ = ["LengthEstimator", "nanquantile_rows", "quantile_rows"]
 
 
 def nanquantile_rows(a: np.ndarray, q: float) -> np.ndarray:
     """``np.nanquantile(a, q, axis=1)`` (linear interpolation) for a 2D array, vectorised.
 
     numpy's version loops over the rows in Python; this partitions each group of rows
-    with the same count of finite values once (see :func:`_quantile_rows`). Rows without
+    with the same count of finite values once (see :func:`quantile_rows`). Rows without
     a finite value give NaN, silently.
     """
     a = np.asarray(a, np.float64)
     finite = np.isfinite(a)
-    return _quantile_rows(np.where(finite, a, np.inf), np.add.reduce(finite, axis=1), q)
+    return quantile_rows(np.where(finite, a, np.inf), np.add.reduce(finite, axis=1), q)
 
 
-def _quantile_rows(a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+def quantile_rows(a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     """(S,) q-quantile (linear interpolation) of the n[i] finite values of each row of ``a``
     (S, N), whose other entries are +inf, so they order last; NaN where n[i] = 0.
 
@@ -139,7 +139,7 @@ class LengthEstimator:
         self._hist_n += 1
         filled = self._pooled[:, : 2 * min(self._hist_n, cfg.length_history)]  # (S, 2n)
         counts = np.add.reduce(filled < np.inf, axis=1)  # (S,) observations of each length
-        q = _quantile_rows(filled, counts, cfg.length_quantile)  # (S,), NaN where a length has no observation
+        q = quantile_rows(filled, counts, cfg.length_quantile)  # (S,), NaN where a length has no observation
         n_obs = counts / t.share_size  # (S,) frames observed
         prior_s = t.prior_shared
         seen = counts > 0  # q is NaN exactly where a length has no observation

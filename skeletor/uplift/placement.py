@@ -51,19 +51,23 @@ def perspective_positions(
             only those out of reach.
     """
     t = tree
-    ray_sq = np.add.reduce(rays * rays, axis=-1)  # (J+1,)
+    # Everything that does not depend on the parents' positions, for all bones at once (bones
+    # are numbered level by level, so each level below takes a slice, not a gather).
+    child_rays = rays[t.children]  # (B, 3)
+    ray_sq = np.add.reduce(child_rays * child_rays, axis=-1)  # (B,)
     len_sq = lengths**2  # (B,)
+    step = sign * m  # (B,) the sign's share of each bone's depth extent
     pos = np.zeros((t.num_joints, 3))
     pos[NECK] = rays[NECK] * root[2]
     for lvl, ch, pa in t.level_index:
-        r, p = rays[ch], pos[pa]  # (n, 3) child rays, parent positions
-        a = ray_sq[ch]
+        r, p = child_rays[lvl], pos[pa]  # (n, 3) child rays, parent positions
+        a = ray_sq[lvl]
         b = np.add.reduce(r * p, axis=-1)
         disc = b * b - a * (np.add.reduce(p * p, axis=-1) - len_sq[lvl])
         sq = np.sqrt(np.maximum(disc, 0.0))
         # The child's depth: its parent's plus the sign's share of the bone's depth
         # extent m (what the sign filter weighed), kept between the two roots.
-        lam = np.clip(p[:, 2] + sign[lvl] * m[lvl], (b - sq) / a, (b + sq) / a)  # r_z = 1: lambda = z
+        lam = np.minimum(np.maximum(p[:, 2] + step[lvl], (b - sq) / a), (b + sq) / a)  # r_z = 1: lambda = z
         v = lam[:, None] * r - p  # (n, 3) parent -> child on the ray
         # Bones put back at their length L, along their direction from the parent:
         # * out of reach (the 2D bone is longer than L allows): the child sits at the

@@ -212,7 +212,7 @@ class StreamingUplifter:
         here = observed | weak  # (J+1,) joints placed from this frame's 2D
         anchor = here.copy()
         anchor[NECK] = True
-        nearest = np.argmax(t.ancestors_or_self * ((t.depth + 1) * anchor)[None, :], axis=1)  # (J+1,) deepest anchored ancestor-or-self
+        nearest = t.deepest_anchor(anchor)  # (J+1,) deepest anchored ancestor-or-self
         base = np.where(here[:, None], xy, 0.0)  # (J+1, 2)
         base[NECK] = root_xy
         carried = t.ancestors @ prev_d  # (J+1, 2): root -> joint sum of the carried bones

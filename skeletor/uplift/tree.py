@@ -52,6 +52,9 @@ _REFERENCE_BONES = (("neck", "left_shoulder"), ("neck", "right_shoulder"), ("nec
 _BITS = {n: (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1 for n in (1, 2, 3, 4)}
 
 
+_ANCHOR_CACHE = 4096  # detection patterns whose deepest anchors UpliftTree keeps (76 int64 each: ~2.5 MB at most)
+
+
 def with_neck_joint(poses: np.ndarray) -> np.ndarray:
     """(..., 75, 3) poses -> (..., 76, 3) with the uplift tree's virtual neck (mid-shoulder) as joint 75, in their dtype."""
     return np.concatenate([poses, 0.5 * (poses[..., 11:12, :] + poses[..., 12:13, :])], axis=-2)
@@ -81,6 +84,7 @@ class UpliftTree:
         if skeleton.name != "holistic75":
             raise ValueError(f"the uplift works on holistic75, got {skeleton.name}")
         self.skeleton = skeleton
+        self._anchor_cache: dict[bytes, np.ndarray] = {}  # deepest_anchor's answers by anchor pattern
         j = skeleton.num_joints
         parents = list(skeleton.parents) + [-1]
         for k in (0, 11, 12):  # nose and both shoulders hang off the virtual neck
@@ -203,10 +207,28 @@ class UpliftTree:
         anchor = np.zeros(self.num_joints, dtype=bool)  # (J+1,) the root and every child of a bone without direction
         anchor[self.children[~ok]] = True
         anchor[self.parents < 0] = True
-        nearest = np.argmax(self.ancestors_or_self * ((self.depth + 1) * anchor)[None, :], axis=1)  # (J+1,) deepest anchor
+        nearest = self.deepest_anchor(anchor)  # (J+1,)
         reach = self.ancestors @ step  # (J+1, 3) sum of the steps from the root to each joint
         out = p[nearest] + reach - reach[nearest]
         return out[:75].astype(np.float32)
+
+    def deepest_anchor(self, anchor: np.ndarray) -> np.ndarray:
+        """(J+1,) int: for each joint, its deepest ancestor-or-self marked in ``anchor`` (J+1,) bool.
+
+        Joint 0 where none is marked. The streaming uplift and :meth:`impose_lengths` ask
+        this every frame, mostly with the same few patterns (which joints are detected),
+        so answers are kept (at most ``_ANCHOR_CACHE`` patterns); the tree is otherwise
+        read-only, and a pattern computed twice by two threads gives the same answer.
+        """
+        key = np.packbits(anchor).tobytes()
+        nearest = self._anchor_cache.get(key)
+        if nearest is None:
+            nearest = np.argmax(self.ancestors_or_self * ((self.depth + 1) * anchor)[None, :], axis=1)
+            nearest.flags.writeable = False
+            if len(self._anchor_cache) >= _ANCHOR_CACHE:
+                self._anchor_cache.clear()
+            self._anchor_cache[key] = nearest
+        return nearest
 
     def rescale_bones(self, poses: np.ndarray, factors: np.ndarray) -> np.ndarray:
         """``(T, 75, 3)`` poses with every bone scaled by its shared length's factor.

@@ -38,30 +38,75 @@ def default_model() -> NormalisedRefiner:
     return perturbed(NormalisedRefiner(RefinerConfig(lookahead=2)), seed=1)
 
 
-@pytest.mark.data
-def test_onnx_matches_torch_on_phoenix(
-    default_model: NormalisedRefiner, phoenix: dict, tmp_path: Path, rng: np.random.Generator
-) -> None:
-    path = export_onnx(default_model, tmp_path / "refiner.onnx", window_output=True)
-    x, p = _windows(phoenix, 32, rng)
+def _run_onnx(path: Path, x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The file's outputs for camera-frame windows, as the runtime feeds it: layout 2 (the
+    core alone) gets each window normalised by ``runtime.window_stats`` and is put back."""
+    from skeletor.refiner.runtime import window_stats
+
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    refined, window = sess.run(None, {"poses": x, "present": p.astype(np.float32)})
+    if sess.get_inputs()[0].name == "poses":  # layout 1: the normalisation is in the graph
+        return tuple(sess.run(None, {"poses": x, "present": p.astype(np.float32)}))
+    ok = (p > 0.5) & np.isfinite(x).all(-1)
+    xz = np.where(ok[..., None], x, np.float32(0.0))
+    root, scale = window_stats(xz, ok)
+    outs = sess.run(None, {"normalised": (xz - root[:, None, None]) / scale[:, None, None, None], "present": ok.astype(np.float32)})
+    return tuple(o * scale.reshape((-1,) + (1,) * (o.ndim - 1)) + root.reshape((-1,) + (1,) * (o.ndim - 2) + (3,)) for o in outs)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("layout", [2, 1])
+def test_onnx_matches_torch_on_phoenix(
+    default_model: NormalisedRefiner, phoenix: dict, tmp_path: Path, rng: np.random.Generator, layout: int
+) -> None:
+    """Both layouts (the core alone, normalised outside; the whole model) answer as torch does,
+    on real windows including ones with no shoulder (the fallback statistics)."""
+    path = export_onnx(default_model, tmp_path / "refiner.onnx", window_output=True, layout=layout)
+    x, p = _windows(phoenix, 32, rng)
+    refined, window = _run_onnx(path, x, p)
     with torch.no_grad():
         want = default_model(torch.from_numpy(x), torch.from_numpy(p)).numpy()
     assert refined.shape == (len(x), 75, 3) and window.shape == (len(x), 32, 75, 3)
     np.testing.assert_allclose(window, want, atol=1e-4, rtol=0)
     np.testing.assert_allclose(refined, want[:, 29], atol=1e-4, rtol=0)
     assert np.abs(want[:, 29] - np.nan_to_num(x[:, 29]))[p[:, 29]].mean() > 1e-2  # not the identity
-    one = sess.run(["refined"], {"poses": x[3:4], "present": p[3:4].astype(np.float32)})[0]
+    one = _run_onnx(path, x[3:4], p[3:4])[0]
     np.testing.assert_allclose(one, refined[3:4], atol=1e-5)  # batch 1 == row of a batch
     assert not default_model.training
+
+
+def test_core_only_cuts_a_layout_1_file_to_the_same_answers_with_fewer_nodes(default_model: NormalisedRefiner, tmp_path: Path) -> None:
+    """``python -m skeletor.refiner.export OLD NEW`` (how the shipped files were converted):
+    a layout-1 file becomes layout 2 with its metadata, answers within 1e-5 through the
+    runtime, and keeps the weights ``onnx_state_dict`` reads; anything else exits 2."""
+    from skeletor.refiner.export import core_only, main
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+
+    old = export_onnx(default_model, tmp_path / "old.onnx", window_output=True, layout=1)
+    assert main([str(old), str(tmp_path / "new.onnx")]) == 0
+    a, b = onnx.load(str(old)), onnx.load(str(tmp_path / "new.onnx"))
+    meta_a, meta_b = ({m.key: m.value for m in x.metadata_props} for x in (a, b))
+    assert meta_b == meta_a | {"skeletor.version": "2"} and meta_b["skeletor.skeleton"] == "holistic75"
+    ops_a, ops_b = ([n.op_type for n in x.graph.node] for x in (a, b))
+    assert len(ops_b) < len(ops_a) and "TopK" in ops_a and "TopK" not in ops_b and ops_b.count("If") < ops_a.count("If")  # no sorts
+    assert core_only(b) is b  # already cut
+    x = np.random.default_rng(3).standard_normal((3, 32, 75, 3)).astype(np.float32)
+    p = (np.random.default_rng(4).random((3, 32, 75)) > 0.2).astype(np.float32)
+    p[1, :, 12] = 0  # no right shoulder: the fallback statistics
+    r_old, r_new = OnnxRefiner(RuntimeConfig(str(old))), OnnxRefiner(RuntimeConfig(str(tmp_path / "new.onnx")))
+    assert (r_old.layout, r_new.layout) == (1, 2)
+    for batch in (1, 2, 3):
+        np.testing.assert_allclose(r_new._infer(x[:batch], p[:batch]), r_old._infer(x[:batch], p[:batch]), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(r_new.infer_windows(x, p), r_old.infer_windows(x, p), atol=1e-5, rtol=0)
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "missing.onnx"), str(tmp_path / "out.onnx")])
+    assert e.value.code == 2
 
 
 def test_metadata_says_window_lookahead_joints(default_model: NormalisedRefiner, tmp_path: Path) -> None:
     path = export_onnx(default_model, tmp_path / "refiner.onnx")
     proto = onnx.load(str(path))
     meta = {m.key: m.value for m in proto.metadata_props}
-    assert meta["skeletor.format"] == "skeletor-refiner" and meta["skeletor.version"] == "1"
+    assert meta["skeletor.format"] == "skeletor-refiner" and meta["skeletor.version"] == "2"
     assert (meta["skeletor.window"], meta["skeletor.lookahead"], meta["skeletor.joints"]) == ("32", "2", "75")
     assert meta["skeletor.skeleton"] == "holistic75"
     assert RefinerConfig(**json.loads(meta["skeletor.config"])) == default_model.cfg
@@ -81,7 +126,7 @@ def test_export_from_checkpoint(tmp_path: Path) -> None:
     path = export_checkpoint(tmp_path / "ckpt.pt", tmp_path / "m.onnx")
     x = np.random.default_rng(1).standard_normal((2, 8, 75, 3)).astype(np.float32)
     p = np.ones((2, 8, 75), np.float32)
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"poses": x, "present": p})[0]
+    got = _run_onnx(path, x, p)[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model.emit(torch.from_numpy(x), torch.from_numpy(p)).numpy(), atol=1e-4)
 

@@ -272,7 +272,7 @@ def test_streaming_batches_run_on_fixed_shape_sessions_with_the_same_answers(dat
     pres = np.stack([present[:32], present[10:42]]).astype(np.float32)
     for b in (1, 2):
         fixed = refiner._infer(windows[:b], pres[:b])
-        dynamic = refiner._session.run(["refined"], {"poses": windows[:b], "present": pres[:b]})[0]
+        dynamic = refiner._run(refiner._session, "refined", windows[:b], pres[:b])
         np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
 
 
@@ -297,3 +297,30 @@ def test_streams_on_one_model_refine_together_as_each_alone(data_dir: Path) -> N
             np.testing.assert_array_equal(got[1], want[1])
     assert model.frames_pushed == 0 and all(s.frames_pushed == n for s in streams)  # each stream keeps its own window
     assert model.refine_windows([]) == []
+
+
+@pytest.mark.parametrize("drop", ["nothing", "a shoulder", "everything"])
+def test_numpy_window_stats_match_the_models_on_real_windows(data_dir: Path, drop: str) -> None:
+    """``runtime.window_stats`` (layout 2's normalisation, numpy) gives the root and scale of
+    ``model.window_stats`` (the graph's, torch) on real Phoenix14T windows, also when a
+    shoulder is never seen (the mean / RMS fallback) and when nothing is."""
+    torch = pytest.importorskip("torch")
+    from skeletor.refiner.model import window_stats as torch_stats
+    from skeletor.refiner.runtime import window_stats
+
+    poses, present = _phoenix_sequence(data_dir)
+    x = np.stack([poses[s : s + 32] for s in (0, 7, 20)]).astype(np.float32)  # (3, T, J, 3)
+    p = np.stack([present[s : s + 32] for s in (0, 7, 20)])
+    p[0, :9] = False  # a stream's padded start
+    if drop == "a shoulder":
+        p[:, :, 11] = False
+    elif drop == "everything":
+        p[:] = False
+    x = np.where(p[..., None], x, np.float32(0.0))
+    root, scale = window_stats(x, p)
+    want_root, want_scale = torch_stats(torch.from_numpy(x), torch.from_numpy(p))
+    assert root.dtype == scale.dtype == np.float32 and root.shape == (3, 3) and scale.shape == (3,)
+    np.testing.assert_allclose(root, want_root.numpy(), atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(scale, want_scale.numpy(), atol=1e-6, rtol=1e-6)
+    if drop == "everything":
+        assert (root == 0).all() and (scale == 1).all()
