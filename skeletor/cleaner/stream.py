@@ -90,7 +90,7 @@ class CleanerConfig:
             8.6 % of a shoulder width without the pull, 0.7 % for the uplift): the
             detector's 2D is accurate on average, so its slow part is trusted and its
             frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) brings the
-            real clips to 5.1 % (docs/decisions.md for how it was chosen). 0 = off.
+            real clips to 5.2 % (docs/decisions.md for how it was chosen). 0 = off.
         depth_smoothing: a causal One Euro filter on each joint's depth only, the joint
             moved along its own viewing ray (:func:`smooth_depth_along_rays`), after the
             refiner and the rig, before the detection pull: where the pose lies in the
