@@ -8,6 +8,9 @@
   or else ``accuracy.json``.
 * ``real_clip_lengths.png``: arm bone lengths frame by frame on a real MediaPipe clip
   (``real_clip_trace`` of ``accuracy.json``): how the rig's lengths settle.
+* ``real_video_lag.png``: jitter against lag on each real video (``real.json``, ``skeletor
+  bench real``): MediaPipe's world landmarks and our causal output, each through One Euro
+  filters of rising strength.
 """
 
 from __future__ import annotations
@@ -110,6 +113,27 @@ def plot_all(results: Path = RESULTS) -> list[Path]:
         fig.tight_layout()
         fig.savefig(results / "real_clip_lengths.png", dpi=110)
         written.append(results / "real_clip_lengths.png")
+    real = _load(results / "real.json")
+    videos = {k: v for k, v in (real or {}).get("clips", {}).items() if v["kind"] == "video"}
+    if videos:
+        fig, axes = plt.subplots(1, len(videos), figsize=(4.6 * len(videos), 3.6), squeeze=False)
+        for ax, (name, clip) in zip(axes[0], videos.items()):
+            for family, colour in (("ours: causal", "#d9534f"), ("MediaPipe world landmarks", "#4c8bf5")):
+                rows = {n: r for n, r in clip["rows"].items() if n.startswith(family)}
+                pts = sorted((r["lag_ms_source"] or 0.0, r["jitter_mm"]) for r in rows.values())
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=f"{family} (+ One Euro)")
+            off = clip["rows"].get("ours: offline (skeletor clean --offline)")
+            if off:
+                ax.plot([0], [off["jitter_mm"]], "k*", label="ours: offline (not live)")
+            ax.set_yscale("log")
+            ax.set_xlabel("lag behind its own unsmoothed 3D, ms")
+            ax.set_ylabel("jitter, mm/frame^2")
+            ax.set_title(name)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle("Real video: smoothness against lag")
+        fig.tight_layout()
+        fig.savefig(results / "real_video_lag.png", dpi=110)
+        written.append(results / "real_video_lag.png")
     return written
 
 
