@@ -15,7 +15,7 @@
   truth in the same camera (the ceiling).
 
 The classifier is the same for every row: ``skeletor.eval.probe`` (per-clip features in a
-body frame, multinomial logistic regression, its penalty chosen by inner cross-validation).
+body frame, a ridge classifier, its penalty chosen by inner cross-validation).
 Split by clip: 5 folds in which every take of a (content, style) pair and every view of a
 clip share a fold; each seed draws another split. Contents with fewer than 5 clips are left
 out (``probe_clips``), leaving 165 clips of 10 contents and 15 styles. Reported: accuracy
@@ -28,7 +28,7 @@ with a mean-pool and a linear head, initialised from the shipped causal refiner'
 (read from the ONNX file, ``skeletor.refiner.export.onnx_state_dict``) against the same model
 initialised at random, both fine-tuned with one recipe (``--encoder-steps`` AdamW steps on
 32-frame windows; a view's prediction is the mean of its windows' logits) on row (a)'s
-skeletons (``--encoder-rows``), one held-out fold of 5 per seed.
+skeletons (``--encoder-rows``), one held-out fold of 5 per seed (``--encoder-seeds``).
 
 Cleaned skeletons are cached under ``$SKELETOR_CACHE/probe`` (default ``~/.cache/skeletor``),
 keyed by the weights' contents, the view and fault settings and the frame cap, so a rerun
@@ -85,18 +85,19 @@ class ProbeSettings:
     Attributes:
         views: virtual cameras per clip.
         folds: outer folds of the split by clip.
-        seeds: splits (and encoder initialisations) drawn, >= 3 for a spread.
+        seeds: splits drawn for the linear probe, >= 3 for a spread.
         rows: which of ``ROWS`` to make and score.
         max_frames: use at most this many frames of each clip (None = all).
         contents, styles: keep at most this many contents / styles (sorted by name; None = all).
         weights, offline_weights: the causal and bidirectional refiner ONNX files.
         encoder_rows: rows the pretrained-vs-scratch encoder pair is trained on (empty = none).
+        encoder_seeds: splits (and initialisations of the head and of the scratch model) for the pair.
         encoder_steps, encoder_batch, encoder_lr: its fine-tuning recipe, the same for both inits.
     """
 
     views: int = 1
     folds: int = 5
-    seeds: int = 3
+    seeds: int = 10
     rows: tuple[str, ...] = tuple(ROWS)
     max_frames: int | None = None
     contents: int | None = None
@@ -104,7 +105,8 @@ class ProbeSettings:
     weights: Path | None = None
     offline_weights: Path | None = None
     encoder_rows: tuple[str, ...] = ("uplift",)
-    encoder_steps: int = 300
+    encoder_seeds: int = 3
+    encoder_steps: int = 150
     encoder_batch: int = 16
     encoder_lr: float = 3e-4
 
@@ -319,12 +321,12 @@ def encoder_pair(skeletons: list[list[np.ndarray]], clips: list[ProbeClip], sett
     wins = [[_windows(b) for b in views] for views in skeletons]
     groups = [c.group for c in clips]
     out: dict[str, dict] = {}
-    bar = tqdm(total=len(TASKS) * settings.seeds * 2, desc="encoder pair", disable=not progress, unit="fit")
+    bar = tqdm(total=len(TASKS) * settings.encoder_seeds * 2, desc="encoder pair", disable=not progress, unit="fit")
     for task in TASKS:
         labels = sorted({getattr(c, task) for c in clips})
         y = [labels.index(getattr(c, task)) for c in clips]
         acc: dict[str, list[float]] = {"pretrained": [], "scratch": []}
-        for seed in range(settings.seeds):
+        for seed in range(settings.encoder_seeds):
             fold = fold_of(groups, settings.folds, seed)
             train = [(x, p, y[i]) for i in range(len(clips)) if fold[i] != 0 for x, p in wins[i]]
             test = [(x, p, y[i]) for i in range(len(clips)) if fold[i] == 0 for x, p in wins[i]]
@@ -408,6 +410,7 @@ def run_probe(settings: ProbeSettings, progress: bool = True) -> dict:
             "max_frames": settings.max_frames,
             "weights": str(settings.weights or default_weights_path()),
             "offline_weights": str(settings.offline_weights or default_offline_weights_path()),
+            "encoder_seeds": settings.encoder_seeds,
             "encoder_steps": settings.encoder_steps,
             "seconds": round(time.time() - t0, 1),
         },
@@ -440,13 +443,14 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-QUICK = {"contents": 4, "styles": 6, "max_frames": 90, "folds": 3, "encoder_steps": 10}
+QUICK = {"contents": 4, "styles": 6, "max_frames": 90, "folds": 3, "seeds": 3, "encoder_steps": 10}
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", type=int, default=1, help="virtual cameras per clip (default: %(default)s)")
     p.add_argument("--folds", type=int, default=5, help="folds of the split by clip (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=3, help="splits drawn; mean and std over them (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=10, help="splits drawn for the linear probe; mean and std over them (default: %(default)s)")
+    p.add_argument("--encoder-seeds", type=int, default=3, help="splits drawn for the encoder pair (default: %(default)s)")
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS), help="rows to make and score (default: all)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="use the first N frames of each clip")
     p.add_argument("--weights", type=Path, default=None, help="causal refiner ONNX (default: the shipped weights/skeletor_refiner.onnx)")
@@ -454,14 +458,16 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    help="bidirectional refiner ONNX (default: the shipped weights/skeletor_refiner_bidir.onnx)")  # fmt: skip
     p.add_argument("--encoder-rows", nargs="*", choices=list(ROWS), default=["uplift"],
                    help="rows the pretrained-vs-scratch encoder pair is trained on (none: leave it out; default: uplift)")  # fmt: skip
-    p.add_argument("--encoder-steps", type=int, default=300, help="fine-tuning steps of each encoder classifier (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 4 contents x 6 styles, 90 frames a clip, 3 folds, 10 encoder steps")
+    p.add_argument("--encoder-steps", type=int, default=150, help="fine-tuning steps of each encoder classifier (default: %(default)s)")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 4 contents x 6 styles, 90 frames a clip, 3 folds, 3 seeds, 10 encoder steps"
+    )
     p.add_argument("--json", type=Path, default=RESULTS / "probe.json", help="where to write the results (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _settings(args: argparse.Namespace) -> ProbeSettings:
-    for name in ("views", "folds", "seeds", "encoder_steps"):
+    for name in ("views", "folds", "seeds", "encoder_seeds", "encoder_steps"):
         if getattr(args, name) < 1 or (name == "folds" and args.folds < 2):
             raise ValueError(f"--{name.replace('_', '-')} must be at least {2 if name == 'folds' else 1}")
     for w in (args.weights, args.offline_weights):
@@ -469,7 +475,7 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
             raise ValueError(f"{w}: no such weights file")
     s = ProbeSettings(views=args.views, folds=args.folds, seeds=args.seeds, rows=tuple(args.rows), max_frames=args.max_frames,
                       weights=args.weights, offline_weights=args.offline_weights, encoder_rows=tuple(args.encoder_rows),
-                      encoder_steps=args.encoder_steps)  # fmt: skip
+                      encoder_seeds=args.encoder_seeds, encoder_steps=args.encoder_steps)  # fmt: skip
     if args.quick:
         s = replace(s, **QUICK)
     return s

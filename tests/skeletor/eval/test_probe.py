@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from skeletor.datasets.bvh import list_bandai, load_bandai
-from skeletor.eval.probe import LogisticProbe, clip_features, cross_validate, fold_of, probe_clips
+from skeletor.eval.probe import LinearProbe, clip_features, cross_validate, fold_of, probe_clips
 from skeletor.eval.views import ViewConfig, random_view
 
 
@@ -63,11 +63,11 @@ def test_features_do_not_depend_on_the_camera(clips: list, rng: np.random.Genera
     assert np.abs(fa - other).max() > 10 * np.abs(fa - fb).max()
 
 
-def test_logistic_probe_and_cross_validation_on_separable_and_on_random_labels(rng: np.random.Generator) -> None:
+def test_linear_probe_and_cross_validation_on_separable_and_on_random_labels(rng: np.random.Generator) -> None:
     groups = [(f"c{i % 6}", f"s{i // 6}") for i in range(60)]
     y = np.array([g[0] for g in groups])
     X = rng.normal(size=(60, 8)) + 6.0 * (np.array([int(g[0][1:]) for g in groups])[:, None] == np.arange(8))
-    assert (LogisticProbe().fit(X, y).predict(X) == y).all()
+    assert (LinearProbe().fit(X, y).predict(X) == y).all()
     assert cross_validate(X, y, groups, 5, 0)["accuracy"] > 0.9
     noise = rng.normal(size=(60, 8))
     assert cross_validate(noise, y, groups, 5, 0)["accuracy"] < 0.5  # no signal: near chance (1/6)
