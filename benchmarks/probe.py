@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -481,8 +482,11 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
     return s
 
 
-def run(args: argparse.Namespace) -> int:
-    """``skeletor bench probe``: run, print the table, write the JSON (exit 2 on bad options)."""
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """``skeletor bench probe``: run, print the table, write the JSON (exit 2 on bad options).
+
+    ``argv`` (the options, when called from ``main``) only goes into the results' ``command``.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         settings = _settings(args)
@@ -490,7 +494,8 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", e)
         return 2
     result = run_probe(settings, progress=not args.no_progress)
-    result["meta"]["command"] = "skeletor bench probe" + (" --quick" if args.quick else "")
+    given = sys.argv[sys.argv.index("probe") + 1 :] if "probe" in sys.argv else sys.argv[1:]
+    result["meta"]["command"] = " ".join(["skeletor bench probe", *given]) if argv is None else " ".join(["skeletor bench probe", *argv])
     print(format_table(result))
     write_result(args.json, result)
     print(f"wrote {args.json}")
@@ -511,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     _add_options(ap)
-    return run(ap.parse_args(argv))
+    return run(ap.parse_args(argv), argv)
 
 
 if __name__ == "__main__":

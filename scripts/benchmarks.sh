@@ -23,4 +23,5 @@ $S bench fanout --clients 100 100 100 --rates 30 --seconds 20 --no-stall-check -
 $S bench rig
 $S bench soak --minutes 10                                        # soak.json
 $S bench people --frames 80
+$S bench probe --no-progress                                      # probe.json (skeletons cached in ~/.cache/skeletor/probe)
 $S bench plot
