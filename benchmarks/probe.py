@@ -23,7 +23,7 @@ over every test view, mean and standard deviation over the seeds, and for each r
 difference from row (a) on the same split (paired, mean and std over seeds).
 
 The paper's other claim, pretraining: a classifier made of the refiner's encoder (embedding,
-positional embedding, mask token, all 8 transformer layers, final norm; ``EncoderClassifier``)
+positional embedding, mask token, all 8 transformer layers, final norm; ``encoder_classifier``)
 with a mean-pool and a linear head, initialised from the shipped causal refiner's weights
 (read from the ONNX file, ``skeletor.refiner.export.onnx_state_dict``) against the same model
 initialised at random, both fine-tuned with one recipe (``--encoder-steps`` AdamW steps on
@@ -64,7 +64,7 @@ from skeletor.eval.views import ViewConfig, random_view
 from skeletor.pose.skeleton import HOLISTIC75
 from skeletor.refiner.runtime import RuntimeConfig
 
-__all__ = ["ROWS", "ProbeSettings", "make_skeletons", "run_probe", "format_table", "EncoderClassifier", "add_bench_parser", "main"]
+__all__ = ["ROWS", "ProbeSettings", "make_skeletons", "run_probe", "format_table", "encoder_classifier", "add_bench_parser", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,8 @@ def _summary(values: list[float]) -> dict[str, float | list[float]]:
 WINDOW = 32  # the refiner's window
 
 
-def EncoderClassifier(num_classes: int, state: dict | None = None, config: dict | None = None):  # noqa: N802 (a class factory: torch is imported lazily)
-    """The refiner's encoder with a mean-pool and a linear head, as a ``torch.nn.Module``.
+def encoder_classifier(num_classes: int, state: dict | None = None, config: dict | None = None) -> Any:
+    """The refiner's encoder with a mean-pool and a linear head, as a ``torch.nn.Module`` (torch is imported here, not at the top).
 
     Args:
         num_classes: outputs of the head.
@@ -281,11 +281,11 @@ def _windows(body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _train_encoder(train: list[tuple[np.ndarray, np.ndarray, int]], test: list[tuple[np.ndarray, np.ndarray, int]], num_classes: int,
                    state: dict | None, config: dict, settings: ProbeSettings, seed: int) -> float:  # fmt: skip
-    """Fine-tune one ``EncoderClassifier`` on ``train`` windows, return its accuracy on ``test`` views."""
+    """Fine-tune one ``encoder_classifier`` on ``train`` windows, return its accuracy on ``test`` views."""
     import torch
 
     torch.manual_seed(seed)
-    model = EncoderClassifier(num_classes, state, config)
+    model = encoder_classifier(num_classes, state, config)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.encoder_lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     xs = np.concatenate([x for x, _, _ in train])

@@ -33,7 +33,11 @@ def test_cli_writes_the_json_and_refuses_bad_options(data_dir: Path, tmp_path: P
     out = tmp_path / "probe.json"
     assert main(["--quick", "--rows", "truth", "--encoder-rows", "--seeds", "3", "--no-progress", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert set(res["rows"]) == {"truth"} and "environment" in res and res["meta"]["command"].startswith("skeletor bench probe --quick --rows truth")
+    assert (
+        set(res["rows"]) == {"truth"}
+        and "environment" in res
+        and res["meta"]["command"].startswith("skeletor bench probe --quick --rows truth")
+    )
     assert main(["--folds", "1", "--json", str(out)]) == 2
     assert main(["--weights", str(tmp_path / "missing.onnx"), "--json", str(out)]) == 2
 
@@ -41,15 +45,15 @@ def test_cli_writes_the_json_and_refuses_bad_options(data_dir: Path, tmp_path: P
 def test_the_encoder_classifier_starts_from_the_refiner_weights() -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from benchmarks.probe import EncoderClassifier
+    from benchmarks.probe import encoder_classifier
     from skeletor.cleaner.stream import default_weights_path
     from skeletor.refiner.export import onnx_state_dict
     from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
 
     config, state = onnx_state_dict(default_weights_path())
     torch.manual_seed(0)
-    pre = EncoderClassifier(7, state, config)
-    scratch = EncoderClassifier(7, None, config)
+    pre = encoder_classifier(7, state, config)
+    scratch = encoder_classifier(7, None, config)
     got = pre.state_dict()
     copied = [k for k in got if not k.startswith("head.")]
     assert len(copied) == 4 + 8 * 12 + 2  # mask, embed (w, b), pos; 8 layers of 12 tensors; the final norm
@@ -72,3 +76,21 @@ def test_the_encoder_classifier_starts_from_the_refiner_weights() -> None:
         want = pre.head(core.norm(h).mean(dim=1))
         assert torch.allclose(pre(x, present), want, atol=1e-5)
     assert np.isfinite(want.numpy()).all()
+
+
+def test_refined_rows_are_made_and_cached_per_clip_view(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.probe import make_skeletons, select_clips
+
+    monkeypatch.setenv("SKELETOR_CACHE", str(tmp_path / "cache"))
+    settings = ProbeSettings(rows=("uplift", "causal", "offline"), contents=1, styles=2, max_frames=40, views=2)
+    clips = select_clips(settings)
+    assert len(clips) == 2
+    rows = make_skeletons(clips, settings, progress=False)
+    for row in settings.rows:
+        assert [len(views) for views in rows[row]] == [2, 2]
+        assert all(b.shape == (40, 15, 3) and np.isfinite(b).all() for views in rows[row] for b in views)
+    assert not np.allclose(rows["causal"][0][0], rows["uplift"][0][0])  # the refiner changed the uplift
+    assert not np.allclose(rows["uplift"][0][0], rows["uplift"][0][1])  # two cameras, two views
+    assert len(list((tmp_path / "cache" / "probe").rglob("*.npy"))) == 3 * 2 * 2
+    again = make_skeletons(clips, settings, progress=False)
+    assert all(np.array_equal(a, b) for row in settings.rows for va, vb in zip(rows[row], again[row]) for a, b in zip(va, vb))
