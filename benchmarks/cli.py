@@ -1,4 +1,4 @@
-"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, plots.
+"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, downstream probe, plots.
 
 Each subcommand writes JSON (with machine, versions and date) to ``benchmarks/results/``;
 ``skeletor bench plot`` draws the PNG figures from them. BENCHMARKS.md explains the numbers.
@@ -23,6 +23,7 @@ _SUBCOMMANDS = (
     "benchmarks.ray_clean",
     "benchmarks.relay",
     "benchmarks.real",
+    "benchmarks.probe",
     "benchmarks.plot",
 )
 

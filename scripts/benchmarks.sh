@@ -29,4 +29,5 @@ done
 $S bench rig
 $S bench soak --minutes 10                                        # soak.json
 $S bench people --frames 80
+$S bench probe --no-progress                                      # probe.json (skeletons cached in ~/.cache/skeletor/probe)
 $S bench plot
