@@ -25,7 +25,9 @@ well as those before. The live tool cannot wait for them, so it (and plain
    for the same file. The two start from different uplifts (whole file / frame by frame)
    and different models, so their errors are partly independent and their mean is closer
    to the truth than either (BENCHMARKS.md, "Accuracy: public benchmark"); the mean keeps
-   most of the bidirectional model's smoothness. Bones then vary a little along the file
+   most of the bidirectional model's smoothness. The causal output trails the motion by a
+   frame or so; it is moved earlier by the delay (0-4 frames) that best lines it up with
+   step 3's before averaging, so the result does not lag. Bones then vary a little along the file
    (two rigs averaged); ``causal=None`` gives step 3 alone, one length per bone.
 
 Receptive field: each output frame depends on the frames 31 before to 31 after it through
@@ -270,10 +272,15 @@ class OfflineCleaner:
 
     def _with_causal(self, poses: np.ndarray, seq: KeypointSequence, progress: bool) -> np.ndarray:
         """The mean of ``poses`` (N, 75, 3) and the causal pipeline's output for ``seq``, joint by
-        joint where both have one (else whichever has it)."""
+        joint where both have one (else whichever has it). The causal output trails the motion
+        by a frame or so (its refiner sees no future); it is moved earlier by the delay that best
+        lines its body motion up with ``poses`` (:func:`_delay`), so the mean does not lag."""
         assert self.causal is not None
         self.causal.reset()
         causal = clean_sequence(seq, self.causal, progress).poses3d  # (N, 75, 3)
+        d = _delay(poses, causal)
+        if d:
+            causal = np.concatenate([causal[d:], np.full_like(causal[:d], np.nan)])  # the last d frames: poses alone
         both = np.isfinite(poses).all(-1) & np.isfinite(causal).all(-1)  # (N, 75)
         mean = 0.5 * (np.nan_to_num(poses) + np.nan_to_num(causal))
         return np.where(both[..., None], mean, np.where(np.isfinite(poses), poses, causal)).astype(np.float32)
@@ -369,6 +376,23 @@ class OfflineCleaner:
         if self.config.keep_bone_lengths:
             out = self._impose(out, self.tree.bone_lengths_of(poses))
         return out
+
+
+_ARMS_LEGS = np.array([11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])  # shoulders .. ankles (holistic75)
+
+
+def _delay(lead: np.ndarray, late: np.ndarray, max_delay: int = 4) -> int:
+    """Frames (0 .. ``max_delay``) by which ``late`` (N, 75, 3) trails ``lead``: the shift that
+    best correlates their frame-to-frame motion of the shoulders, elbows, wrists, hips, knees
+    and ankles."""
+    va = np.diff(lead[:, _ARMS_LEGS], axis=0).reshape(len(lead) - 1, -1)  # (N - 1, 36)
+    vb = np.diff(late[:, _ARMS_LEGS], axis=0).reshape(len(late) - 1, -1)
+    ok = np.isfinite(va).all(axis=1) & np.isfinite(vb).all(axis=1)  # (N - 1,)
+    score = []
+    for d in range(min(max_delay, len(va) - 1) + 1):
+        both = ok[: len(ok) - d] & ok[d:]
+        score.append(float((va[: len(va) - d][both] * vb[d:][both]).sum()))
+    return int(np.argmax(score)) if score else 0
 
 
 def anchored_fill(refined: np.ndarray, poses: np.ndarray, keep: np.ndarray) -> np.ndarray:
