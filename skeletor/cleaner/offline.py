@@ -26,8 +26,9 @@ well as those before. The live tool cannot wait for them, so it (and plain
    and different models, so their errors are partly independent and their mean is closer
    to the truth than either (BENCHMARKS.md, "Accuracy: public benchmark"); the mean keeps
    most of the bidirectional model's smoothness. The causal output trails the motion by a
-   frame or so; it is moved earlier by the delay (0-4 frames) that best lines it up with
-   step 3's before averaging, so the result does not lag. Bones then vary a little along the file
+   frame or so; it is moved earlier by the whole number of frames (0-4) that best lines it
+   up with step 3's result before averaging, so the mean is within a frame of the
+   detections (step 3 alone is in step with them). Bones then vary a little along the file
    (two rigs averaged); ``causal=None`` gives step 3 alone, one length per bone.
 
 Receptive field: each output frame depends on the frames 31 before to 31 after it through
@@ -273,8 +274,9 @@ class OfflineCleaner:
     def _with_causal(self, poses: np.ndarray, seq: KeypointSequence, progress: bool) -> np.ndarray:
         """The mean of ``poses`` (N, 75, 3) and the causal pipeline's output for ``seq``, joint by
         joint where both have one (else whichever has it). The causal output trails the motion
-        by a frame or so (its refiner sees no future); it is moved earlier by the delay that best
-        lines its body motion up with ``poses`` (:func:`_delay`), so the mean does not lag."""
+        by a frame or so (its refiner sees no future); it is moved earlier by the whole number of
+        frames that best lines its body motion up with ``poses`` (:func:`_delay`). The mean is
+        then within a frame of the detections (a fractional delay is left)."""
         assert self.causal is not None
         self.causal.reset()
         causal = clean_sequence(seq, self.causal, progress).poses3d  # (N, 75, 3)
@@ -384,14 +386,13 @@ _ARMS_LEGS = np.array([11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])  # shoul
 def _delay(lead: np.ndarray, late: np.ndarray, max_delay: int = 4) -> int:
     """Frames (0 .. ``max_delay``) by which ``late`` (N, 75, 3) trails ``lead``: the shift that
     best correlates their frame-to-frame motion of the shoulders, elbows, wrists, hips, knees
-    and ankles."""
+    and ankles (those missing in either, e.g. legs out of view, count nothing)."""
     va = np.diff(lead[:, _ARMS_LEGS], axis=0).reshape(len(lead) - 1, -1)  # (N - 1, 36)
     vb = np.diff(late[:, _ARMS_LEGS], axis=0).reshape(len(late) - 1, -1)
-    ok = np.isfinite(va).all(axis=1) & np.isfinite(vb).all(axis=1)  # (N - 1,)
     score = []
     for d in range(min(max_delay, len(va) - 1) + 1):
-        both = ok[: len(ok) - d] & ok[d:]
-        score.append(float((va[: len(va) - d][both] * vb[d:][both]).sum()))
+        a, b = va[: len(va) - d], vb[d:]  # lead's motion at t against late's at t + d
+        score.append(float(np.nansum(a * b)))
     return int(np.argmax(score)) if score else 0
 
 
