@@ -102,7 +102,8 @@ def test_restore_row_keeps_given_entries_and_replaces_noise_only_on_the_noise_ta
     from skeletor.refiner.runtime import RuntimeConfig
 
     name = "Skeletor, bidirectional, restore"
-    rows = {name: OfflineCleaner(OfflineConfig(runtime=RuntimeConfig(weights=default_offline_weights_path(), hands_apart=False), causal=None))}
+    cleaner = OfflineCleaner(OfflineConfig(runtime=RuntimeConfig(weights=default_offline_weights_path(), hands_apart=False), causal=None))
+    rows = {name: cleaner}
     _, x, p = heldout["Bandai-Namco test"][0]
     y, q = _corrupt(x, p, "frame_mask", 0.1, np.random.default_rng(0))
     out = _restore(name, y, q, 30.0, rows, "frame_mask")
