@@ -20,9 +20,20 @@ well as those before. The live tool cannot wait for them, so it (and plain
    ``refined_lengths`` of the way to the median of the refined skeleton's own), and the
    skeleton pulled back towards the uplift's joints where they were detected (an
    exponential average of the offsets, run forwards and backwards so it lags neither way).
+4. **Ensemble with the causal pipeline** (``OfflineConfig.causal``): the result is the mean
+   of step 3's and plain ``skeletor clean``'s (streaming uplift + causal refiner) output
+   for the same file. The two start from different uplifts (whole file / frame by frame)
+   and different models, so their errors are partly independent and their mean is closer
+   to the truth than either (BENCHMARKS.md, "Accuracy: public benchmark"); the mean keeps
+   most of the bidirectional model's smoothness. The causal output trails the motion by a
+   frame or so; it is moved earlier by the whole number of frames (0-4) that best lines it
+   up with step 3's result before averaging, so the mean is within a frame of the
+   detections (step 3 alone is in step with them). Bones then vary a little along the file
+   (two rigs averaged); ``causal=None`` gives step 3 alone, one length per bone.
 
 Receptive field: each output frame depends on the frames 31 before to 31 after it through
-the blended windows, and on the whole file through the uplift and the rig's lengths.
+the blended windows, and on the whole file through the uplift and the rig's lengths (and,
+through the causal half of the ensemble, on the frames before it).
 Axes and units in and out: camera frame (x right, y down, z forward), metres at the
 uplift's assumed body size. One person per file (a person who leaves and another who
 comes back get the same bone lengths; use plain ``skeletor clean`` there).
@@ -39,13 +50,13 @@ import numpy as np
 
 from skeletor.cleaner.one_euro import OneEuroFilter, OneEuroParams
 from skeletor.cleaner.refined_lengths import RefinedBoneLengths
-from skeletor.cleaner.stream import CleanerConfig
+from skeletor.cleaner.stream import CleanerConfig, StreamingCleaner, clean_sequence
 from skeletor.pose.keypoints import KeypointSequence, PoseSequence
 from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
 from skeletor.refiner.runtime import RuntimeConfig
 from skeletor.uplift import UpliftConfig, UpliftTree, fill_unestimated, uplift_sequence
 
-__all__ = ["OfflineConfig", "OfflineCleaner", "default_offline_weights_path", "is_bidirectional"]
+__all__ = ["OfflineConfig", "OfflineCleaner", "anchored_fill", "default_offline_weights_path", "is_bidirectional"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +94,8 @@ class OfflineConfig:
             offsets that put each detected joint back on the uplift's (lateral only: the
             refined depth is kept); 0 = off.
         smoothing: a One Euro filter at the end (``--smooth``), bones then put back to length.
+        causal: the causal pipeline averaged with the bidirectional result (module docstring,
+            step 4; its ``smoothing`` is ignored: the mean is smoothed once); None = off.
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -92,6 +105,7 @@ class OfflineConfig:
     refined_lengths: float = 0.5
     detection_pull: float = 0.1
     smoothing: OneEuroParams | None = None
+    causal: CleanerConfig | None = field(default_factory=CleanerConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.refined_lengths <= 1.0:
@@ -107,7 +121,10 @@ class OfflineConfig:
             config: what the options gave the streaming cleaner (uplift, runtime, rig,
                 pull, smoothing; ``lookahead`` and ``forget_after_s`` have no offline use).
             explicit_weights: ``config.runtime.weights`` was chosen by the user
-                (``--weights``); otherwise the shipped bidirectional weights are used.
+                (``--weights``: the bidirectional model); otherwise the shipped
+                bidirectional weights are used. The causal half of the ensemble runs
+                ``config`` as plain ``skeletor clean`` would, with the shipped causal weights
+                where ``--weights`` named the bidirectional ones.
 
         Raises:
             ValueError: ``config.refine`` is off (``--offline`` is the bidirectional refiner).
@@ -115,7 +132,9 @@ class OfflineConfig:
         if not config.refine:
             raise ValueError("--offline runs the bidirectional refiner; it cannot be combined with --no-refine")
         runtime = config.runtime if explicit_weights else replace(config.runtime, weights=default_offline_weights_path())
+        causal_runtime = replace(config.runtime, weights=None) if explicit_weights else config.runtime
         return cls(
+            causal=replace(config, runtime=causal_runtime, smoothing=None),
             uplift=config.uplift,
             runtime=runtime,
             keep_bone_lengths=config.keep_bone_lengths,
@@ -150,6 +169,7 @@ class OfflineCleaner:
         if config.blend and not self.blend:
             log.warning("%s has no window output: each frame is its own window's centre (no blending)", self.refiner.path)
         self.tree = UpliftTree()
+        self.causal = StreamingCleaner(replace(config.causal, smoothing=None)) if config.causal is not None else None
 
     def reset(self) -> None:
         """Nothing to forget: every file is cleaned on its own (kept for the cleaners' common use)."""
@@ -171,10 +191,101 @@ class OfflineCleaner:
         seen = present.any(axis=0)  # (75,)
         refined[:, ~seen] = np.nan
         poses = self._rig_and_pull(refined, raw, seq)
+        if self.causal is not None:
+            poses = self._with_causal(poses, seq, progress)
         if self.config.smoothing is not None:
             poses = self._smooth(poses, seq)
         fill_unestimated(poses)
         return PoseSequence(poses, up.confidence, seq.fps, seq.skeleton, seq.keypoints)
+
+    def restore(self, poses: np.ndarray, present: np.ndarray, outlier_factor: float | None = 2.0) -> np.ndarray:
+        """Restore 3D input that is right where given (mocap, the paper's protocol): fill the
+        gaps, replace outliers, leave the rest alone.
+
+        1. Outliers (``outlier_factor`` not None): present entries further from the refined
+           skeleton than ``outlier_factor`` times the median such distance over the
+           sequence (the refiner's own error on the sequence sets the scale, so no unit
+           enters) are dropped. For input with gaps but no noise, pass None: a good entry
+           where the motion is fast is far from the refined skeleton too, and refilling it
+           costs accuracy.
+        2. Gap fill (:meth:`fill_gaps`): missing and dropped entries get a mix of linear
+           interpolation and the refiner's motion anchored to the kept entries, weighted
+           by how well each fills this sequence's own known entries.
+
+        Args:
+            poses: (N, J, 3) float, any unit; NaN or ``present`` False where missing.
+            present: (N, J) bool, entries given.
+            outlier_factor: see step 1; None = every present entry is kept.
+
+        Returns:
+            (N, J, 3) float32: the kept entries exactly as given; joints never present as
+            the refiner gives them.
+        """
+        x = np.asarray(poses, dtype=np.float32)
+        keep = np.asarray(present, bool) & np.isfinite(x).all(-1)  # (N, J)
+        refined = self.refine(x, keep)
+        if outlier_factor is not None and keep.any():
+            dist = np.linalg.norm(np.nan_to_num(x) - refined, axis=-1)  # (N, J)
+            outliers = keep & (dist > outlier_factor * float(np.median(dist[keep])))
+            if outliers.any():
+                log.debug("restore: %d of %d present entries replaced", int(outliers.sum()), int(keep.sum()))
+                keep &= ~outliers
+                refined = self.refine(x, keep)
+        return self.fill_gaps(x, keep, refined)
+
+    def fill_gaps(self, x: np.ndarray, keep: np.ndarray, refined: np.ndarray | None = None) -> np.ndarray:
+        """Fill every entry not in ``keep`` (of joints kept somewhere); keep the others as given.
+
+        A gap's fill is ``(1 - w)`` linear interpolation plus ``w`` :func:`anchored_fill`. The
+        weight ``w`` (0-1) is chosen on the sequence itself: the same gap pattern, shifted by
+        half the sequence onto kept entries, is filled both ways, and ``w`` is the least-squares
+        weight against the known values there. So the model fills gaps only as far as it beats
+        interpolation on this sequence's own entries.
+
+        Args:
+            x: (N, J, 3) input.
+            keep: (N, J) bool, entries to keep.
+            refined: the refiner's output with ``keep`` (computed when None).
+
+        Returns:
+            The filled (N, J, 3) float32.
+        """
+        from skeletor.eval.baselines import linear_interpolate
+
+        refined = self.refine(x, keep) if refined is None else refined
+        seen = keep.any(axis=0)  # (J,) joints with something to keep
+        gaps = ~keep & seen[None, :]  # (N, J) entries to fill
+        if not gaps.any():
+            return np.where(keep[..., None], x, refined).astype(np.float32)
+        probe = keep & np.roll(gaps, len(x) // 2, axis=0)  # (N, J) known entries hidden for the test
+        weight = 1.0
+        if probe.any():
+            rest = keep & ~probe
+            lin_p = np.nan_to_num(linear_interpolate(x, rest))[probe]  # (P, 3)
+            model_p = anchored_fill(self.refine(x, rest), x, rest)[probe]  # (P, 3)
+            diff, target = model_p - lin_p, x[probe] - lin_p
+            denom = float((diff * diff).sum())
+            weight = min(max(float((diff * target).sum()) / denom, 0.0), 1.0) if denom > 0 else 0.0
+            log.debug("gap fill: refiner weight %.2f on %d test entries", weight, int(probe.sum()))
+        lin = np.where(seen[None, :, None], np.nan_to_num(linear_interpolate(x, keep)), refined)
+        out = (1.0 - weight) * lin + weight * anchored_fill(refined, x, keep)
+        return np.where(keep[..., None], x, out).astype(np.float32)
+
+    def _with_causal(self, poses: np.ndarray, seq: KeypointSequence, progress: bool) -> np.ndarray:
+        """The mean of ``poses`` (N, 75, 3) and the causal pipeline's output for ``seq``, joint by
+        joint where both have one (else whichever has it). The causal output trails the motion
+        by a frame or so (its refiner sees no future); it is moved earlier by the whole number of
+        frames that best lines its body motion up with ``poses`` (:func:`_delay`). The mean is
+        then within a frame of the detections (a fractional delay is left)."""
+        assert self.causal is not None
+        self.causal.reset()
+        causal = clean_sequence(seq, self.causal, progress).poses3d  # (N, 75, 3)
+        d = _delay(poses, causal)
+        if d:
+            causal = np.concatenate([causal[d:], np.full_like(causal[:d], np.nan)])  # the last d frames: poses alone
+        both = np.isfinite(poses).all(-1) & np.isfinite(causal).all(-1)  # (N, 75)
+        mean = 0.5 * (np.nan_to_num(poses) + np.nan_to_num(causal))
+        return np.where(both[..., None], mean, np.where(np.isfinite(poses), poses, causal)).astype(np.float32)
 
     def refine(self, poses: np.ndarray, present: np.ndarray, progress: bool = False) -> np.ndarray:
         """The refiner over every frame: (N, 75, 3) camera frame + (N, 75) bool -> (N, 75, 3) float32.
@@ -267,6 +378,47 @@ class OfflineCleaner:
         if self.config.keep_bone_lengths:
             out = self._impose(out, self.tree.bone_lengths_of(poses))
         return out
+
+
+_ARMS_LEGS = np.array([11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])  # shoulders .. ankles (holistic75)
+
+
+def _delay(lead: np.ndarray, late: np.ndarray, max_delay: int = 4) -> int:
+    """Frames (0 .. ``max_delay``) by which ``late`` (N, 75, 3) trails ``lead``: the shift that
+    best correlates their frame-to-frame motion of the shoulders, elbows, wrists, hips, knees
+    and ankles (those missing in either, e.g. legs out of view, count nothing)."""
+    va = np.diff(lead[:, _ARMS_LEGS], axis=0).reshape(len(lead) - 1, -1)  # (N - 1, 36)
+    vb = np.diff(late[:, _ARMS_LEGS], axis=0).reshape(len(late) - 1, -1)
+    score = []
+    for d in range(min(max_delay, len(va) - 1) + 1):
+        a, b = va[: len(va) - d], vb[d:]  # lead's motion at t against late's at t + d
+        score.append(float(np.nansum(a * b)))
+    return int(np.argmax(score)) if score else 0
+
+
+def anchored_fill(refined: np.ndarray, poses: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Kept entries of ``poses`` unchanged, the others from ``refined`` anchored to them.
+
+    The refiner's error at the kept entries (``poses - refined``) is interpolated linearly
+    over each gap, joint by joint, and added to the refined skeleton there: a gap's fill
+    meets the kept values at both ends and follows the refiner's motion in between. On a
+    one-frame gap that is linear interpolation plus the refiner's curvature, so a refiner
+    that moves smoothly costs little against interpolation; on long gaps the refiner's
+    motion replaces the straight line.
+
+    Args:
+        refined: (N, J, 3) the refiner's output over the whole sequence.
+        poses: (N, J, 3) the input (same unit).
+        keep: (N, J) bool, entries of ``poses`` to keep.
+
+    Returns:
+        (N, J, 3) float32; a joint with no kept entry is ``refined``'s.
+    """
+    from skeletor.eval.baselines import linear_interpolate
+
+    err = np.where(keep[..., None], np.nan_to_num(poses) - refined, np.nan)  # (N, J, 3) at kept entries
+    shift = np.nan_to_num(linear_interpolate(err, keep))  # gaps: interpolated; never kept: 0
+    return np.where(keep[..., None], poses, refined + shift).astype(np.float32)
 
 
 def _forward_backward(x: np.ndarray, rate: float) -> np.ndarray:

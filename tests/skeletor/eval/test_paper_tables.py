@@ -90,3 +90,24 @@ def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.Capture
 
     assert main(["evaluate", "--weights", str(tmp_path / "none.onnx"), "--max-seqs", "1"]) == 2
     assert "none.onnx" in capsys.readouterr().err
+
+
+def test_restore_row_keeps_given_entries_and_replaces_noise_only_on_the_noise_tables(heldout) -> None:
+    """The "restore" row (``OfflineCleaner.restore``, shipped bidirectional weights) on a real
+    Bandai-Namco test clip: on a masking table every given entry comes back unchanged; on a
+    noise table the outlier test replaces the noisy entries (far below the noisy input)."""
+    from skeletor.cleaner.offline import OfflineCleaner, OfflineConfig, default_offline_weights_path
+    from skeletor.eval import metrics
+    from skeletor.eval.paper_tables import _restore
+    from skeletor.refiner.runtime import RuntimeConfig
+
+    name = "Skeletor, bidirectional, restore"
+    cleaner = OfflineCleaner(OfflineConfig(runtime=RuntimeConfig(weights=default_offline_weights_path(), hands_apart=False), causal=None))
+    rows = {name: cleaner}
+    _, x, p = heldout["Bandai-Namco test"][0]
+    y, q = _corrupt(x, p, "frame_mask", 0.1, np.random.default_rng(0))
+    out = _restore(name, y, q, 30.0, rows, "frame_mask")
+    np.testing.assert_array_equal(out[q], x[q])
+    y, q = _corrupt(x, p, "joint_noise", 0.5, np.random.default_rng(0))
+    out = _restore(name, y, q, 30.0, rows, "joint_noise")
+    assert metrics.paper_mse(out, x, p) < 0.05 * metrics.paper_mse(y, x, p)
