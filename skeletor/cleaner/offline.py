@@ -13,8 +13,8 @@ well as those before. The live tool cannot wait for them, so it (and plain
    is the mean of its estimates in every window that holds it (``OfflineConfig.blend``;
    off, it is the centre of the window centred on it: 15 frames before, 16 after). The
    first and last frames sit in windows padded with absent frames, as the model saw at
-   the ends of its training sequences. Hands are refined apart from the body as live
-   (``RuntimeConfig.hands_apart``).
+   the ends of its training sequences. Hands as live (``RuntimeConfig.hands_apart``): the
+   body is refined with the hands hidden and each hand's shape is carried onto its wrist.
 3. **Rig and detections**, as the streaming cleaner does after its refiner: every bone put
    back to one length for the whole file (the uplift's, each body bone moved
    ``refined_lengths`` of the way to the median of the refined skeleton's own), and the
@@ -55,6 +55,7 @@ from skeletor.pose.keypoints import KeypointSequence, PoseSequence
 from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
 from skeletor.refiner.runtime import RuntimeConfig
 from skeletor.uplift import UpliftConfig, UpliftTree, fill_unestimated, uplift_sequence
+from skeletor.uplift.hands import detector_hands, unmirror_hands
 
 __all__ = ["OfflineConfig", "OfflineCleaner", "anchored_fill", "default_offline_weights_path", "is_bidirectional"]
 
@@ -96,6 +97,9 @@ class OfflineConfig:
         smoothing: a One Euro filter at the end (``--smooth``), bones then put back to length.
         causal: the causal pipeline averaged with the bidirectional result (module docstring,
             step 4; its ``smoothing`` is ignored: the mean is smoothed once); None = off.
+        prepare_hands: before the refiner, each fully detected hand takes the detector's 3D
+            shape (its depth hint) and a mirrored hand is reflected, as the live cleaner does
+            (``CleanerConfig.detector_hands`` / ``unmirror_hands``, ``skeletor.uplift.hands``).
     """
 
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
@@ -106,6 +110,7 @@ class OfflineConfig:
     detection_pull: float = 0.1
     smoothing: OneEuroParams | None = None
     causal: CleanerConfig | None = field(default_factory=CleanerConfig)
+    prepare_hands: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.refined_lengths <= 1.0:
@@ -186,6 +191,11 @@ class OfflineCleaner:
         """
         up = uplift_sequence(seq, self.config.uplift)
         raw = up.poses3d  # (N, 75, 3) metres, NaN for joints never seen
+        if self.config.prepare_hands:
+            raw = np.stack([
+                unmirror_hands(detector_hands(raw[i], seq.keypoints[i], None if seq.depth is None else seq.depth[i]))
+                for i in range(len(raw))
+            ]) if len(raw) else raw  # fmt: skip
         present = (up.confidence > 0) & np.isfinite(raw).all(-1)  # (N, 75)
         refined = self.refine(raw, present, progress)
         seen = present.any(axis=0)  # (75,)
@@ -285,7 +295,16 @@ class OfflineCleaner:
             causal = np.concatenate([causal[d:], np.full_like(causal[:d], np.nan)])  # the last d frames: poses alone
         both = np.isfinite(poses).all(-1) & np.isfinite(causal).all(-1)  # (N, 75)
         mean = 0.5 * (np.nan_to_num(poses) + np.nan_to_num(causal))
-        return np.where(both[..., None], mean, np.where(np.isfinite(poses), poses, causal)).astype(np.float32)
+        out = np.where(both[..., None], mean, np.where(np.isfinite(poses), poses, causal)).astype(np.float32)
+        # Hands are not averaged: two hands of different shapes average to neither. Each hand is
+        # the causal half's (its detector depth, chirality check and smoothing; see
+        # ``skeletor.cleaner.stream``), else the bidirectional half's, moved onto the mean wrist.
+        for hand, wrist in _HAND_WRISTS:
+            for src in (poses, causal):
+                rel = src[:, hand] - src[:, [wrist]]  # (N, 21, 3) offsets from that half's wrist
+                ok = np.isfinite(rel).all(-1) & np.isfinite(out[:, [wrist]]).all(-1)  # (N, 21)
+                out[:, hand] = np.where(ok[..., None], out[:, [wrist]] + np.nan_to_num(rel), out[:, hand])
+        return out
 
     def refine(self, poses: np.ndarray, present: np.ndarray, progress: bool = False) -> np.ndarray:
         """The refiner over every frame: (N, 75, 3) camera frame + (N, 75) bool -> (N, 75, 3) float32.
@@ -322,9 +341,10 @@ class OfflineCleaner:
         return (total[past : past + n] / count[past : past + n]).astype(np.float32)
 
     def _windows(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """Whole refined windows (B, T, J, 3), hands refined apart from the body as live
-        (``skeletor.refiner.runtime``'s module docstring): the body from a call with the hands
-        hidden, each hand from a call with them, moved onto the first call's wrist."""
+        """Whole refined windows (B, T, J, 3), hands handled as live (``skeletor.refiner.runtime``'s
+        module docstring): the body from a call with the hands hidden; each hand joint then is
+        the input's, relative to its wrist, put on the refined wrist (``refine_hands`` off, the
+        default), or comes from a second call with the hands in view (``refine_hands`` on)."""
         r = self.refiner
         if not r.hands_apart:
             return r.infer_windows(poses, present)
@@ -333,6 +353,13 @@ class OfflineCleaner:
             return r.infer_windows(poses, present)
         body_present = present.copy()
         body_present[:, :, _HANDS] = 0.0
+        if not r.refine_hands:
+            body = r.infer_windows(poses, body_present)  # (B, T, J, 3)
+            for hand, wrist in _HAND_WRISTS:
+                ok = (present[:, :, hand] > 0) & (present[:, :, [wrist]] > 0)  # (B, T, 21)
+                rel = poses[:, :, hand] - poses[:, :, [wrist]]  # (B, T, 21, 3) the input hand from its wrist
+                body[:, :, hand] = np.where(ok[..., None], body[:, :, [wrist]] + rel, body[:, :, hand])
+            return body
         b = len(poses)
         out = r.infer_windows(np.concatenate([poses, poses[with_hands]]), np.concatenate([body_present, present[with_hands]]))
         body, hands = out[:b], out[b:]  # (B, T, J, 3), (H, T, J, 3)
