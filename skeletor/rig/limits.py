@@ -90,6 +90,9 @@ def _limits() -> tuple[TwistLimit, ...]:
 TWIST_LIMITS: tuple[TwistLimit, ...] = _limits()
 
 
+_TURN = 2.0 * math.pi
+
+
 def twist_axis(bone: str) -> np.ndarray:
     """(3,) the unit rest axis a bone's twist is measured about (rig world = rest local axes).
 
@@ -110,15 +113,22 @@ def twist_angles(q: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 def _twist_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     half = 0.5 * angle
-    return np.concatenate([axis * np.sin(half)[:, None], np.cos(half)[:, None]], axis=-1)
+    out = np.empty((len(axis), 4))
+    out[:, :3] = axis * np.sin(half)[:, None]
+    out[:, 3] = np.cos(half)
+    return out
 
 
 def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hamilton product of (n, 4) quaternions (x, y, z, w)."""
-    av, aw = a[:, :3], a[:, 3:]
-    bv, bw = b[:, :3], b[:, 3:]
-    cross = av[:, [1, 2, 0]] * bv[:, [2, 0, 1]] - av[:, [2, 0, 1]] * bv[:, [1, 2, 0]]
-    return np.concatenate([aw * bv + bw * av + cross, aw * bw - np.sum(av * bv, axis=1, keepdims=True)], axis=1)
+    ax, ay, az, aw = a.T
+    bx, by, bz, bw = b.T
+    out = np.empty_like(a)
+    out[:, 0] = aw * bx + ax * bw + ay * bz - az * by
+    out[:, 1] = aw * by - ax * bz + ay * bw + az * bx
+    out[:, 2] = aw * bz + ax * by - ay * bx + az * bw
+    out[:, 3] = aw * bw - ax * bx - ay * by - az * bz
+    return out
 
 
 class TwistLimiter:
@@ -139,13 +149,6 @@ class TwistLimiter:
             if len(lim.bones) > 1 and float(np.dot(twist_axis(lim.bones[1]), a)) < 0.99:
                 raise AssertionError(f"{lim.bones}: a shared twist needs one axis")
         self.then = np.array([BONE_INDEX[lim.then] if lim.then else -1 for lim in limits], dtype=np.int64)
-        # Stages: a group runs after the group whose excess it takes (a finger's phalanges in turn).
-        stage = np.zeros(len(limits), dtype=np.int64)
-        for _ in limits:
-            for g, t in enumerate(self.then):
-                if t >= 0:
-                    stage[first.index(t)] = max(stage[first.index(t)], stage[g] + 1)
-        self.stages = [np.nonzero(stage == k)[0] for k in range(int(stage.max()) + 1)]
         self.range = np.radians([lim.range_deg for lim in limits])
         self.share = np.array([lim.share for lim in limits])
         bone_range = np.full(len(BONE_INDEX), np.inf)  # each bone's own limit (share of its group's)
@@ -157,11 +160,33 @@ class TwistLimiter:
                 bone_axis[b] = self.axis[g]
         self.bone_range, self.bone_axis = bone_range, bone_axis
         self.limited = np.nonzero(np.isfinite(bone_range))[0]  # the bones with a twist limit
+        pos = {int(b): i for i, b in enumerate(self.limited)}  # bone -> its row among the limited
+        self._axis = bone_axis[self.limited]  # (L, 3)
+        self._range = bone_range[self.limited]
+        gp = np.nonzero(self.pair)[0]
+        self._p1 = np.array([pos[int(self.first[g])] for g in gp], dtype=np.int64)
+        self._p2 = np.array([pos[int(self.second[g])] for g in gp], dtype=np.int64)
+        self._p_range, self._p_share = self.range[gp], self.share[gp]
+        # Chains of single bones, each passing its excess to the next (``then``): (C, 3) rows, -1 padded.
+        targets = {int(t) for t in self.then if t >= 0}
+        chains = []
+        for g in np.nonzero(~self.pair)[0]:
+            if int(self.first[g]) in targets:
+                continue
+            chain, k = [], int(g)
+            while True:
+                chain.append(pos[int(self.first[k])])
+                if self.then[k] < 0:
+                    break
+                k = first.index(int(self.then[k]))
+            chains.append(chain)
+        depth = max((len(c) for c in chains), default=1)
+        self._chains = np.array([c + [-1] * (depth - len(c)) for c in chains], dtype=np.int64).reshape(-1, depth)
         self.reset()
 
     def reset(self) -> None:
         """Forget last frame's twists (the next frame reads each total nearest to rest)."""
-        self._total = np.zeros(len(self.limits))
+        self._prev = np.zeros(len(self.limited))  # last limited twist of each bone (a pair's total on its first)
 
     def apply(self, q: np.ndarray, used: np.ndarray) -> np.ndarray:
         """(B, 4) local rotations with every group's twist shared and within its range.
@@ -171,43 +196,40 @@ class TwistLimiter:
             used: (B,) bool, bones solved this frame: a group's state moves only when its
                 first bone is.
         """
+        lb = self.limited
+        ql = q[lb]
+        t = twist_angles(ql, self._axis)  # (L,) each limited bone's solved twist
+        into = np.zeros_like(t)  # twist handed in from the parent (left-multiplied: its world kept)
+        off = np.zeros_like(t)  # twist taken off the bone itself (right-multiplied: its swing kept)
+        prev, new_prev = self._prev, self._prev.copy()
+        ok = used[lb]
+        # Pairs: the total, read nearest last frame's and clipped, then shared. A range of half a
+        # turn or more is a share only (nothing to hold: the total is read nearest rest).
+        p1, p2, rng = self._p1, self._p2, self._p_range
+        if len(p1):
+            total = t[p1] + t[p2]
+            base = np.where(rng < math.pi, prev[p1], 0.0)
+            lim = np.minimum(np.maximum(base + (total - base + math.pi) % _TURN - math.pi, -rng), rng)
+            new_f = self._p_share * lim
+            delta = t[p1] - new_f
+            off[p1], into[p2], off[p2] = delta, delta, t[p2] + delta - (lim - new_f)
+            new_prev[p1] = np.where(ok[p1], lim, prev[p1])
+        # Chains: each bone clipped in turn, its excess passed down to the next.
+        carry = np.zeros(len(self._chains))
+        for col in self._chains.T:
+            has = col >= 0
+            i = col[has]
+            c = carry[has]
+            reading = t[i] + c
+            r = self._range[i]
+            lim = np.minimum(np.maximum(prev[i] + (reading - prev[i] + math.pi) % _TURN - math.pi, -r), r)
+            into[i], off[i] = c, reading - lim
+            new_prev[i] = np.where(ok[i], lim, prev[i])
+            carry[has] = off[i]
+        self._prev = new_prev
         out = q.copy()
-        for g in self.stages:
-            self._apply_groups(out, g, used)
+        out[lb] = _mul(_mul(_twist_quat(self._axis, into), ql), _twist_quat(self._axis, -off))
         return out
-
-    def _apply_groups(self, out: np.ndarray, g: np.ndarray, used: np.ndarray) -> None:
-        """Limit the groups ``g`` in ``out`` (in place), passing excess twist to their ``then`` bones."""
-        f = self.first[g]
-        axis = self.axis[g]
-        pair = self.pair[g]
-        rng, share = self.range[g], self.share[g]
-        qf = out[f]
-        tf = twist_angles(qf, axis)
-        total = tf.copy()
-        ps = self.second[g][pair]
-        ax2 = axis[pair]
-        ts = twist_angles(out[ps], ax2)
-        total[pair] += ts
-        prev = self._total[g]
-        # The reading nearest last frame's, so a twist passing its limit holds there; a range of
-        # half a turn or more is a share only (nothing to hold: the total is read nearest rest).
-        base = np.where(rng < math.pi, prev, 0.0)
-        near = base + (total - base + math.pi) % (2.0 * math.pi) - math.pi
-        lim = np.minimum(np.maximum(near, -rng), rng)
-        new_f = share * lim
-        delta = tf - new_f  # the twist the first bone gives up
-        out[f] = _mul(qf, _twist_quat(axis, -delta))  # q T(new - old): the swing kept
-        if len(ps):
-            d2, new_s = delta[pair], (lim - new_f)[pair]
-            # q2' = T(delta) q2 T(new - old - delta): the second bone's world rotation unchanged
-            # when the total is in range, turned about its own axis by the clipped excess when not.
-            out[ps] = _mul(_mul(_twist_quat(ax2, d2), out[ps]), _twist_quat(ax2, new_s - ts - d2))
-        then = self.then[g]
-        passing = then >= 0
-        if passing.any():  # the child keeps its world rotation: T(delta) q_child
-            out[then[passing]] = _mul(_twist_quat(axis[passing], delta[passing]), out[then[passing]])
-        self._total[g] = np.where(used[f], lim, prev)
 
     def clamp_single(self, q: np.ndarray, bones: np.ndarray) -> np.ndarray:
         """(n, 4) ``q`` of ``bones`` with each one's twist clipped to its own share of its range (stateless)."""
