@@ -15,12 +15,16 @@ pair's total twist shared between them as humanoid rigs do (Unity's avatar "Lowe
 Twist" and the Neck / Head "Turn" muscles: half each by default). Sharing a pair's total
 keeps the second bone's world rotation exactly as solved, so the Hand's knuckles (the palm
 plane) and the Head's face stay where the landmarks put them whenever the total is in range.
+A single bone may name the child on its axis that takes the twist it gives up (``then``: a
+finger's phalanges in turn), so the child keeps its world rotation and the finger below a
+bent joint does not turn.
 
-Causal and continuous: each group keeps last frame's (limited) total twist, reads this
-frame's total as the turn nearest to it (so a reference flipping by half a turn does not
-jump to the other limit) and clips it to the range; a clip is continuous in the twist, and
-any remaining jump (the reading crossing the antipode of last frame's) is eased by the
-solver's flip guard.
+Causal and continuous: each pair and each bone keeps last frame's limited twist, reads this
+frame's as the turn nearest to it (so a reference flipping by half a turn does not jump to
+the other limit) and clips it to the range; a clip is continuous in the twist, and any
+remaining jump (the reading crossing the antipode of last frame's) is eased by the solver's
+flip guard. A pair whose range is half a turn or more (the forearm's share) is read nearest
+rest instead: holding there would stick for half the circle.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class TwistLimiter:
-    """Applies ``TWIST_LIMITS`` to a frame's local rotations, causally (state: last totals)."""
+    """Applies ``TWIST_LIMITS`` to a frame's local rotations, causally (state: last limited twists)."""
 
     def __init__(self, limits: tuple[TwistLimit, ...] = TWIST_LIMITS) -> None:
         """Args:
