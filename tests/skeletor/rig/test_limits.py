@@ -82,3 +82,19 @@ def test_real_clips_keep_every_twist_within_its_limit(clean_clips: list) -> None
         for b in lim.limited:
             tw = np.degrees(np.abs(twist_angles(q[:, b], lim.bone_axis[b]))).max()
             assert tw <= np.degrees(lim.bone_range[b]) + 0.01, (c.name, BONES[b], tw)
+
+
+def test_a_phalanx_passes_its_excess_twist_on_so_the_finger_keeps_its_shape() -> None:
+    """A proximal phalanx twisted 60 degrees over a bent finger: clipped to 15, the rest on down the chain."""
+    a = twist_axis("LeftIndexProximal")
+    bend = np.cross(a, [0.0, 1.0, 0.0])
+    prox = Rotation.from_rotvec(np.radians(60.0) * a)
+    inter = Rotation.from_rotvec(np.radians(70.0) * bend / np.linalg.norm(bend))  # the PIP bent, no twist
+    out = TwistLimiter().apply(_frame(LeftIndexProximal=prox, LeftIndexIntermediate=inter), USED)
+    qp, qi, qd = (out[bone_index(f"LeftIndex{p}")] for p in ("Proximal", "Intermediate", "Distal"))
+    for q in (qp, qi, qd):
+        assert abs(np.degrees(twist_angles(q, a))) <= 15.0 + 1e-6
+    # 45 + 30 degrees went down the chain (the Distal drops the last 15: its tip is on its axis),
+    # so the bent middle phalanx still points where it did: the finger keeps its joints.
+    world_i = Rotation.from_quat(qp) * Rotation.from_quat(qi)
+    np.testing.assert_allclose(world_i.apply(a), (prox * inter).apply(a), atol=1e-9)
