@@ -28,10 +28,11 @@ Rotation channels
     degrees over the clip (the gimbal lock), ties going to ZXY; the angles are the principal
     ones (middle within +-90), unwrapped over time so every channel is continuous, then each
     channel shifted by the whole turns (multiples of 360) that centre its range on 0: a
-    channel that sits near +-180 (a forearm twisted about half a turn from the rest pose)
-    and crosses it is continuous and inside +-180 unless its own range is wider than a turn
-    would allow. A channel leaves +-180 degrees only where the joint really turns that far
-    (the Hips of a person turning round).
+    channel that sits near +-180 and crosses it is continuous and inside +-180 unless its
+    own range is wider than a turn would allow. The solver keeps every twist within its
+    anatomical range (:mod:`skeletor.rig.limits`), so a channel leaves +-180 degrees only
+    where the joint really turns that far (the Hips of a person turning round) or where the
+    cleaned landmarks swing a bone near half a turn (a finger folded back on itself).
 """
 
 from __future__ import annotations

@@ -22,6 +22,14 @@ Rotations (see :mod:`skeletor.rig.humanoid` for which landmarks turn which bone)
     when no reference is usable. Local rotation = parent's world^-1 * world. Each
     quaternion takes the sign nearest last frame's (no hemisphere flips).
 
+Anatomical limits (:mod:`skeletor.rig.limits`)
+    Each solved local rotation's twist about its bone's rest axis is kept within the range
+    in ``TWIST_LIMITS`` (neck and head turn, forearm roll shared with the hand, foot, finger
+    phalanges); the swing is kept, so joints on the bone's axis do not move, and the twist a
+    finger phalanx gives up goes to the next one, so the finger below it does not move
+    either. A twist passing its limit holds there; an ease between two rotations is kept in
+    range too.
+
 Missing joints and continuity
     A joint counts as detected when it is finite with confidence >= ``min_confidence``
     (the cleaner carries a lost joint with fading confidence, so a short loss stays
@@ -82,6 +90,7 @@ from skeletor.rig.humanoid import (
     rest_vector,
 )
 from skeletor.rig.kinematics import LEVELS, RestRig
+from skeletor.rig.limits import TwistLimiter
 from skeletor.rig.quaternion import align_signs, quat_from_matrix, quat_slerp, quat_to_matrix
 
 __all__ = ["AXES", "BONES", "PARENTS", "RigConfig", "RigFrame", "RigSolver", "RestRig"]
@@ -445,6 +454,9 @@ class RigSolver:
         self._ease_from = np.tile(np.array([0.0, 0.0, 0.0, 1.0]), (NUM_BONES, 1))
         self._ease = np.ones(NUM_BONES)  # ease progress, 1 = done
         self._flips = 0
+        self._limiter = TwistLimiter()  # anatomical twist ranges (skeletor.rig.limits)
+        self._limited = np.zeros(NUM_BONES, dtype=bool)
+        self._limited[self._limiter.limited] = True
         self._started = False  # a rig has been emitted since the last reset
         self._floor: float | None = None
         self._feet_seen = False
@@ -749,7 +761,8 @@ class RigSolver:
         par = _T.parents
         local = np.swapaxes(world[np.maximum(par, 0)], -1, -2) @ world
         local[0] = world[0]
-        self._quat = np.where(used[:, None], align_signs(quat_from_matrix(local), self._quat), self._quat)
+        q = self._limiter.apply(quat_from_matrix(local), used)
+        self._quat = np.where(used[:, None], align_signs(q, self._quat), self._quat)
         self._used = used.copy()
 
     def _outputs(self, world: np.ndarray, used: np.ndarray, dt: float) -> np.ndarray:
@@ -762,20 +775,22 @@ class RigSolver:
         par = _T.parents
         target = np.swapaxes(world[np.maximum(par, 0)], -1, -2) @ world
         target[0] = world[0]
+        target_q = self._limiter.apply(quat_from_matrix(target), used)
         orphan = used & ~used[np.maximum(par, 0)]
         orphan[0] = False
         if not orphan.any():
-            quat = self._decide(np.arange(NUM_BONES), quat_from_matrix(target), used, dt)
+            quat = self._decide(np.arange(NUM_BONES), target_q, used, dt)
         else:  # walk down the tree: held parents' output frames are needed
             quat = np.empty((NUM_BONES, 4))
             out_world = np.empty_like(target)
             for lvl in LEVELS:
-                t_l = target[lvl]
+                t_l = target_q[lvl]
                 if lvl[0] != 0 and orphan[lvl].any():
                     o = orphan[lvl]
                     t_l = t_l.copy()
-                    t_l[o] = np.swapaxes(out_world[par[lvl[o]]], -1, -2) @ world[lvl[o]]
-                quat[lvl] = self._decide(lvl, quat_from_matrix(t_l), used[lvl], dt)
+                    q_o = quat_from_matrix(np.swapaxes(out_world[par[lvl[o]]], -1, -2) @ world[lvl[o]])
+                    t_l[o] = self._limiter.clamp_single(q_o, lvl[o])
+                quat[lvl] = self._decide(lvl, t_l, used[lvl], dt)
                 m = quat_to_matrix(quat[lvl])
                 out_world[lvl] = m if lvl[0] == 0 else out_world[par[lvl]] @ m
         quat = align_signs(quat, self._quat)
@@ -806,6 +821,9 @@ class RigSolver:
                 m = np.nonzero(moving)[0]
                 prog = np.minimum(ease[m] + step, 1.0)
                 out[m] = quat_slerp(self._ease_from[bones[m]], target[m], prog * prog * (3.0 - 2.0 * prog))
+                lim = m[self._limited[bones[m]]]  # an ease between two in-range twists can leave the range
+                if len(lim):
+                    out[lim] = self._limiter.clamp_single(out[lim], bones[lim])
             if attempt == 1:
                 break
             jump = used & (np.abs(np.einsum("bi,bi->b", out, held)) < cos_half)
@@ -816,6 +834,9 @@ class RigSolver:
             ease[jump] = 0.0
             self._ease_from[bones[jump]] = held[jump]
             out[jump] = held[jump]
+        # A twist clipped near a half-turn swing (where twist is ill-defined) can still jump: hold.
+        still = used & (np.abs(np.einsum("bi,bi->b", out, held)) < cos_half)
+        out[still] = held[still]
         moving = used & (ease < 1.0)
         ease[moving] = np.minimum(ease[moving] + step, 1.0)
         self._ease[bones] = ease

@@ -7,6 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from skeletor.rig import BONES, RestRig, bone_index
 from skeletor.rig.humanoid import CANONICAL_REST
+from skeletor.rig.limits import TWIST_LIMITS, twist_axis
 
 IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 # rig world = diag(1, -1, -1) camera - offset: this puts the person 2.5 m in front of the camera.
@@ -49,6 +50,20 @@ def posed_person(
     rot = Rotation.from_euler("XYZ", angles.reshape(-1, 3), degrees=True).as_quat().reshape(frames, len(BONES), 4)
     # The rig's clavicles start at the mid-shoulder point, which a shrug would move: they stay.
     rot[:, [bone_index("LeftShoulder"), bone_index("RightShoulder")]] = IDENTITY
+    # A person's twists stay in their anatomical ranges (skeletor.rig.limits.TWIST_LIMITS), and
+    # a pair sharing a twist axis (Neck / Head, LowerArm / Hand) shares it as the rig does: each
+    # limited bone keeps its swing and twists within 40 % of its own share.
+    for lim in TWIST_LIMITS:
+        a = twist_axis(lim.bones[0])
+        own = lim.range_deg * min(lim.share, 1.0 - lim.share if len(lim.bones) > 1 else 1.0)
+        tau = np.radians(0.4 * own * np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * t + rng.uniform(0, 2 * np.pi))) * ramp[:, 0, 0]
+        twist = Rotation.from_rotvec(tau[:, None] * a)
+        for name in lim.bones:
+            b = bone_index(name)
+            q = rot[:, b]
+            along = q[:, :3] @ a
+            tw = Rotation.from_quat(np.concatenate([along[:, None] * a, q[:, 3:]], axis=1))  # q's own twist about a
+            rot[:, b] = (Rotation.from_quat(q) * tw.inv() * twist).as_quat()  # its swing, then the new twist
     hips = np.stack([0.2 * np.sin(t), 0.95 + 0.03 * np.sin(3 * t), 0.3 * np.cos(t) - 0.3], axis=1)
     world = rest.landmarks(hips, rot)
     return to_camera(world), rot, hips, rest
