@@ -107,7 +107,7 @@ class OfflineConfig:
     blend: bool = True
     keep_bone_lengths: bool = True
     refined_lengths: float = 0.5
-    detection_pull: float = 0.1
+    detection_pull: float = 0.15
     smoothing: OneEuroParams | None = None
     causal: CleanerConfig | None = field(default_factory=CleanerConfig)
     prepare_hands: bool = True

@@ -92,8 +92,8 @@ class CleanerConfig:
             detections (on the benchmark's 10 real MediaPipe clips, median reprojection
             8.6 % of a shoulder width without the pull, 0.7 % for the uplift): the
             detector's 2D is accurate on average, so its slow part is trusted and its
-            frame-to-frame jitter is not. 0.1 (a time constant of 10 frames) brings the
-            real clips to 5.2 % (docs/decisions.md for how it was chosen). 0 = off.
+            frame-to-frame jitter is not. 0.15 (a time constant of about 7 frames) brings the
+            real clips to 4.9 % (docs/decisions.md for how it was chosen). 0 = off.
         depth_smoothing: a causal One Euro filter on each joint's depth only, the joint
             moved along its own viewing ray (:func:`smooth_depth_along_rays`), after the
             refiner and the rig, before the detection pull: where the pose lies in the
@@ -136,7 +136,7 @@ class CleanerConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     keep_bone_lengths: bool = True
     refined_lengths: float = 0.5
-    detection_pull: float = 0.1
+    detection_pull: float = 0.15
     depth_smoothing: OneEuroParams | None = DEPTH_SMOOTHING
     smoothing: OneEuroParams | None = None
     forget_after_s: float | None = 2.0

@@ -93,7 +93,7 @@ def test_missing_explicit_weights_is_a_clear_error(real_inputs: list[Path], tmp_
     assert "nope.onnx" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("option", "default"), [("--detection-pull", "0.1"), ("--refined-lengths", "0.5")])
+@pytest.mark.parametrize(("option", "default"), [("--detection-pull", "0.15"), ("--refined-lengths", "0.5")])
 def test_cleanup_rate_options(option: str, default: str, real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--detection-pull 0 is the refiner's output as it is, --refined-lengths 0 keeps the
     uplift's bone lengths; the defaults (pulled, half the refiner's lengths) give other
