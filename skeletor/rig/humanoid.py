@@ -41,7 +41,9 @@ vector whose component across the aim fixes the turn about it:
     UpperArm    aim: the upper arm;  twist: the elbow's bend plane, the chest's forward, the torso
     LowerArm    aim: elbow -> the hand's wrist point (else the pose wrist); twist: the palm's knuckle line
                 (index -> pinky MCP), the bend plane, ...
-    Hand        aim: wrist -> mid-knuckles; twist: the knuckle line, the palm normal
+    Hand        aim: wrist -> mid-knuckles; twist: the knuckle line, the palm normal; where the
+                wrist and all five knuckles are detected, instead the rotation that best fits
+                them (least squares; ``RigSolver`` docs)
     fingers     aim: the phalanx;    twist: across the palm (the palm normal x the hand's aim: the
                 fingers' bend axis), the palm normal (thumbs: the reverse)
     UpperLeg    aim: the thigh;      twist: the knee's bend plane, the hips' forward

@@ -19,7 +19,9 @@ Rotations (see :mod:`skeletor.rig.humanoid` for which landmarks turn which bone)
     Each bone's world rotation turns its rest direction exactly onto the observed aim
     vector; the turn about it comes from its twist references, blended by how well each is
     defined this frame, starting from last frame's twist, so the twist stays where it was
-    when no reference is usable. Local rotation = parent's world^-1 * world. Each
+    when no reference is usable. The Hand is the exception where its wrist and five
+    knuckles are detected: the rotation that best fits them (Kabsch), since the rig's palm
+    is rigid and the detected one is not. Local rotation = parent's world^-1 * world. Each
     quaternion takes the sign nearest last frame's (no hemisphere flips).
 
 Anatomical limits (:mod:`skeletor.rig.limits`)
@@ -274,6 +276,10 @@ class _Tables:
         self.legs = [[BONE_INDEX[f"{side}{b}"] for b in ("UpperLeg", "LowerLeg", "Foot")] for side in ("Left", "Right")]
         self.leg_chain = [BONE_INDEX["Hips"]] + self.legs[0] + self.legs[1]
         self.soles = [(29, 31, 27), (30, 32, 28)]  # heel, toe tip, ankle of each foot
+        slot = {b: i for i, b in enumerate(solved)}
+        self.palm_slot = np.array([slot[BONE_INDEX["LeftHand"]], slot[BONE_INDEX["RightHand"]]])  # in ``solved``
+        self.palm_wrist = np.array([33, 54])  # the hand model's wrist of each hand (holistic75)
+        self.palm_knuckles = self.palm_wrist[:, None] + np.array([1, 5, 9, 13, 17])  # (2, 5) thumb base, MCPs
         if not np.allclose(_unit(rest_vector(SOLVE[self.spine].aims[0])), [0.0, 1.0, 0.0]):
             raise AssertionError("the spine's twist split assumes the torso points along +Y at rest")
 
@@ -661,6 +667,7 @@ class RigSolver:
         world_s = frame_obs @ t.rest_frame_t
         new_u = np.where(used[:, None], acc, prev_u)
 
+        self._fit_palms(world_s, new_u, used, frame)
         world = np.broadcast_to(np.eye(3), (NUM_BONES, 3, 3)).copy()
         world[t.solved] = world_s
         used_all = np.zeros(NUM_BONES, dtype=bool)
@@ -686,6 +693,39 @@ class RigSolver:
         if frame["hips_derived"]:
             det_all[[hp, sp, ch, uc]] = False
         return world, used_all, new_u, det_all
+
+    def _fit_palms(self, world_s: np.ndarray, new_u: np.ndarray, used: np.ndarray, frame: dict) -> None:
+        """Turn each Hand to the rotation that best fits its five knuckles (in place).
+
+        The aim and twist give a Hand that is exact for one direction (wrist -> mid-knuckles)
+        and one line (index -> pinky knuckle); the rig's palm is rigid while the detected
+        knuckles fan and cup, so the finger bases land off by whatever the palm's shape
+        differs by elsewhere, and every finger carries that offset to its tip. Where the wrist
+        and all five knuckles (thumb base, index, middle, ring, pinky) are usable, the Hand's
+        world rotation is instead the least-squares fit (Kabsch) of the rest palm's knuckle
+        offsets onto the observed knuckle directions at the rest offsets' lengths: the
+        rotation that puts the rig's knuckles, and so the fingers hanging from them, nearest
+        the cleaned ones. ``new_u`` (the twist remembered for the next frame) follows it.
+        """
+        t = _T
+        usable = frame["usable"]
+        ok = [s for s in range(2) if used[t.palm_slot[s]] and usable[t.palm_knuckles[s]].all() and usable[t.palm_wrist[s]]]
+        if not ok:
+            return
+        rest, pts = self._rest.points, frame["points"]
+        kn, wr = t.palm_knuckles[ok], t.palm_wrist[ok]
+        a = rest[kn] - rest[wr][:, None]  # (H, 5, 3) the rest palm's knuckle offsets (world axes at rest)
+        d = pts[kn] - pts[wr][:, None]  # (H, 5, 3) observed wrist -> knuckle
+        d *= (_norm(a) / np.maximum(_norm(d), _EPS))[..., None]  # at the rest offsets' lengths
+        u_, _, vt = np.linalg.svd(np.swapaxes(a, -1, -2) @ d)  # (H, 3, 3) of sum_k a_k d_k^T
+        r = np.swapaxes(vt, -1, -2) @ np.swapaxes(u_, -1, -2)  # world rotation: d_k ~ r @ a_k
+        flip = np.linalg.det(r) < 0  # a reflection fits better (a mirrored hand): nearest rotation
+        if flip.any():
+            vt[flip, 2] *= -1.0
+            r[flip] = np.swapaxes(vt[flip], -1, -2) @ np.swapaxes(u_[flip], -1, -2)
+        slots = t.palm_slot[ok]
+        world_s[slots] = r
+        new_u[slots] = np.einsum("hij,hj->hi", r, t.rest_frame[slots, :, 1])  # twist direction: rest frame column 2
 
     def push(self, joints: np.ndarray, confidence: np.ndarray | None, timestamp: float | None = None) -> RigFrame | None:
         """Solve one cleaned frame.
