@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import savgol_coeffs
 
 from skeletor.eval.corrupt import DetectorFaults
@@ -59,8 +60,9 @@ class NoiseMeasureConfig:
             measured against: long enough to average jitter out, short enough to follow motion.
         smooth_order: its polynomial order (2 follows a steady acceleration).
         still_speed: a frame is "still" for a joint when its smoothed track moves less than
-            this many shoulder widths per frame (0.01: 3 mm per frame for a 0.35 m shoulder
-            width, 9 cm/s at 30 fps); faster motion leaks into the residual.
+            this many shoulder widths per frame across the smoothing window (0.01: 3.5 mm per
+            frame for a 0.35 m shoulder width, 10 cm/s at 30 fps); faster motion leaks into
+            the residual.
         min_still: shortest run of still frames used, frames.
         spectrum_frames: length of the residual chunks whose FFT gives the band powers.
         low_confidence: a pose joint below this visibility counts as dropped, and is left out
@@ -70,6 +72,11 @@ class NoiseMeasureConfig:
             pose wrist by more than this many shoulder widths (hands near each other are not swaps).
         min_shoulder_fraction: frames whose shoulder width is below this fraction of the clip's
             median (the person turned side-on) are left out: lengths in shoulder widths blow up there.
+        outlier_sw: a residual above this many shoulder widths is an outlier jump, not jitter
+            (real jitter is ~0.01; the simulator's outlier jumps, 30-80 px, are 0.4-1.6 shoulder
+            widths of a person 50 px wide): frames within half a window of one are not still.
+        hands: measure the hand statistics (dropouts, swaps); off for data that has no hands
+            at all (mocap without fingers), where a "missing" hand says nothing about a detector.
     """
 
     smooth_frames: int = 9
@@ -80,6 +87,8 @@ class NoiseMeasureConfig:
     low_confidence: float = 0.3
     swap_margin: float = 0.1
     min_shoulder_fraction: float = 0.4
+    outlier_sw: float = 0.25
+    hands: bool = True
 
     def __post_init__(self) -> None:
         if self.smooth_frames < 3 or self.smooth_frames % 2 == 0 or self.smooth_order >= self.smooth_frames:
@@ -256,6 +265,34 @@ def _shoulder_width(kp: np.ndarray, cfg: NoiseMeasureConfig) -> np.ndarray:
     return sw
 
 
+def _still_residual(track: np.ndarray, sw: np.ndarray, cfg: NoiseMeasureConfig) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """Residual of (T, J, C) pixel tracks against their smoothing, in shoulder widths, and the still runs.
+
+    A frame is still for a joint when its smoothed track moves less than ``cfg.still_speed``
+    shoulder widths per frame, measured across the smoothing window (``|s[t+k] - s[t-k]| / 2k``,
+    k = half the window: the net motion that could leak into the residual, and little of the
+    jitter itself), and no residual within the window is an outlier jump (above
+    ``cfg.outlier_sw``). Runs shorter than ``cfg.min_still`` are dropped.
+
+    Returns:
+        (residual (T, J, C) shoulder widths, NaN where not measurable; [(joint, start, end)] still runs).
+    """
+    resid, valid = _filter_valid(track, cfg.kernel())  # pixels, then shoulder widths of the frame
+    smooth = track - resid
+    resid = resid / sw[:, None, None]
+    k = cfg.smooth_frames // 2
+    speed = np.full(track.shape[:2], np.nan)  # pixels per frame, then shoulder widths (never divide positions)
+    speed[k:-k] = np.linalg.norm(smooth[2 * k :] - smooth[: -2 * k], axis=-1) / (2 * k) / sw[k:-k, None]
+    jump = np.nan_to_num(np.linalg.norm(resid, axis=-1)) > cfg.outlier_sw  # (T, J); its window is off too:
+    near_jump = maximum_filter1d(jump, size=2 * k + 1, axis=0)
+    still = (valid & np.isfinite(resid)).all(-1) & (speed < cfg.still_speed) & ~near_jump  # (T, J)
+    runs = []
+    for j in range(track.shape[1]):
+        d = np.diff(np.concatenate([[0], still[:, j].astype(np.int8), [0]]))
+        runs += [(j, a, b) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)) if b - a >= cfg.min_still]
+    return resid, runs
+
+
 class _JitterAcc:
     """Pools still-segment residuals of one joint group over sequences (normalised by shoulder width)."""
 
@@ -268,25 +305,14 @@ class _JitterAcc:
 
     def add(self, track: np.ndarray, sw: np.ndarray, cfg: NoiseMeasureConfig) -> None:
         """Add one group's tracks, (T, J, C) in pixels (NaN = missing); ``sw`` (T,) pixels."""
-        h = cfg.kernel()
-        resid, valid = _filter_valid(track, h)  # pixels, then shoulder widths of the frame:
-        smooth = (track - resid) / sw[:, None, None]
-        resid = resid / sw[:, None, None]
-        valid &= np.isfinite(resid)
-        speed = np.full(track.shape[:2], np.nan)
-        speed[1:-1] = 0.5 * np.linalg.norm(smooth[2:] - smooth[:-2], axis=-1)
-        still = valid.all(-1) & (speed < cfg.still_speed)  # (T, J)
-        for j in range(track.shape[1]):
-            d = np.diff(np.concatenate([[0], still[:, j].astype(np.int8), [0]]))
-            for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-                if b - a < cfg.min_still:
-                    continue
-                r = resid[a:b, j]  # (L, C)
-                self.sq += float((r**2).sum())
-                self.n += r.size
-                self.lag += float((r[1:] * r[:-1]).sum())
-                self.lag_sq += float(0.5 * ((r[1:] ** 2).sum() + (r[:-1] ** 2).sum()))
-                self.spectrum += _chunk_power(r, cfg.spectrum_frames)
+        resid, runs = _still_residual(track, sw, cfg)
+        for j, a, b in runs:
+            r = resid[a:b, j]  # (L, C)
+            self.sq += float((r**2).sum())
+            self.n += r.size
+            self.lag += float((r[1:] * r[:-1]).sum())
+            self.lag_sq += float(0.5 * ((r[1:] ** 2).sum() + (r[:-1] ** 2).sum()))
+            self.spectrum += _chunk_power(r, cfg.spectrum_frames)
 
     def stats(self, cfg: NoiseMeasureConfig) -> JitterStats:
         h = cfg.kernel()
@@ -301,23 +327,14 @@ class _JitterAcc:
         )
 
 
-def _depth_sq(depth: np.ndarray, sw: np.ndarray, joints: np.ndarray, track: np.ndarray, cfg: NoiseMeasureConfig) -> tuple[float, int]:
-    """Sum of squared still-segment residuals of the depth hint (shoulder widths) and their count;
-    "still" as for the 2D track of the same joints."""
-    h = cfg.kernel()
-    r2, valid2 = _filter_valid(track, h)
-    smooth = (track - r2) / sw[:, None, None]
-    speed = np.full(track.shape[:2], np.nan)
-    speed[1:-1] = 0.5 * np.linalg.norm(smooth[2:] - smooth[:-2], axis=-1)
-    rz, validz = _filter_valid(depth[:, joints], h)
-    rz = rz / sw[:, None]
-    still = valid2.all(-1) & validz & np.isfinite(rz) & (speed < cfg.still_speed)
-    keep = np.zeros_like(still)
-    for j in range(still.shape[1]):
-        d = np.diff(np.concatenate([[0], still[:, j].astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-            keep[a:b, j] = b - a >= cfg.min_still
-    return float((rz[keep] ** 2).sum()), int(keep.sum())
+def _depth_sq(depth: np.ndarray, sw: np.ndarray, track: np.ndarray, cfg: NoiseMeasureConfig) -> tuple[float, int]:
+    """Sum of squared still-segment residuals of a (T, J) depth hint (shoulder widths) and their count;
+    "still" as for the (T, J, 2) 2D tracks of the same joints."""
+    _, runs = _still_residual(track, sw, cfg)
+    rz, _ = _still_residual(depth[..., None], sw, cfg)
+    r = np.concatenate([rz[a:b, j, 0] for j, a, b in runs]) if runs else np.zeros(0)
+    r = r[np.isfinite(r)]
+    return float((r**2).sum()), int(r.size)
 
 
 # --------------------------------------------------------------------------------------
@@ -373,7 +390,7 @@ def measure_detector_noise(seqs: Sequence[KeypointSequence], config: NoiseMeasur
         cnt["arm_low"] += (arm < config.low_confidence).sum()
         # hands
         wrists = {s: xy[:, j] for s, j in _POSE_WRIST.items()}
-        for side, hw in _HAND_WRIST.items():
+        for side, hw in _HAND_WRIST.items() if config.hands else ():
             pw = wrists[side]
             inside = (pw[:, 0] >= 0) & (pw[:, 0] < width) & (pw[:, 1] >= 0) & (pw[:, 1] < height)
             eligible = inside & (conf[:, _POSE_WRIST[side]] >= config.low_confidence)
@@ -392,7 +409,7 @@ def measure_detector_noise(seqs: Sequence[KeypointSequence], config: NoiseMeasur
         if seq.depth is not None:
             depth = np.asarray(seq.depth, dtype=np.float64)
             for joints, key in ((BODY_JOINTS, "b"), (HAND_JOINTS, "h")):
-                sq, n = _depth_sq(depth, sw, joints, trusted[:, joints], config)
+                sq, n = _depth_sq(depth[:, joints], sw, trusted[:, joints], config)
                 cnt["dz_" + key] += sq
                 cnt["nz_" + key] += n
     all_widths = np.concatenate(widths) if widths else np.zeros(0)
