@@ -100,6 +100,15 @@ def simulated_sequences(
     return out
 
 
+def _nan_to_none(x: object) -> object:
+    """The same structure with every NaN float as None (JSON null)."""
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_none(v) for v in x]
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
 def _rows(stats: dict[str, DetectorNoiseStats]) -> list[tuple[str, list[str]]]:
     """Table rows: (label, one cell per column)."""
 
@@ -180,7 +189,7 @@ def run_noise_bench(
     print(f"\nfaults_from_real(real .pose, shoulder_px={shoulder_px:.0f}): {measured}")
     payload = {
         "config": asdict(config),
-        "stats": {k: v.to_dict() for k, v in stats.items()},
+        "stats": {k: _nan_to_none(v.to_dict()) for k, v in stats.items()},
         "shoulder_px": shoulder_px,
         "faults_today": asdict(DetectorFaults()),
         "faults_measured": asdict(measured),
