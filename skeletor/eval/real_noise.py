@@ -6,12 +6,13 @@ compared number for number):
 
 * **jitter** on *still segments*: each joint's 2D track minus a Savitzky-Golay smoothing of it
   (``smooth_frames``, quadratic), on runs of frames where the smoothed joint moves less than
-  ``still_speed`` shoulder widths per frame. Reported: the residual's std, its lag-1
+  ``still_speed`` shoulder widths per frame across the window and no outlier jump is near
+  (simulated mocap, which is seldom still, is best measured on a held pose). Reported: the residual's std, its lag-1
   autocorrelation and the share of its power in four frequency bands (body and hands apart),
   and the AR(1) process (std, coefficient) that, through the same smoother, gives that
   residual std and lag-1 autocorrelation: the jitter itself, not what the smoother leaves of it;
 * **hand dropouts**: how often a hand is missing while the pose wrist on its side is detected
-  and inside the image, and how long a missing run lasts;
+  (visibility >= ``low_confidence``) and inside the image, and how long a missing run lasts;
 * **hand swaps**: a detected hand whose wrist is nearer the other side's pose wrist (the hand
   attached to the wrong arm);
 * **body joint drops** (missing, or a visibility below ``low_confidence``) on the arm joints,
