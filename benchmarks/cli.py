@@ -1,4 +1,4 @@
-"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, downstream probe, plots.
+"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, downstream probe, real detector noise, plots.
 
 Each subcommand writes JSON (with machine, versions and date) to ``benchmarks/results/``;
 ``skeletor bench plot`` draws the PNG figures from them. BENCHMARKS.md explains the numbers.
@@ -24,6 +24,7 @@ _SUBCOMMANDS = (
     "benchmarks.relay",
     "benchmarks.real",
     "benchmarks.probe",
+    "benchmarks.noise",
     "benchmarks.plot",
 )
 

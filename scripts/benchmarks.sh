@@ -9,6 +9,7 @@ DATA=${SKELETOR_DATA:-../shared/data}
 VIDEO=${VIDEO:-$DATA/videos/prompt2sign_human_signer.mp4}
 $S bench accuracy --no-progress                                   # accuracy.json (all 36 test clips)
 $S bench real --no-progress                                       # real.json (3 real videos vs MediaPipe world landmarks, 10 .pose clips)
+$S bench noise --no-progress                                      # noise.json (real MediaPipe noise vs the simulated detector)
 $S bench accuracy --no-progress --max-files 12 --lookaheads 0 2 4 8 \
   --curve-weights weights/skeletor_refiner_k8.onnx --json benchmarks/results/accuracy_curve.json --no-other-bodies
 $S evaluate --weights weights/skeletor_refiner_paper.onnx weights/skeletor_refiner.onnx weights/skeletor_refiner_k8.onnx \

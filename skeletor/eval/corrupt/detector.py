@@ -1,7 +1,8 @@
 """Detector faults: the way a MediaPipe-style detector fails live, simulated on 2D keypoints and on 3D.
 
-The faults, on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence: pixel jitter,
-dropped frames in bursts, single dropped joints, a hand lost for a while, outlier jumps
+The faults, on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence: pixel jitter
+(white, or AR(1)-correlated over time as real MediaPipe jitter is; optionally stronger on the
+hands), dropped frames in bursts, single dropped joints, a hand lost for a while, outlier jumps
 and left/right swaps. A missing keypoint has confidence 0 and NaN x, y, on the way in and
 on the way out. Each has its own function (``jitter``, ``drop_frame_bursts``, ...);
 ``detector_faults`` applies them all from one ``DetectorFaults`` config (its defaults are
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from skeletor.eval.corrupt.common import Corrupted, as_mask, as_points, check_nonneg, check_ratio
 from skeletor.pose.skeleton import Skeleton
@@ -41,13 +43,24 @@ def _check_mean_length(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a mean length >= 1 frame, got {value}")
 
 
+def _check_corr(value: float) -> None:
+    """Raise ValueError unless ``value`` is an AR(1) coefficient in (-1, 1)."""
+    if not (-1.0 < value < 1.0):
+        raise ValueError(f"jitter_corr must be an AR(1) coefficient in (-1, 1), got {value}")
+
+
 @dataclass(frozen=True)
 class DetectorFaults:
     """Detector fault model for 2D keypoints; the defaults are the public accuracy benchmark's.
 
     Attributes:
         jitter_px: standard deviation of the Gaussian pixel noise on x and y of every
-            present keypoint.
+            present keypoint (of the body joints only when ``hand_jitter_px`` is set).
+        jitter_corr: AR(1) coefficient of that noise over time, in (-1, 1): 0 = white
+            (independent per frame, the benchmark's), 0.5 = each frame's error keeps half
+            of the last one's. The marginal standard deviation stays ``jitter_px``.
+        hand_jitter_px: standard deviation of the pixel noise on the hand joints
+            (``left_hand_*`` / ``right_hand_*``); None = ``jitter_px``.
         drop_frames: fraction of frames dropped entirely (detector returned nothing).
         drop_burst: mean length, in frames, of a burst of dropped frames (geometric).
         drop_joints: probability that a single (frame, joint) keypoint is dropped.
@@ -61,6 +74,8 @@ class DetectorFaults:
     """
 
     jitter_px: float = 2.5
+    jitter_corr: float = 0.0
+    hand_jitter_px: float | None = None
     drop_frames: float = 0.10
     drop_burst: float = 3.0
     drop_joints: float = 0.05
@@ -79,6 +94,9 @@ class DetectorFaults:
             check_nonneg(name, getattr(self, name))
         for name in ("drop_burst", "lose_hand_frames", "swap_frames"):
             _check_mean_length(name, getattr(self, name))
+        _check_corr(self.jitter_corr)
+        if self.hand_jitter_px is not None:
+            check_nonneg("hand_jitter_px", self.hand_jitter_px)
         if self.outlier_min_px > self.outlier_max_px:
             raise ValueError(f"outlier_min_px ({self.outlier_min_px}) > outlier_max_px ({self.outlier_max_px})")
 
@@ -178,11 +196,35 @@ def hand_joints(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
 _Op = tuple[np.ndarray, np.ndarray, np.ndarray]  # (vals, present, changed)
 
 
-def _op_jitter(vals: np.ndarray, present: np.ndarray, dim: int, sigma: float, rng: np.random.Generator) -> _Op:
-    check_nonneg("sigma", sigma)
-    if sigma == 0.0:
+def _op_jitter(
+    vals: np.ndarray,
+    present: np.ndarray,
+    dim: int,
+    sigma: float | np.ndarray,
+    rng: np.random.Generator,
+    corr: float = 0.0,
+) -> _Op:
+    """Gaussian noise of std ``sigma`` (a number, or one per joint: (J,)), AR(1) over T with ``corr``.
+
+    White noise (``corr`` 0) is one standard-normal draw per entry times ``sigma``; the
+    correlated noise filters the same draws, ``e[0] = z[0]``,
+    ``e[t] = corr * e[t-1] + sqrt(1 - corr**2) * z[t]``, so its marginal std is still ``sigma``
+    and ``corr`` 0 gives exactly the white noise, draw for draw.
+    """
+    sig = np.asarray(sigma, dtype=np.float64)
+    if sig.ndim not in (0, 1) or (sig.ndim == 1 and sig.shape != (present.shape[-1],)):
+        raise ValueError(f"sigma must be a number or one per joint ({present.shape[-1]},), got shape {sig.shape}")
+    for s in sig.reshape(-1):
+        check_nonneg("sigma", float(s))
+    _check_corr(corr)
+    if not sig.any():
         return vals, present, np.zeros_like(present)
-    noise = rng.standard_normal(vals.shape[:-1] + (dim,), dtype=np.float32) * np.float32(sigma)
+    noise = rng.standard_normal(vals.shape[:-1] + (dim,), dtype=np.float32)  # (..., T, J, dim)
+    if corr != 0.0 and noise.shape[-3] > 1:
+        b = np.float32(np.sqrt(1.0 - corr * corr))
+        zi = (np.float32(1.0) - b) * noise[..., :1, :, :]  # makes e[0] = z[0]: stationary from frame 0
+        noise = lfilter([b], [1.0, -corr], noise, axis=-3, zi=zi)[0].astype(np.float32)
+    noise = noise * (np.float32(sigma) if sig.ndim == 0 else sig.astype(np.float32)[:, None])
     out = vals.copy()
     out[..., :dim] = np.where(present[..., None], vals[..., :dim] + noise, vals[..., :dim])
     return out, present, present.copy()
@@ -245,22 +287,26 @@ def _join_2d(kp: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
-def jitter(kp: np.ndarray, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+def jitter(kp: np.ndarray, sigma_px: float | np.ndarray, rng: np.random.Generator, corr: float = 0.0) -> np.ndarray:
     """Add Gaussian pixel noise to the x, y of every present keypoint.
 
     Args:
         kp: (..., T, J, 3) x px, y px, confidence; missing = confidence 0 (x, y NaN).
-        sigma_px: standard deviation of the noise on x and on y, pixels.
+        sigma_px: standard deviation of the noise on x and on y, pixels: one number, or
+            one per joint, shape (J,).
         rng: random generator.
+        corr: AR(1) coefficient of the noise over time (axis T), in (-1, 1); the marginal
+            std stays ``sigma_px``. 0 (white noise) draws exactly what it always did.
 
     Returns:
         A new (..., T, J, 3) float32 array; confidences are unchanged.
 
     Raises:
-        ValueError: ``kp`` is not (..., T, J, 3) or ``sigma_px`` < 0.
+        ValueError: ``kp`` is not (..., T, J, 3), ``sigma_px`` < 0 or of another shape,
+            or ``corr`` outside (-1, 1).
     """
     vals, present = _split_2d(kp)
-    vals, present, _ = _op_jitter(vals, present, 2, sigma_px, rng)
+    vals, present, _ = _op_jitter(vals, present, 2, sigma_px, rng, corr)
     return _join_2d(vals, present)
 
 
@@ -425,7 +471,11 @@ def _faults(
     if cfg.drop_joints > 0.0:
         drop |= rng.random(present.shape) < cfg.drop_joints
     vals, present, _ = _op_drop(vals, present, drop)
-    vals, present, jittered = _op_jitter(vals, present, dim, cfg.jitter_px * scale, rng)
+    sigma: float | np.ndarray = cfg.jitter_px * scale
+    if cfg.hand_jitter_px is not None:
+        sigma = np.full(present.shape[-1], cfg.jitter_px * scale)
+        sigma[np.concatenate(hand_joints(skeleton))] = cfg.hand_jitter_px * scale
+    vals, present, jittered = _op_jitter(vals, present, dim, sigma, rng, cfg.jitter_corr)
     vals, present, jumped = _op_outliers(
         vals, present, dim, cfg.outliers, cfg.outlier_min_px * scale, cfg.outlier_max_px * scale, rng
     )
@@ -436,7 +486,7 @@ def detector_faults(kp: np.ndarray, skeleton: Skeleton, cfg: DetectorFaults, rng
     """Apply a whole detector fault model to 2D keypoints.
 
     In order: left/right swaps, hand loss, dropped frame bursts and single dropped
-    keypoints, pixel jitter, outlier jumps. Faults that need a present keypoint only
+    keypoints, pixel jitter (AR(1) over time when ``cfg.jitter_corr`` is set), outlier jumps. Faults that need a present keypoint only
     touch present ones.
 
     Args:

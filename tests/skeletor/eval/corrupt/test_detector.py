@@ -167,3 +167,64 @@ def test_bad_detector_configs_raise() -> None:
         DetectorFaults(outlier_min_px=90.0, outlier_max_px=80.0)
     with pytest.raises(ValueError, match="drop_burst"):
         DetectorFaults(drop_burst=0.5)
+
+
+def _fixed_keypoints() -> np.ndarray:
+    """(2, 40, 75, 3) keypoints drawn from a fixed seed, a few hand joints missing."""
+    base = np.random.default_rng(7)
+    kp = np.concatenate([base.uniform(0, 640, (2, 40, 75, 2)), base.uniform(0.2, 1, (2, 40, 75, 1))], -1).astype(np.float32)
+    kp[0, 5:9, 40:50] = (np.nan, np.nan, 0.0)
+    return kp
+
+
+def test_default_faults_are_bit_identical_to_before_jitter_corr() -> None:
+    # digests of the outputs of the code before jitter_corr / hand_jitter_px existed (commit def4c55):
+    # the accuracy benchmark's detector model must not move by a single draw
+    import hashlib
+
+    kp = _fixed_keypoints()
+    out = corrupt.detector_faults(kp, HOLISTIC75, DetectorFaults(), np.random.default_rng(2026))
+    assert hashlib.sha256(np.ascontiguousarray(out).tobytes()).hexdigest() == (
+        "9ba7657a3afa6d1c23e532c88a4b64d0345612f62fd74185514db7c2a990d5f2"
+    )
+    c = corrupt.detector_faults_3d(kp / 100, None, HOLISTIC75, DetectorFaults(swaps=0.05, lose_hand=0.1), np.random.default_rng(5))
+    assert hashlib.sha256(c.x.tobytes() + c.present.tobytes()).hexdigest() == (
+        "d552152cbd743254a73c10561ac793197eb435636881ce82c14410907f4625c5"
+    )
+
+
+def test_jitter_corr_zero_is_the_old_white_noise_formula() -> None:
+    kp = _fixed_keypoints()
+    out = corrupt.jitter(kp, 2.5, np.random.default_rng(3), corr=0.0)
+    old = kp[..., :2] + np.random.default_rng(3).standard_normal(kp.shape[:-1] + (2,), dtype=np.float32) * np.float32(2.5)
+    present = kp[..., 2] > 0
+    np.testing.assert_array_equal(out[..., :2][present], old[present])
+
+
+def test_jitter_corr_gives_ar1_noise_with_the_same_marginal_std() -> None:
+    kp = np.zeros((20000, 2, 3), np.float32)
+    kp[..., 2] = 1.0
+    noise = corrupt.jitter(kp, 2.0, np.random.default_rng(0), corr=0.8)[..., :2].reshape(20000, -1)
+    assert noise.std() == pytest.approx(2.0, rel=0.05)
+    lag1 = np.mean([np.corrcoef(noise[1:, k], noise[:-1, k])[0, 1] for k in range(noise.shape[1])])
+    assert lag1 == pytest.approx(0.8, abs=0.03)
+    white = corrupt.jitter(kp, 2.0, np.random.default_rng(0))[..., :2].reshape(20000, -1)
+    assert abs(np.corrcoef(white[1:, 0], white[:-1, 0])[0, 1]) < 0.03
+
+
+def test_hand_jitter_px_sets_the_hands_noise_apart(rng: np.random.Generator) -> None:
+    kp = np.zeros((400, 75, 3), np.float32)
+    kp[..., 2] = 1.0
+    out = corrupt.detector_faults(
+        kp, HOLISTIC75, DetectorFaults(jitter_px=1.0, hand_jitter_px=4.0, drop_frames=0, drop_joints=0, outliers=0), rng
+    )
+    hands = np.concatenate(corrupt.hand_joints(HOLISTIC75))
+    body = np.setdiff1d(np.arange(75), hands)
+    assert out[:, body, :2].std() == pytest.approx(1.0, rel=0.05)
+    assert out[:, hands, :2].std() == pytest.approx(4.0, rel=0.05)
+
+
+@pytest.mark.parametrize("bad", [{"jitter_corr": 1.0}, {"jitter_corr": -1.0}, {"hand_jitter_px": -1.0}])
+def test_bad_jitter_settings_raise(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        DetectorFaults(**bad)
