@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--views", type=int, default=3, help="virtual cameras per Bandai training clip; all but the first see a body of other proportions (default 3)")
     b.add_argument("--max-files", type=int, default=None, help="files per source (quick runs)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--real-noise", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of Bandai views given the real MediaPipe noise measured on the .pose files "
+                        "(correlated jitter, hand losses and swaps) instead of the benchmark's fault model (default 0)")
     b.set_defaults(run=run_dataset)
 
     t = sub.add_parser("train", help="train the Skeletor refiner (needs the [train] extra: torch)",
@@ -83,7 +86,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     from skeletor.refiner.dataset import BuildConfig, build_dataset
 
     try:
-        counts = build_dataset(args.out, BuildConfig(views=args.views, max_files=args.max_files, seed=args.seed), progress=sys.stderr.isatty())
+        counts = build_dataset(args.out, BuildConfig(views=args.views, max_files=args.max_files, seed=args.seed, real_noise=args.real_noise), progress=sys.stderr.isatty())
     except DataNotFoundError as e:
         print(f"skeletor dataset build: {e}", file=sys.stderr)
         return 2

@@ -73,6 +73,11 @@ class BuildConfig:
             differs most between mocap skeletons and detectors: shoulder half-width over
             the shoulder-hip length is 0.25 in Bandai-Namco, 0.37 in the PyMO walk,
             0.33-0.34 in real MediaPipe detections (the ``.pose`` files, frontal).
+        real_noise: fraction of Bandai views whose detector faults are the real MediaPipe
+            noise measured on the ``.pose`` files (``skeletor.eval.real_noise``: correlated
+            jitter, hand losses, hand swaps, drops) at that view's shoulder width in pixels,
+            instead of the benchmark's fault model. 0 (the default) builds exactly the cache
+            of before (no extra random draws).
     """
 
     views: int = 3
@@ -81,6 +86,11 @@ class BuildConfig:
     seed: int = 0
     bone_scale: tuple[float, float] = (0.85, 1.18)
     shoulder_scale: tuple[float, float] = (0.85, 1.7)
+    real_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.real_noise <= 1.0:
+            raise ValueError(f"real_noise must be in [0, 1], got {self.real_noise!r}")
 
 
 def random_proportions(cfg: BuildConfig, rng: np.random.Generator) -> np.ndarray:
@@ -110,6 +120,13 @@ def align_truth(uplifted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     ok = np.isfinite(u).all(-1) & np.isfinite(g).all(-1)
     s = float((u[ok] * g[ok]).sum() / max((g[ok] ** 2).sum(), 1e-12))
     return (ur[:, None] + s * (truth - gr[:, None])).astype(np.float32)
+
+
+def _shoulder_px(keypoints: np.ndarray) -> float:
+    """Median shoulder width, pixels, of (T, J, 3) keypoints (frames with both shoulders)."""
+    d = np.linalg.norm(keypoints[:, 11, :2] - keypoints[:, 12, :2], axis=-1)
+    d = d[np.isfinite(d) & (keypoints[:, 11, 2] > 0) & (keypoints[:, 12, 2] > 0)]
+    return float(np.median(d)) if d.size else 100.0
 
 
 def _take(paths: list, cfg: BuildConfig) -> list:
@@ -156,13 +173,22 @@ def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = 
         add("train", "pose", p.stem, uplift_streaming(load_pose_file(p)).poses3d)
     train_files, _test_never_used = bandai_split(list_bandai(root / "bandai_namco"))
     faults = DetectorFaults()
+    real = None
+    if cfg.real_noise > 0:
+        from skeletor.eval.real_noise import faults_from_real, measure_detector_noise
+
+        real = measure_detector_noise([load_pose_file(p) for p in list_pose_files(root / "slp_pose_format")])
+        log.info("real detector noise from the .pose files: %s", real.to_dict())
     tree = UpliftTree()
     for i, path in enumerate(tqdm(_take(train_files, cfg), desc="bandai views", disable=not progress, leave=False)):
         motion = load_bandai(path)
         for v in range(cfg.views):
             body = motion.positions if v == 0 else tree.rescale_bones(motion.positions, random_proportions(cfg, rng))
             view = random_view(body, motion.fps, ViewConfig(), rng, name=path.stem)
-            kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, faults, rng)
+            view_faults = faults
+            if real is not None and rng.random() < cfg.real_noise:
+                view_faults = faults_from_real(real, _shoulder_px(view.keypoints.keypoints))
+            kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, view_faults, rng)
             seq = replace(view.keypoints, keypoints=kp)
             if rng.random() < cfg.hint_prob:
                 seq = replace(seq, depth=detector_depth_hint(view.truth, kp[..., 2] > 0, ViewConfig().focal_px, rng))

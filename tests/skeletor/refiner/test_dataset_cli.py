@@ -12,7 +12,7 @@ import pytest
 from realtime.commands import main
 from skeletor.datasets.bvh import bandai_split, list_bandai
 from skeletor.refiner.data import SequenceDataset
-from skeletor.refiner.dataset import align_truth
+from skeletor.refiner.dataset import BuildConfig, align_truth
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,22 @@ def test_bidirectional_train_from_onnx_weights_and_export_with_the_window(tiny_c
     # weights of another shape are refused with the reason
     assert main(["train", "--data", str(tiny_cache), "--out", str(tmp_path / "x"), "--steps", "1", "--init", str(tmp_path / "causal.onnx")]) == 2
     assert "window 8 != 32" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_real_noise_changes_only_the_bandai_views(tiny_cache: Path, tmp_path: Path) -> None:
+    """--real-noise 1 gives every Bandai view the measured MediaPipe noise; the other sources stay as they were."""
+    out = tmp_path / "real.npz"
+    assert main(["dataset", "build", "--out", str(out), "--max-files", "1", "--views", "2", "--real-noise", "1"]) == 0
+    with np.load(tiny_cache) as a, np.load(out) as b:
+        names = [str(n) for n in a["names"]]
+        assert names == [str(n) for n in b["names"]]
+        bounds = list(zip(a["offsets"][:-1], a["offsets"][1:]))
+        for name, (lo, hi) in zip(names, bounds):
+            same = np.array_equal(a["sequences"][lo:hi], b["sequences"][lo:hi], equal_nan=True)
+            assert same == (not name.startswith("bandai")), name
+
+
+def test_real_noise_fraction_is_checked() -> None:
+    with pytest.raises(ValueError, match="real_noise"):
+        BuildConfig(real_noise=1.5)
