@@ -38,7 +38,7 @@ from scipy.signal import savgol_coeffs
 from skeletor.eval.corrupt import DetectorFaults
 from skeletor.pose.keypoints import KeypointSequence
 
-__all__ = ["NoiseMeasureConfig", "JitterStats", "DetectorNoiseStats", "measure_detector_noise", "faults_from_real", "ar1_from_residual"]
+__all__ = ["NoiseMeasureConfig", "JitterStats", "DetectorNoiseStats", "measure_detector_noise", "median_shoulder_px", "faults_from_real", "ar1_from_residual"]
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,16 @@ def _shoulder_width(kp: np.ndarray, cfg: NoiseMeasureConfig) -> np.ndarray:
     if np.isfinite(sw).any():
         sw = np.where(sw >= cfg.min_shoulder_fraction * np.nanmedian(sw), sw, np.nan)
     return sw
+
+
+def median_shoulder_px(keypoints: np.ndarray, config: NoiseMeasureConfig = NoiseMeasureConfig()) -> float:
+    """Median shoulder width, pixels, of (T, J, 3) holistic75 keypoints, as the measurement defines it.
+
+    NaN when no frame shows both shoulders. ``faults_from_real`` takes this for the person
+    the faults are for, so measured and simulated noise are in the same shoulder widths.
+    """
+    sw = _shoulder_width(np.asarray(keypoints, dtype=np.float64), config)
+    return float(np.nanmedian(sw)) if np.isfinite(sw).any() else float("nan")
 
 
 def _still_residual(track: np.ndarray, sw: np.ndarray, cfg: NoiseMeasureConfig) -> tuple[np.ndarray, list[tuple[int, int, int]]]:

@@ -122,13 +122,6 @@ def align_truth(uplifted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return (ur[:, None] + s * (truth - gr[:, None])).astype(np.float32)
 
 
-def _shoulder_px(keypoints: np.ndarray) -> float:
-    """Median shoulder width, pixels, of (T, J, 3) keypoints (frames with both shoulders)."""
-    d = np.linalg.norm(keypoints[:, 11, :2] - keypoints[:, 12, :2], axis=-1)
-    d = d[np.isfinite(d) & (keypoints[:, 11, 2] > 0) & (keypoints[:, 12, 2] > 0)]
-    return float(np.median(d)) if d.size else 100.0
-
-
 def _take(paths: list, cfg: BuildConfig) -> list:
     return paths[: cfg.max_files] if cfg.max_files else paths
 
@@ -175,7 +168,7 @@ def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = 
     faults = DetectorFaults()
     real = None
     if cfg.real_noise > 0:
-        from skeletor.eval.real_noise import faults_from_real, measure_detector_noise
+        from skeletor.eval.real_noise import faults_from_real, measure_detector_noise, median_shoulder_px
 
         real = measure_detector_noise([load_pose_file(p) for p in list_pose_files(root / "slp_pose_format")])
         log.info("real detector noise from the .pose files: %s", real.to_dict())
@@ -187,7 +180,8 @@ def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = 
             view = random_view(body, motion.fps, ViewConfig(), rng, name=path.stem)
             view_faults = faults
             if real is not None and rng.random() < cfg.real_noise:
-                view_faults = faults_from_real(real, _shoulder_px(view.keypoints.keypoints))
+                shoulder = median_shoulder_px(view.keypoints.keypoints)
+                view_faults = faults_from_real(real, shoulder if np.isfinite(shoulder) else 100.0)
             kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, view_faults, rng)
             seq = replace(view.keypoints, keypoints=kp)
             if rng.random() < cfg.hint_prob:

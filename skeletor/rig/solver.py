@@ -278,8 +278,6 @@ class _Tables:
         self.soles = [(29, 31, 27), (30, 32, 28)]  # heel, toe tip, ankle of each foot
         slot = {b: i for i, b in enumerate(solved)}
         self.palm_slot = np.array([slot[BONE_INDEX["LeftHand"]], slot[BONE_INDEX["RightHand"]]])  # in ``solved``
-        self.palm_wrist = np.array([33, 54])  # the hand model's wrist of each hand (holistic75)
-        self.palm_knuckles = self.palm_wrist[:, None] + np.array([1, 5, 9, 13, 17])  # (2, 5) thumb base, MCPs
         if not np.allclose(_unit(rest_vector(SOLVE[self.spine].aims[0])), [0.0, 1.0, 0.0]):
             raise AssertionError("the spine's twist split assumes the torso points along +Y at rest")
 
@@ -326,6 +324,8 @@ _SEG_TO = np.array([b for _, _, b in _SEGMENTS], dtype=np.int64)
 _SEG_SUPPORT = ((POINT_MATRIX[_SEG_FROM] != 0) | (POINT_MATRIX[_SEG_TO] != 0)).astype(np.float64)  # (S, 75)
 # Layouts: points carried rigidly by a bone, measured in the bone's solved frame.
 _PALM_POINTS = {s: np.array([p["h"] + 1, p["h"] + 5, p["h"] + 9, p["h"] + 13, p["h"] + 17, *p["coarse"]]) for s, p in _SIDE.items()}
+_PALM_WRISTS = np.array([_SIDE[s]["h"] for s in ("L", "R")])  # the hand model's wrist of each hand
+_PALM_KNUCKLES = np.stack([_PALM_POINTS[s][:5] for s in ("L", "R")])  # (2, 5) thumb base and the four knuckles
 _FACE_POINTS = np.arange(11)
 _LAYOUTS = {"palmL": (BONE_INDEX["LeftHand"], 33, _PALM_POINTS["L"]), "palmR": (BONE_INDEX["RightHand"], 54, _PALM_POINTS["R"]),
             "wristL": (BONE_INDEX["LeftLowerArm"], 13, np.array([15])), "wristR": (BONE_INDEX["RightLowerArm"], 14, np.array([16])),
@@ -709,11 +709,11 @@ class RigSolver:
         """
         t = _T
         usable = frame["usable"]
-        ok = [s for s in range(2) if used[t.palm_slot[s]] and usable[t.palm_knuckles[s]].all() and usable[t.palm_wrist[s]]]
+        ok = [s for s in range(2) if used[t.palm_slot[s]] and usable[_PALM_KNUCKLES[s]].all() and usable[_PALM_WRISTS[s]]]
         if not ok:
             return
         rest, pts = self._rest.points, frame["points"]
-        kn, wr = t.palm_knuckles[ok], t.palm_wrist[ok]
+        kn, wr = _PALM_KNUCKLES[ok], _PALM_WRISTS[ok]
         a = rest[kn] - rest[wr][:, None]  # (H, 5, 3) the rest palm's knuckle offsets (world axes at rest)
         d = pts[kn] - pts[wr][:, None]  # (H, 5, 3) observed wrist -> knuckle
         d *= (_norm(a) / np.maximum(_norm(d), _EPS))[..., None]  # at the rest offsets' lengths
