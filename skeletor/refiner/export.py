@@ -1,8 +1,9 @@
 """Export a trained refiner to ONNX, with the metadata ``skeletor.refiner.runtime`` reads.
 
-The graph (opset 17, TorchScript exporter, ``dynamo=False``) is the model's core alone
-(layout 2): the window's normalisation (``skeletor.refiner.model.window_stats``: masked
-medians, which export as sorts, gathers and ``If`` nodes) is left to the runtime
+The file holds the model's core alone (layout 2), written node by node from its weights
+by ``skeletor.refiner.graph`` (opset 17; ~210 nodes, where the TorchScript exporter makes
+~1,470): the window's normalisation (``skeletor.refiner.model.window_stats``: masked
+medians, which would export as sorts, gathers and ``If`` nodes) is left to the runtime
 (``skeletor.refiner.runtime.window_stats``, numpy), which is faster::
 
     inputs   normalised  float32 (batch, T, J, 3)  (poses - root) / scale per window; absent joints any value
@@ -10,10 +11,12 @@ medians, which export as sorts, gathers and ``If`` nodes) is left to the runtime
     outputs  refined     float32 (batch, J, 3)     the emitted frame (window index T - 1 - k), normalised
              window      float32 (batch, T, J, 3)  every frame of the window (only with window_output=True)
 
-Layout 1 (files written before) is the whole ``NormalisedRefiner``: inputs ``poses``
-(camera frame) and ``present``, outputs in the camera frame. :func:`core_only` cuts a
-layout-1 file down to layout 2 with the same weights (``python -m
-skeletor.refiner.export IN.onnx OUT.onnx``); the runtime reads both.
+Layout 1 is the whole ``NormalisedRefiner`` through the TorchScript exporter: inputs
+``poses`` (camera frame) and ``present``, outputs in the camera frame. ``export_onnx(...,
+traced=True)`` still writes it (and, cut by :func:`core_only`, the exporter's layout 2),
+for ``skeletor bench refiner`` to time side by side; the runtime reads both layouts.
+``python -m skeletor.refiner.export IN.onnx OUT.onnx`` rewrites any refiner file as the
+written graph, with the same weights and metadata.
 
 ``batch`` is dynamic (the runtime uses 1 when streaming and more for whole sequences);
 T and J are fixed. Metadata (``onnx.ModelProto.metadata_props``, all strings)::
@@ -46,7 +49,10 @@ import torch.nn as nn
 
 from skeletor.refiner.model import NormalisedRefiner
 
-__all__ = ["FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict", "core_only", "main"]
+__all__ = [
+    "FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict",
+    "core_only", "rewrite", "written_graph", "main",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +110,11 @@ def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
 
 
 def export_onnx(
-    model: NormalisedRefiner, path: str | os.PathLike[str], window_output: bool = False, layout: int = LAYOUT_VERSION
+    model: NormalisedRefiner,
+    path: str | os.PathLike[str],
+    window_output: bool = False,
+    layout: int = LAYOUT_VERSION,
+    traced: bool = False,
 ) -> Path:
     """Export ``model`` to an ONNX file and stamp the metadata.
 
@@ -112,8 +122,10 @@ def export_onnx(
         model: the refiner (its mode is restored afterwards).
         path: output file.
         window_output: also output the whole refined window (``window``).
-        layout: 2 (the core alone, the default) or 1 (the normalisation inside the graph;
-            ``skeletor bench refiner`` measures the two side by side).
+        layout: 2 (the core alone, the default) or 1 (the normalisation inside the graph,
+            through the TorchScript exporter; ``skeletor bench refiner`` times them side by side).
+        traced: layout 2 through the TorchScript exporter, cut by :func:`core_only`, instead
+            of the written graph (``skeletor.refiner.graph``); the same answers, more nodes.
 
     Returns:
         The path written.
@@ -124,6 +136,12 @@ def export_onnx(
     if layout not in (1, 2):
         raise ValueError(f"layout must be 1 or 2, got {layout}")
     path = Path(path)
+    if layout == 2 and not traced:
+        proto = written_graph(model.cfg, {k: v.detach().numpy() for k, v in model.core.state_dict().items()}, window_output)
+        _stamp(proto, onnx_metadata(model))
+        onnx.save(proto, str(path))
+        log.info("exported %s (layout 2, written graph, %d nodes)", path, len(proto.graph.node))
+        return path
     cfg = model.cfg
     was_training = model.training
     wrapper = _Emit(model, window_output).eval()  # eval() reaches the model too: no dropout in the graph
@@ -158,6 +176,22 @@ def export_onnx(
     onnx.save(proto, str(path))
     log.info("exported %s (layout %d, window %d, lookahead %d, opset %d)", path, layout, cfg.window, cfg.lookahead, OPSET)
     return path
+
+
+def written_graph(cfg: Any, core_state: dict[str, Any], window_output: bool) -> onnx.ModelProto:
+    """``skeletor.refiner.graph.refiner_graph`` for a ``RefinerConfig`` and a core state dict (numpy)."""
+    from skeletor.refiner.graph import GraphShape, refiner_graph
+
+    shape = GraphShape(cfg.window, cfg.joints, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.lookahead, cfg.layer_lookahead)
+    return refiner_graph(shape, core_state, window_output)
+
+
+def _stamp(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
+    """Write ``meta`` into the file's metadata, the layout version set to the current one."""
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(LAYOUT_VERSION) if key == "skeletor.version" else value
 
 
 def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -234,21 +268,36 @@ def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:
     return core
 
 
+def rewrite(proto: onnx.ModelProto, path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Any refiner file (``path``, already loaded as ``proto``) as the written layout-2 graph:
+    the same weights (:func:`onnx_state_dict`), metadata and outputs (``window`` if it has one).
+
+    Raises:
+        ValueError: not a refiner file, or its weights cannot be read back.
+    """
+    config, state = onnx_state_dict(path)
+    core = {k[len("core."):]: v.numpy() for k, v in state.items() if k.startswith("core.")}
+    window_output = "window" in {o.name for o in proto.graph.output}
+    out = written_graph(_config(config), core, window_output)
+    _stamp(out, {p.key: p.value for p in proto.metadata_props})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Cut a layout-1 refiner ONNX file down to its core (layout 2): ``python -m skeletor.refiner.export IN OUT``."""
+    """Rewrite a refiner ONNX file (either layout) as the written layout-2 graph, the same
+    weights and metadata: ``python -m skeletor.refiner.export IN OUT``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("source", type=Path, help="a refiner ONNX file (layout 1)")
+    parser.add_argument("source", type=Path, help="a refiner ONNX file (layout 1 or 2)")
     parser.add_argument("target", type=Path, help="where to write the layout-2 file (may be the source)")
     args = parser.parse_args(argv)
     from google.protobuf.message import DecodeError
 
     try:
-        proto = core_only(onnx.load(str(args.source)))
+        proto = rewrite(onnx.load(str(args.source)), args.source)
     except (OSError, ValueError, DecodeError) as e:
         parser.exit(2, f"error: {args.source}: {e}\n")
-    onnx.checker.check_model(proto)
     onnx.save(proto, str(args.target))
     log.info("%s -> %s: %d nodes", args.source, args.target, len(proto.graph.node))
     return 0
@@ -277,8 +326,9 @@ def onnx_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     """The weights of an exported refiner as a ``NormalisedRefiner`` state dict.
 
     Lets training start from shipped weights (``skeletor train --init``) when only the
-    ONNX file is at hand. Named initialisers (``model.core.pos``, biases, norms) map by
-    name; the matrices the exporter stored transposed under generated names are found
+    ONNX file is at hand. A written graph (``skeletor.refiner.graph``) names every
+    initialiser by its key. In the TorchScript exporter's graphs, named initialisers
+    (``model.core.pos``, biases, norms) map by name; the matrices the exporter stored transposed under generated names are found
     through the MatMul node that reads them (``/model/core/layers.3/linear1/MatMul`` ->
     ``core.layers.3.linear1.weight``, ``.../self_attn/MatMul`` -> ``in_proj_weight``)
     and the mask value through the ``/model/core/Where`` node.
@@ -305,8 +355,10 @@ def onnx_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     state: dict[str, torch.Tensor] = {}
     for name, value in inits.items():
-        if name.startswith("model."):
+        if name.startswith("model."):  # the TorchScript exporter's names
             state[name[len("model."):]] = value
+        elif name.startswith("core."):  # the written graph's (skeletor.refiner.graph)
+            state[name] = value
     for node in proto.graph.node:
         for arg in node.input:
             if arg not in inits or arg.startswith("model."):

@@ -11,11 +11,16 @@ if TYPE_CHECKING:
 
 
 def perturbed(model: "NormalisedRefiner", seed: int = 0, std: float = 0.05) -> "NormalisedRefiner":
-    """``model`` with its zero-initialised output layer made random, so the output depends on the input."""
+    """``model`` with its zero-initialised output layer made random, so the output depends on
+    the input, and every other parameter moved a little off its initial value, so that no two
+    are equal (layer norms at 1, biases at 0) and a graph that swapped two of them would answer
+    differently."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        for p in model.core.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
         for p in model.core.head.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std)
         model.core.mask_value.copy_(torch.randn(model.core.mask_value.shape, generator=g) * 0.3)

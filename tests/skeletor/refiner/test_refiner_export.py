@@ -159,12 +159,20 @@ def test_onnx_weights_load_back_into_a_model_of_another_lookahead(tmp_path: Path
     assert (bidir_out[:, 0] - causal_out[:, 0]).abs().max() > 1e-3  # same weights, but now every frame sees the future
 
 
-def test_onnx_state_dict_rejects_a_foreign_file(tmp_path: Path) -> None:
+def test_onnx_state_dict_reads_every_written_weight_and_rejects_a_foreign_file(tmp_path: Path) -> None:
+    """The written graph names each parameter, so even an untrained model (equal biases, unit
+    norms) reads back exactly; the TorchScript exporter stores equal values once, and such a
+    file is refused rather than read wrong."""
     from skeletor.refiner.export import onnx_state_dict
 
-    path = export_onnx(NormalisedRefiner(RefinerConfig(window=8, d_model=32, n_layers=2, d_ff=64)), tmp_path / "m.onnx")
+    model = NormalisedRefiner(RefinerConfig(window=8, d_model=32, n_layers=2, d_ff=64))
+    path = export_onnx(model, tmp_path / "m.onnx")
+    _, state = onnx_state_dict(path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+    traced = export_onnx(model, tmp_path / "traced.onnx", traced=True)
     with pytest.raises(ValueError, match="not found"):  # untrained: its equal biases are stored once, not told apart
-        onnx_state_dict(path)
+        onnx_state_dict(traced)
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "bare.onnx"))
