@@ -6,12 +6,14 @@ TensorRT fp16 where those providers exist. Rows that cannot run here say "not me
 Latency does not depend on the weights' values, so each window size uses a freshly
 initialised model of the shipped architecture (8 layers, d = 128).
 
-``layouts``: the same model (T = 32) exported as ONNX layout 1 (the window's normalisation,
-masked medians, inside the graph) and layout 2 (the core alone, normalised in numpy by the
-runtime; what ``export_onnx`` writes and what is shipped), timed side by side through
-``OnnxRefiner._infer`` (normalisation included) at batch 1 and 2 (a streaming frame without
-and with hands apart), calls of the two interleaved so that load on the machine hits both
-alike; with each graph's node count and the largest difference between their outputs.
+``layouts``: the same model (T = 32) as three ONNX files: layout 1 through the TorchScript
+exporter (the window's normalisation, masked medians, inside the graph), layout 2 through
+the same exporter cut to the core (normalised in numpy by the runtime), and layout 2 written
+node by node (``skeletor.refiner.graph``; what ``export_onnx`` writes and what is shipped),
+timed side by side through ``OnnxRefiner._infer`` (normalisation included) at batch 1 and 2
+(a streaming frame without and with hands apart), calls of the three interleaved in a
+rotating order so that load on the machine hits them alike; with each graph's node count
+and the largest difference between its outputs and the first file's.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
 
 
 def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
-    """ONNX layout 1 against layout 2 of one model, batch 1 and 2, one CPU thread, interleaved calls."""
+    """Layout 1, layout 2 traced and layout 2 written, batch 1 and 2, one CPU thread, interleaved calls."""
     import onnx
     import torch
 
@@ -110,25 +112,31 @@ def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
     with torch.no_grad():  # weights of their own (a fresh head is zero: its output would be its input, hiding any difference)
         for param in model.parameters():
             param.add_(torch.randn(param.shape) * 0.05)
-    paths = {v: export_onnx(model, tmp / f"layout{v}.onnx", layout=v) for v in (1, 2)}
-    refiners = {v: OnnxRefiner(RuntimeConfig(str(p), provider="cpu", threads=1)) for v, p in paths.items()}
+    files = {  # (layout, graph) -> path
+        (1, "traced"): export_onnx(model, tmp / "layout1.onnx", layout=1),
+        (2, "traced"): export_onnx(model, tmp / "layout2_traced.onnx", traced=True),
+        (2, "written"): export_onnx(model, tmp / "layout2.onnx"),
+    }
+    refiners = {key: OnnxRefiner(RuntimeConfig(str(p), provider="cpu", threads=1)) for key, p in files.items()}
+    keys = list(files)
     rng = np.random.default_rng(1)
     rows = []
     for batch in (1, 2):
         poses = (rng.normal(size=(batch, window, 75, 3)) * 0.2 + [0, 0, 2.5]).astype(np.float32)
         present = (rng.random((batch, window, 75)) > 0.1).astype(np.float32)
-        calls = {v: partial(r._infer, poses, present) for v, r in refiners.items()}
-        times: dict[int, list[float]] = {1: [], 2: []}
+        calls = {key: partial(r._infer, poses, present) for key, r in refiners.items()}
+        times: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
         for i in range(20 + n):
-            for v in (1, 2) if i % 2 else (2, 1):
+            for key in keys[i % 3 :] + keys[: i % 3]:
                 t0 = time.perf_counter()
-                calls[v]()
+                calls[key]()
                 if i >= 20:
-                    times[v].append(1000 * (time.perf_counter() - t0))
-        diff = float(np.abs(calls[1]() - calls[2]()).max())
-        for v in (1, 2):
-            rows.append({"window": window, "batch": batch, "layout": v, "nodes": len(onnx.load(str(paths[v])).graph.node),
-                         "ms": percentiles(times[v]), "max_abs_diff": diff})  # fmt: skip
+                    times[key].append(1000 * (time.perf_counter() - t0))
+        first = calls[keys[0]]()
+        for key in keys:
+            rows.append({"window": window, "batch": batch, "layout": key[0], "graph": key[1],
+                         "nodes": len(onnx.load(str(files[key])).graph.node), "ms": percentiles(times[key]),
+                         "max_abs_diff": float(np.abs(calls[key]() - first).max())})  # fmt: skip
     return rows
 
 
@@ -198,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"T={r['window']:3d}  {r['backend']:36s} {text}")
     for r in res["layouts"]:
         ms = r["ms"]
-        print(f"T={r['window']:3d}  ONNX layout {r['layout']} ({r['nodes']} nodes), batch {r['batch']}: "
+        print(f"T={r['window']:3d}  ONNX layout {r['layout']} {r['graph']} ({r['nodes']} nodes), batch {r['batch']}: "
               f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms  (outputs differ by <= {r['max_abs_diff']:.1e})")  # fmt: skip
     print(f"wrote {args.json}")
     return 0

@@ -40,9 +40,12 @@ def test_refiner_smoke(tmp_path: Path) -> None:
     measured = [r for r in res["rows"] if r["ms"] is not None]
     assert {r["backend"] for r in measured} >= {"ONNX Runtime CPU, 1 thread(s)", "torch eager CPU, 1 thread(s)"}
     assert all("not measured" in r["note"] for r in res["rows"] if r["ms"] is None)
-    layouts = {(r["layout"], r["batch"]): r for r in res["layouts"]}  # the normalisation in / out of the graph
-    assert set(layouts) == {(1, 1), (2, 1), (1, 2), (2, 2)}
-    assert all(layouts[2, b]["nodes"] < layouts[1, b]["nodes"] and layouts[2, b]["max_abs_diff"] < 1e-5 for b in (1, 2))
+    layouts = {(r["layout"], r["graph"], r["batch"]): r for r in res["layouts"]}  # normalisation in / out, traced / written
+    assert set(layouts) == {(v, g, b) for v, g in ((1, "traced"), (2, "traced"), (2, "written")) for b in (1, 2)}
+    for b in (1, 2):
+        layout1, traced, written = layouts[1, "traced", b], layouts[2, "traced", b], layouts[2, "written", b]
+        assert written["nodes"] < traced["nodes"] / 4 and traced["nodes"] < layout1["nodes"]
+        assert traced["max_abs_diff"] < 1e-5 and written["max_abs_diff"] < 1e-5
 
 
 @pytest.mark.parametrize("fmt", ["json", "binary"])
