@@ -450,8 +450,9 @@ def faults_from_real(stats: DetectorNoiseStats, shoulder_px: float, base: Detect
 
     Jitter: the AR(1) fit of the still-segment jitter (std times ``shoulder_px``, the
     coefficient as is; the hands' own std when measured). Hand loss: the mean of both hands'
-    missing fractions and run lengths. Swaps: the mean swapped fraction and span (note that
-    the simulator swaps every left/right joint pair, a real detector a hand). Dropped frames and
+    missing fractions and run lengths. A hand on the other arm (``hand_swaps``): the mean
+    swapped fraction and span; whole-body left/right swaps (``swaps``) are not measured and
+    stay ``base``'s. Dropped frames and
     joints: the measured whole-frame drops (and their run length) and the arm joints' low-confidence
     share. Outliers and anything not measured stay ``base``'s (today's defaults).
 
@@ -490,7 +491,7 @@ def faults_from_real(stats: DetectorNoiseStats, shoulder_px: float, base: Detect
             "drop_joints": finite(stats.body_low_confidence, base.drop_joints),
             "lose_hand": mean(stats.hand_missing, base.lose_hand),
             "lose_hand_frames": max(1.0, mean(stats.hand_missing_run, base.lose_hand_frames)),
-            "swaps": mean(stats.hand_swapped, base.swaps),
-            "swap_frames": max(1.0, mean(stats.hand_swap_run, base.swap_frames)),
+            "hand_swaps": mean(stats.hand_swapped, base.hand_swaps),
+            "hand_swap_frames": max(1.0, mean(stats.hand_swap_run, base.hand_swap_frames)),
         }
     )

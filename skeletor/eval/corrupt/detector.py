@@ -2,8 +2,8 @@
 
 The faults, on 2D keypoints ``(..., T, J, 3)`` = x px, y px, confidence: pixel jitter
 (white, or AR(1)-correlated over time as real MediaPipe jitter is; optionally stronger on the
-hands), dropped frames in bursts, single dropped joints, a hand lost for a while, outlier jumps
-and left/right swaps. A missing keypoint has confidence 0 and NaN x, y, on the way in and
+hands), dropped frames in bursts, single dropped joints, a hand lost for a while, outlier jumps,
+left/right swaps of the whole body and a hand detected on the other arm. A missing keypoint has confidence 0 and NaN x, y, on the way in and
 on the way out. Each has its own function (``jitter``, ``drop_frame_bursts``, ...);
 ``detector_faults`` applies them all from one ``DetectorFaults`` config (its defaults are
 the public accuracy benchmark's detector model), and ``detector_faults_3d`` applies the
@@ -69,8 +69,13 @@ class DetectorFaults:
         outlier_max_px: longest outlier jump, pixels.
         lose_hand: fraction of frames in which each hand (independently) is lost.
         lose_hand_frames: mean length, in frames, of a hand-loss episode (geometric).
-        swaps: fraction of frames in which left and right are swapped.
+        swaps: fraction of frames in which left and right are swapped (every mirrored
+            joint pair: the whole body seen mirrored).
         swap_frames: mean length, in frames, of a swap span (geometric).
+        hand_swaps: fraction of frames in which each hand (independently) is detected on the
+            other arm: its 21 keypoints are the other hand's, as when MediaPipe Holistic's
+            hand crops both follow one hand (``skeletor.eval.real_noise`` measures this).
+        hand_swap_frames: mean length, in frames, of such a span (geometric).
     """
 
     jitter_px: float = 2.5
@@ -86,13 +91,15 @@ class DetectorFaults:
     lose_hand_frames: float = 30.0
     swaps: float = 0.0
     swap_frames: float = 4.0
+    hand_swaps: float = 0.0
+    hand_swap_frames: float = 1.5
 
     def __post_init__(self) -> None:
-        for name in ("drop_frames", "drop_joints", "outliers", "lose_hand", "swaps"):
+        for name in ("drop_frames", "drop_joints", "outliers", "lose_hand", "swaps", "hand_swaps"):
             check_ratio(name, getattr(self, name))
         for name in ("jitter_px", "outlier_min_px", "outlier_max_px"):
             check_nonneg(name, getattr(self, name))
-        for name in ("drop_burst", "lose_hand_frames", "swap_frames"):
+        for name in ("drop_burst", "lose_hand_frames", "swap_frames", "hand_swap_frames"):
             _check_mean_length(name, getattr(self, name))
         _check_corr(self.jitter_corr)
         if self.hand_jitter_px is not None:
@@ -254,6 +261,24 @@ def _op_swap(vals: np.ndarray, present: np.ndarray, mirror: np.ndarray, spans: n
     out = np.where(spans[..., None, None], vals[..., mirror, :], vals)
     new_present = np.where(spans[..., None], present[..., mirror], present)
     moved = spans[..., None] & (mirror != np.arange(mirror.size)) & new_present
+    return out, new_present, moved
+
+
+def _op_hand_on_other_arm(
+    vals: np.ndarray, present: np.ndarray, skeleton: Skeleton, probability: float, mean_frames: float, rng: np.random.Generator
+) -> _Op:
+    """Each hand, in spans covering ``probability`` of the frames, takes the other hand's
+    keypoints (values and presence): both hands then lie on one arm."""
+    left, right = hand_joints(skeleton)
+    if max(left.max(), right.max()) >= present.shape[-1]:
+        raise ValueError(f"skeleton {skeleton.name!r} has {skeleton.num_joints} joints, the data {present.shape[-1]}")
+    spans = _bursts(present.shape[:-2] + (2, present.shape[-2]), probability, mean_frames, rng)  # (..., 2, T) left, right
+    out, new_present, moved = vals.copy(), present.copy(), np.zeros_like(present)
+    for side, (own, other) in enumerate(((left, right), (right, left))):
+        on = spans[..., side, :]  # (..., T)
+        out[..., own, :] = np.where(on[..., None, None], vals[..., other, :], vals[..., own, :])
+        new_present[..., own] = np.where(on[..., None], present[..., other], present[..., own])
+        moved[..., own] = on[..., None] & present[..., other]
     return out, new_present, moved
 
 
@@ -463,6 +488,9 @@ def _faults(
         spans = _bursts(present.shape[:-1], cfg.swaps, cfg.swap_frames, rng)
         vals, present, moved = _op_swap(vals, present, skeleton.mirror, spans)
         changed |= moved
+    if cfg.hand_swaps > 0.0:
+        vals, present, moved = _op_hand_on_other_arm(vals, present, skeleton, cfg.hand_swaps, cfg.hand_swap_frames, rng)
+        changed |= moved
     drop = np.zeros_like(present)
     if cfg.lose_hand > 0.0:
         drop |= _hand_drop(present, skeleton, cfg.lose_hand, cfg.lose_hand_frames, rng)
@@ -485,7 +513,7 @@ def _faults(
 def detector_faults(kp: np.ndarray, skeleton: Skeleton, cfg: DetectorFaults, rng: np.random.Generator) -> np.ndarray:
     """Apply a whole detector fault model to 2D keypoints.
 
-    In order: left/right swaps, hand loss, dropped frame bursts and single dropped
+    In order: left/right swaps, a hand on the other arm, hand loss, dropped frame bursts and single dropped
     keypoints, pixel jitter (AR(1) over time when ``cfg.jitter_corr`` is set), outlier jumps. Faults that need a present keypoint only
     touch present ones.
 

@@ -134,6 +134,8 @@ def test_faults_from_real_is_a_valid_fault_model(data_dir: Path) -> None:
     assert faults.hand_jitter_px == pytest.approx(stats.hand_jitter.std * 120.0)
     assert faults.jitter_corr == stats.body_jitter.corr
     assert faults.lose_hand == pytest.approx(np.mean(list(stats.hand_missing.values())))
+    assert faults.hand_swaps == pytest.approx(np.mean(list(stats.hand_swapped.values()))) and faults.hand_swaps > 0
+    assert faults.swaps == DetectorFaults().swaps  # a hand on the wrong arm is not the whole body mirrored
     assert faults.outliers == DetectorFaults().outliers and faults.outlier_max_px == DetectorFaults().outlier_max_px
     assert DetectorFaults(**{**faults.__dict__}) == faults  # passes the model's own checks
     with pytest.raises(ValueError):
@@ -143,3 +145,33 @@ def test_faults_from_real_is_a_valid_fault_model(data_dir: Path) -> None:
 def test_measure_rejects_a_wrong_layout() -> None:
     with pytest.raises(ValueError, match="holistic75"):
         measure_detector_noise([KeypointSequence(np.zeros((5, 33, 3), np.float32), 30.0, (640, 480))])
+
+
+@pytest.mark.data
+def test_a_simulated_hand_on_the_other_arm_is_measured_as_a_swap(data_dir: Path) -> None:
+    """The simulator's ``hand_swaps``: in about that share of frames a hand's 21 keypoints
+    are the other hand's, the body is untouched, and ``measure_detector_noise`` counts the
+    fault on real clips (it judges only frames with the hand and both wrists, hands apart)."""
+    from dataclasses import replace
+
+    from skeletor.datasets.poseformat import list_pose_files, load_pose_file
+    from skeletor.eval.corrupt import detector_faults
+    from skeletor.pose.skeleton import HOLISTIC75
+
+    seqs = [load_pose_file(p) for p in list_pose_files(data_dir / "slp_pose_format")]
+    faults = DetectorFaults(jitter_px=0.0, drop_frames=0.0, drop_joints=0.0, outliers=0.0, hand_swaps=0.1, hand_swap_frames=2.0)
+    rng = np.random.default_rng(0)
+    noisy = [replace(s, keypoints=detector_faults(s.keypoints, HOLISTIC75, faults, rng)) for s in seqs]
+    left, right = slice(33, 54), slice(54, 75)
+    own = other = frames = 0
+    for s, n in zip(seqs, noisy):
+        np.testing.assert_array_equal(n.keypoints[:, :33], s.keypoints[:, :33])
+        for mine, theirs in ((left, right), (right, left)):
+            same = (np.isclose(n.keypoints[:, mine], s.keypoints[:, mine], equal_nan=True)).all(axis=(1, 2))
+            moved = (np.isclose(n.keypoints[:, mine], s.keypoints[:, theirs], equal_nan=True)).all(axis=(1, 2))
+            assert (same | moved).all()  # each hand is its own or the other's, never anything else
+            own, other, frames = own + same.sum(), other + (moved & ~same).sum(), frames + len(same)
+    assert 0.06 < other / frames < 0.14  # 0.1 asked (frames where both hands are absent look unchanged)
+    before, after = measure_detector_noise(seqs), measure_detector_noise(noisy)
+    gained = np.mean(list(after.hand_swapped.values())) - np.mean(list(before.hand_swapped.values()))
+    assert 0.03 < gained < 0.25  # per frame *with* that hand: a usually absent hand seen only on the other arm counts high
