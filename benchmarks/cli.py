@@ -1,4 +1,4 @@
-"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, downstream probe, real detector noise, plots.
+"""``skeletor bench``: latency, refiner backends, websocket fan-out, throughput, accuracy, real video, rig, soak, several people, downstream probe, real detector noise, refiner files side by side, plots.
 
 Each subcommand writes JSON (with machine, versions and date) to ``benchmarks/results/``;
 ``skeletor bench plot`` draws the PNG figures from them. BENCHMARKS.md explains the numbers.
@@ -25,6 +25,7 @@ _SUBCOMMANDS = (
     "benchmarks.real",
     "benchmarks.probe",
     "benchmarks.noise",
+    "benchmarks.weights",
     "benchmarks.plot",
 )
 

@@ -130,7 +130,7 @@ def test_plot(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 5000 for p in written)
 
 
-@pytest.mark.parametrize("name", ["latency", "refiner", "fanout", "throughput", "accuracy", "plot", "ray", "relay"])
+@pytest.mark.parametrize("name", ["latency", "refiner", "fanout", "throughput", "accuracy", "plot", "ray", "relay", "weights"])
 def test_every_bench_command_explains_itself(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     from realtime.commands import main
 
@@ -180,3 +180,19 @@ def test_people_smoke(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     assert run[0] <= 30 <= run[1]
     assert suspected_switches([(t, dark) for t in range(60)]) == []
     write_result(tmp_path / "people.json", {"cost": cost, "tracking": tracking, "crossings": crossings})
+
+
+@pytest.mark.data
+def test_weights_smoke(data_dir: Path, tmp_path: Path) -> None:
+    """``skeletor bench weights``: a file against itself scores the same on all three sets
+    (ratio 1), and the real-noise views are other views than the simulated ones."""
+    from benchmarks.weights import run_weights_bench
+    from skeletor.cleaner.stream import default_weights_path
+
+    w = default_weights_path()
+    res = run_weights_bench([w, w], max_files=2, progress=False)
+    assert set(res["rows"][str(w)]) == {"simulated", "real noise", "real clips"}
+    for ratios in res["ratio_to_first"][str(w)].values():
+        assert all(v == pytest.approx(1.0) for v in ratios.values())
+    sim, real = res["rows"][str(w)]["simulated"], res["rows"][str(w)]["real noise"]
+    assert sim["n_mpjpe_mm"] != real["n_mpjpe_mm"] and 20 < real["n_mpjpe_mm"] < 150
