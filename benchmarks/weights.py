@@ -46,7 +46,7 @@ def real_noise_cases(paths: list[Path], seed: int = 7) -> list:
     from skeletor.datasets.bvh import load_bandai
     from skeletor.datasets.poseformat import list_pose_files, load_pose_file
     from skeletor.eval.corrupt import detector_faults
-    from skeletor.eval.real_noise import faults_from_real, measure_detector_noise, median_shoulder_px
+    from skeletor.eval.real_noise import faults_for_view, measure_detector_noise
     from skeletor.eval.views import ViewConfig, random_view
     from skeletor.pose.skeleton import HOLISTIC75
 
@@ -56,9 +56,7 @@ def real_noise_cases(paths: list[Path], seed: int = 7) -> list:
         rng = np.random.default_rng([seed, i])
         motion = load_bandai(path)
         view = random_view(motion.positions, motion.fps, ViewConfig(), rng, name=path.stem)
-        shoulder = median_shoulder_px(view.keypoints.keypoints)
-        faults = faults_from_real(real, shoulder if np.isfinite(shoulder) else 100.0)
-        kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, faults, rng)
+        kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, faults_for_view(real, view.keypoints.keypoints), rng)
         cases.append(Case(path.stem, view.truth, replace(view.keypoints, keypoints=kp), None))
     return cases
 

@@ -38,7 +38,7 @@ from scipy.signal import savgol_coeffs
 from skeletor.eval.corrupt import DetectorFaults
 from skeletor.pose.keypoints import KeypointSequence
 
-__all__ = ["NoiseMeasureConfig", "JitterStats", "DetectorNoiseStats", "measure_detector_noise", "median_shoulder_px", "faults_from_real", "ar1_from_residual"]
+__all__ = ["NoiseMeasureConfig", "JitterStats", "DetectorNoiseStats", "measure_detector_noise", "median_shoulder_px", "faults_from_real", "faults_for_view", "ar1_from_residual"]
 
 log = logging.getLogger(__name__)
 
@@ -495,3 +495,11 @@ def faults_from_real(stats: DetectorNoiseStats, shoulder_px: float, base: Detect
             "hand_swap_frames": max(1.0, mean(stats.hand_swap_run, base.hand_swap_frames)),
         }
     )
+
+
+def faults_for_view(stats: DetectorNoiseStats, keypoints: np.ndarray, fallback_px: float = 100.0) -> DetectorFaults:
+    """:func:`faults_from_real` for the person in (T, J, 3) holistic75 ``keypoints``: at their
+    :func:`median_shoulder_px`, or at ``fallback_px`` when no frame shows both shoulders."""
+    shoulder = median_shoulder_px(keypoints)
+    return faults_from_real(stats, shoulder if np.isfinite(shoulder) else fallback_px)
+

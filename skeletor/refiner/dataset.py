@@ -168,7 +168,7 @@ def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = 
     faults = DetectorFaults()
     real = None
     if cfg.real_noise > 0:
-        from skeletor.eval.real_noise import faults_from_real, measure_detector_noise, median_shoulder_px
+        from skeletor.eval.real_noise import faults_for_view, measure_detector_noise
 
         real = measure_detector_noise([load_pose_file(p) for p in list_pose_files(root / "slp_pose_format")])
         log.info("real detector noise from the .pose files: %s", real.to_dict())
@@ -180,8 +180,7 @@ def build_dataset(out: Path, cfg: BuildConfig = BuildConfig(), progress: bool = 
             view = random_view(body, motion.fps, ViewConfig(), rng, name=path.stem)
             view_faults = faults
             if real is not None and rng.random() < cfg.real_noise:
-                shoulder = median_shoulder_px(view.keypoints.keypoints)
-                view_faults = faults_from_real(real, shoulder if np.isfinite(shoulder) else 100.0)
+                view_faults = faults_for_view(real, view.keypoints.keypoints)
             kp = detector_faults(view.keypoints.keypoints, HOLISTIC75, view_faults, rng)
             seq = replace(view.keypoints, keypoints=kp)
             if rng.random() < cfg.hint_prob:

@@ -47,6 +47,7 @@ import onnx
 import torch
 import torch.nn as nn
 
+from skeletor.refiner.graph import OPSET
 from skeletor.refiner.model import NormalisedRefiner
 
 __all__ = [
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = "skeletor-refiner"
 LAYOUT_VERSION = 2
-OPSET = 17
 _CORE = "/model/core/"  # the scope of the core's nodes in the exported graph (NormalisedRefiner.core)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -61,7 +61,7 @@ class GraphShape:
     n_heads: int
     n_layers: int
     lookahead: int
-    layer_lookahead: tuple[int, ...] = field(default=())
+    layer_lookahead: tuple[int, ...]
 
     def __post_init__(self) -> None:
         if len(self.layer_lookahead) != self.n_layers:
