@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from skeletor.uplift.compiled import njit
 from skeletor.uplift.tree import NECK, UpliftTree
 
 __all__ = ["perspective_positions", "weak_perspective_positions"]
@@ -50,34 +51,35 @@ def perspective_positions(
         rigid: put every bone back at its length (``UpliftConfig.rigid_soft_signs``), not
             only those out of reach.
     """
-    t = tree
-    # Everything that does not depend on the parents' positions, for all bones at once (bones
-    # are numbered level by level, so each level below takes a slice, not a gather).
-    child_rays = rays[t.children]  # (B, 3)
-    ray_sq = np.add.reduce(child_rays * child_rays, axis=-1)  # (B,)
-    len_sq = lengths**2  # (B,)
-    step = sign * m  # (B,) the sign's share of each bone's depth extent
-    pos = np.zeros((t.num_joints, 3))
+    return _on_rays(tree.children, tree.bone_parent, rays, lengths, m, root, sign, rigid)
+
+
+@njit
+def _on_rays(
+    children: np.ndarray, parents: np.ndarray, rays: np.ndarray, lengths: np.ndarray, m: np.ndarray, root: np.ndarray, sign: np.ndarray, rigid: bool
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`perspective_positions` for bones numbered so that a parent is placed before its children."""
+    pos = np.zeros((rays.shape[0], 3))
     pos[NECK] = rays[NECK] * root[2]
-    for lvl, ch, pa in t.level_index:
-        r, p = child_rays[lvl], pos[pa]  # (n, 3) child rays, parent positions
-        a = ray_sq[lvl]
-        b = np.add.reduce(r * p, axis=-1)
-        disc = b * b - a * (np.add.reduce(p * p, axis=-1) - len_sq[lvl])
-        sq = np.sqrt(np.maximum(disc, 0.0))
+    for b in range(len(children)):
+        r, p = rays[children[b]], pos[parents[b]]  # (3,) child ray, parent position
+        a = r[0] * r[0] + r[1] * r[1] + r[2] * r[2]
+        bb = r[0] * p[0] + r[1] * p[1] + r[2] * p[2]
+        disc = bb * bb - a * ((p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - lengths[b] ** 2)
+        sq = np.sqrt(max(disc, 0.0))
         # The child's depth: its parent's plus the sign's share of the bone's depth
-        # extent m (what the sign filter weighed), kept between the two roots.
-        lam = np.minimum(np.maximum(p[:, 2] + step[lvl], (b - sq) / a), (b + sq) / a)  # r_z = 1: lambda = z
-        v = lam[:, None] * r - p  # (n, 3) parent -> child on the ray
+        # extent m (what the sign filter weighed), kept between the two roots (r_z = 1: lambda = z).
+        lam = min(max(p[2] + sign[b] * m[b], (bb - sq) / a), (bb + sq) / a)
+        v = lam * r - p  # (3,) parent -> child on the ray
         # Bones put back at their length L, along their direction from the parent:
         # * out of reach (the 2D bone is longer than L allows): the child sits at the
         #   ray's closest point, a small reprojection error instead of a shortened bone;
         # * with rigid_soft_signs, every bone: a soft sign lands between the two depth
         #   solutions, i.e. nearer the parent than L.
-        stretch = lengths[lvl] / np.maximum(np.sqrt(np.add.reduce(v * v, axis=-1)), 1e-9)
-        if not rigid:
-            stretch = np.where(disc < 0, stretch, 1.0)
-        pos[ch] = p + v * stretch[:, None]
+        stretch = 1.0
+        if rigid or disc < 0:
+            stretch = lengths[b] / max(np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]), 1e-9)
+        pos[children[b]] = p + v * stretch
     return pos
 
 

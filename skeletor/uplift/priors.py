@@ -7,35 +7,121 @@ anatomical priors: the feet and the nose point the way the body faces, the shoul
 turns with it, the hips are not in front of the neck and turn with the shoulders, knees
 bend backwards, elbows forwards, and hands are rarely far behind the body. Each is
 scaled by ``UpliftConfig.prior_weight`` (0 turns the priors off; the hint stays).
+
+The arithmetic is in numba-compiled loops (:mod:`skeletor.uplift.compiled`): it runs for
+every frame of a live stream, on arrays of a few dozen bones, where numpy's per-call
+overhead would cost more than the arithmetic.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from skeletor.uplift.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import NECK, UpliftTree
 
 __all__ = ["SignPriors"]
 
 
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product over the last axis (size 3), the same arithmetic as ``np.cross`` without its axis juggling."""
-    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
-    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
-    out[..., 0] = a1 * b2 - a2 * b1
-    out[..., 1] = a2 * b0 - a0 * b2
-    out[..., 2] = a0 * b1 - a1 * b0
+@njit
+def _hint_and_facing(
+    cand: np.ndarray, d: np.ndarray, hz: np.ndarray, hint_var2: float, observed: np.ndarray, lengths: np.ndarray,
+    children: np.ndarray, parents: np.ndarray, w: float, b_left: int, b_right: int, b_nose: int, b_feet: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """(B, 2) emission costs: the depth hint (``hz`` (76,) metres, NaN unknown; ``hint_var2`` =
+    2 hint_std^2, 0 = no hint) and the facing priors (weight ``w``); see :meth:`SignPriors.emission`."""
+    e = np.zeros_like(cand)
+    if hint_var2 > 0:
+        for b in range(len(children)):
+            dz = hz[children[b]] - hz[parents[b]]
+            if np.isfinite(dz) and observed[children[b]] and observed[parents[b]]:
+                for k in range(2):
+                    e[b, k] += (cand[b, k] - dz) ** 2 / hint_var2
+    if w <= 0:
+        return e
+    # Facing: r = right->left shoulder vector. Its image x tells whether the body faces
+    # the camera (r_x > 0): then the toes and the nose are nearer than ankles / neck.
+    r_x = d[b_left, 0] - d[b_right, 0]
+    facing = min(max(r_x / (2 * lengths[b_left] + 1e-6), -1.0), 1.0)  # +1 facing the camera, -1 facing away
+    # state 0 (child nearer) preferred when facing the camera
+    depth_cost = 2.0 * (cand[b_nose, 1] ** 2) / (0.1 * lengths[b_nose] + 1e-3) ** 2 * 0.02
+    e[b_nose, 0] += w * max(-facing, 0.0) * depth_cost
+    e[b_nose, 1] += w * max(facing, 0.0) * depth_cost
+    # Shoulder line depth follows the sideways component of the facing direction, seen
+    # from the nose and feet: forward_x > 0 => the left shoulder is farther (dz > 0).
+    fwd_x = 0.0
+    for b in (b_feet[0], b_feet[1]):
+        if observed[children[b]]:
+            fwd_x += d[b, 0]
+    if observed[children[b_nose]]:
+        fwd_x += d[b_nose, 0] * 0.5
+    if abs(fwd_x) > 0.02:
+        pref = 1 if fwd_x > 0 else 0  # state index preferred for the left shoulder
+        cost = w * min(abs(fwd_x) / 0.05, 3.0)
+        e[b_left, 1 - pref] += cost
+        e[b_right, pref] += cost
+    return e
+
+
+@njit
+def _torso_cost(d: np.ndarray, cand: np.ndarray, bones: np.ndarray, bits: np.ndarray, ok: np.ndarray, w: float) -> np.ndarray:  # pragma: no cover - compiled
+    """(1, K) see :meth:`SignPriors.torso`; ``bits`` (K, 4) the state bits, ``ok`` (1, 4) bones observed."""
+    n_states = bits.shape[0]
+    out = np.zeros((bones.shape[0], n_states))
+    for g in range(bones.shape[0]):
+        if not (ok[g, 2] and ok[g, 3]):
+            continue
+        b0, b1, b2, b3 = bones[g, 0], bones[g, 1], bones[g, 2], bones[g, 3]
+        for k in range(n_states):
+            z0, z1 = cand[b0, bits[k, 0]], cand[b1, bits[k, 1]]
+            z2, z3 = cand[b2, bits[k, 2]], cand[b3, bits[k, 3]]
+            rx, ry, rz = d[b0, 0] - d[b1, 0], d[b0, 1] - d[b1, 1], z0 - z1  # right -> left shoulder
+            fx, fz = rz, -rx  # r x up, up = (0, -1, 0)
+            fn = np.sqrt(fx * fx + fz * fz) + 1e-9
+            fx, fz = fx / fn, fz / fn
+            lx, ly, lz = d[b0, 0] + d[b2, 0], d[b0, 1] + d[b2, 1], z0 + z2  # left hip, from the neck
+            qx, qy, qz = d[b1, 0] + d[b3, 0], d[b1, 1] + d[b3, 1], z1 + z3  # right hip
+            mx, my, mz = 0.5 * (lx + qx), 0.5 * (ly + qy), 0.5 * (lz + qz)
+            lean = (mx * fx + mz * fz) / (np.sqrt(mx * mx + my * my + mz * mz) + 1e-9)  # > 0: hips in front of the neck
+            hx, hy, hz = lx - qx, ly - qy, lz - qz
+            twist = (hx * rx + hy * ry + hz * rz) / (np.sqrt(hx * hx + hy * hy + hz * hz) * np.sqrt(rx * rx + ry * ry + rz * rz) + 1e-9)
+            out[g, k] = w * (4.0 * max(lean - 0.05, 0.0) + 3.0 * max(0.6 - twist, 0.0))
     return out
 
 
-def _group_vectors(d: np.ndarray, bones: np.ndarray, zc: np.ndarray) -> np.ndarray:
-    """(G, n, K, 3) 3D bone vectors of a sign group in each of its K states (2D part shared)."""
-    vec = np.empty(zc.shape + (3,))
-    vec[..., :2] = d[bones][:, :, None, :]
-    vec[..., 2] = zc
-    return vec
+@njit
+def _limb_cost(
+    legs: bool, d: np.ndarray, cand: np.ndarray, bones: np.ndarray, bits: np.ndarray, ok: np.ndarray, r: np.ndarray, f: np.ndarray, w: float
+) -> np.ndarray:  # pragma: no cover - compiled
+    """(G, K) see :meth:`SignPriors.limb`; ``bits`` (K, n) the state bits, ``ok`` (G, n) 1.0 where a bone is observed."""
+    n_states = bits.shape[0]
+    out = np.zeros((bones.shape[0], n_states))
+    v = np.empty((bones.shape[1], 3))
+    norm = np.empty(bones.shape[1])
+    for g in range(bones.shape[0]):
+        for k in range(n_states):
+            for i in range(bones.shape[1]):
+                b = bones[g, i]
+                v[i, 0], v[i, 1], v[i, 2] = d[b, 0], d[b, 1], cand[b, bits[k, i]]
+                norm[i] = np.sqrt(v[i, 0] ** 2 + v[i, 1] ** 2 + v[i, 2] ** 2) + 1e-9
+            # (upper x lower) . r: the bend at the middle joint, as sin(flexion)
+            cx = v[0, 1] * v[1, 2] - v[0, 2] * v[1, 1]
+            cy = v[0, 2] * v[1, 0] - v[0, 0] * v[1, 2]
+            cz = v[0, 0] * v[1, 1] - v[0, 1] * v[1, 0]
+            bend = (cx * r[0] + cy * r[1] + cz * r[2]) / (norm[0] * norm[1])
+            if legs:  # knees bend backwards, feet point forward, thighs rarely far backwards
+                foot = (v[2, 0] * f[0] + v[2, 1] * f[1] + v[2, 2] * f[2]) / norm[2]
+                hip_flex = (v[0, 0] * f[0] + v[0, 1] * f[1] + v[0, 2] * f[2]) / norm[0]
+                cost = 6.0 * max(-bend, 0.0) * (ok[g, 0] * ok[g, 1])
+                cost += 3.0 * max(-foot, 0.0) * ok[g, 2]
+                cost += 2.0 * max(-hip_flex - 0.35, 0.0) * ok[g, 0]
+            else:  # elbows bend forwards, hands rarely far behind the body
+                reach = (v[0, 0] + v[1, 0]) * f[0] + (v[0, 1] + v[1, 1]) * f[1] + (v[0, 2] + v[1, 2]) * f[2]  # metres
+                cost = 1.5 * max(bend, 0.0) * (ok[g, 0] * ok[g, 1])
+                cost += 1.0 * max(-reach - 0.1, 0.0) / 0.2
+            out[g, k] = w * cost
+    return out
 
 
 class SignPriors:
@@ -44,6 +130,8 @@ class SignPriors:
     def __init__(self, tree: UpliftTree, config: UpliftConfig) -> None:
         self.tree = tree
         self.config = config
+        self._feet = np.array(tree.b_feet, dtype=np.int64)
+        self._no_hint = np.full(tree.num_joints, np.nan)
 
     def emission(
         self, cand: np.ndarray, d: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray, lengths: np.ndarray
@@ -59,60 +147,32 @@ class SignPriors:
             lengths: (B,) the current bone lengths, metres.
         """
         t, cfg = self.tree, self.config
-        e = np.zeros_like(cand)
+        hz, var2 = self._no_hint, 0.0
         if depth is not None and np.isfinite(cfg.hint_std):
-            hz = np.concatenate([np.asarray(depth, np.float64), [np.nan]]) / s  # metres, smaller = nearer
+            hz = np.empty(t.num_joints)
+            hz[:75] = np.asarray(depth, np.float64) / s  # metres, smaller = nearer
             hz[NECK] = 0.5 * (hz[11] + hz[12])
-            dz_hint = hz[t.children] - hz[t.bone_parent]
-            ok = np.isfinite(dz_hint) & observed[t.children] & observed[t.bone_parent]
-            e[ok] += (cand[ok] - dz_hint[ok, None]) ** 2 / (2 * cfg.hint_std**2)
-        w = cfg.prior_weight
-        if w <= 0:
-            return e
-        # Facing: r = right->left shoulder vector. Its image x tells whether the body faces
-        # the camera (r_x > 0): then the toes and the nose are nearer than ankles / neck.
-        r_x = d[t.b_shoulder[0], 0] - d[t.b_shoulder[1], 0]
-        width = 2 * lengths[t.b_shoulder[0]] + 1e-6
-        facing = float(np.clip(r_x / width, -1, 1))  # +1 facing the camera, -1 facing away
-        for bone in (t.b_nose,):
-            # state 0 (child nearer) preferred when facing the camera
-            e[bone, 0] += w * max(-facing, 0) * 2.0 * (cand[bone, 1] ** 2) / (0.1 * lengths[bone] + 1e-3) ** 2 * 0.02
-            e[bone, 1] += w * max(facing, 0) * 2.0 * (cand[bone, 1] ** 2) / (0.1 * lengths[bone] + 1e-3) ** 2 * 0.02
-        # Shoulder line depth follows the sideways component of the facing direction, seen
-        # from the nose and feet: forward_x > 0 => the left shoulder is farther (dz > 0).
-        fwd_x = 0.0
-        for bone in (*t.b_feet, t.b_nose):
-            ch = t.children[bone]
-            if observed[ch]:
-                fwd_x += d[bone, 0] * (1.0 if bone != t.b_nose else 0.5)
-        if abs(fwd_x) > 0.02:
-            sgn = 1 if fwd_x > 0 else 0  # state index preferred for the left shoulder
-            for bone, pref in ((t.b_shoulder[0], sgn), (t.b_shoulder[1], 1 - sgn)):
-                e[bone, 1 - pref] += w * min(abs(fwd_x) / 0.05, 3.0)
-        return e
+            var2 = 2 * cfg.hint_std**2
+        return _hint_and_facing(
+            cand, d, hz, var2, observed, lengths, t.children, t.bone_parent, float(cfg.prior_weight), t.b_shoulder[0], t.b_shoulder[1], t.b_nose, self._feet
+        )
 
-    def torso(self, d: np.ndarray, zc: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    def torso(self, d: np.ndarray, cand: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """(1, K) anatomical cost of the torso's sign combinations: hips not in front of the
         neck (no backward lean past ~3 deg), hip line turning with the shoulder line.
 
         Bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip.
+        Only when both flanks are observed; zeros with ``prior_weight`` 0.
+
+        Args:
+            d: (B, 2) the 2D bone vectors, metres.
+            cand: (B, 2) each bone's depth step in its two states, metres.
+            observed: (76,) joints detected in this frame.
         """
         t, w = self.tree, self.config.prior_weight
-        if w <= 0:
-            return np.zeros(zc.shape[::2])
         bones = t.torso
-        vec = _group_vectors(d, bones, zc)  # (1, 4, K, 3)
-        r = vec[:, 0] - vec[:, 1]  # (1, K, 3) right -> left shoulder
-        f = np.zeros_like(r)  # r x up, up = (0, -1, 0)
-        f[..., 0], f[..., 2] = r[..., 2], -r[..., 0]
-        f /= np.sqrt(np.add.reduce(f * f, axis=-1, keepdims=True)) + 1e-9
-        hip_l, hip_r = vec[:, 0] + vec[:, 2], vec[:, 1] + vec[:, 3]  # from the neck
-        mid_hip = 0.5 * (hip_l + hip_r)
-        lean = np.add.reduce(mid_hip * f, axis=-1) / (np.sqrt(np.add.reduce(mid_hip * mid_hip, axis=-1)) + 1e-9)  # > 0: hips in front of the neck
-        h = hip_l - hip_r
-        twist = np.add.reduce(h * r, axis=-1) / (np.sqrt(np.add.reduce(h * h, axis=-1)) * np.sqrt(np.add.reduce(r * r, axis=-1)) + 1e-9)
         ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (1, 4)
-        return w * (ok[:, 2] & ok[:, 3])[:, None] * (4.0 * np.maximum(lean - 0.05, 0) + 3.0 * np.maximum(0.6 - twist, 0))
+        return _torso_cost(d, cand, bones, t.group_bits["torso"], ok, float(max(w, 0.0)))
 
     def body_frame(self, d: np.ndarray, sign: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Unit vectors (right -> left shoulder, forward = that x up) from the chosen torso signs; None if undefined."""
@@ -133,29 +193,23 @@ class SignPriors:
         return r, f
 
     def limb(
-        self, name: str, bones: np.ndarray, d: np.ndarray, zc: np.ndarray, frame: tuple[np.ndarray, np.ndarray], observed: np.ndarray
+        self, name: str, bones: np.ndarray, d: np.ndarray, cand: np.ndarray, frame: tuple[np.ndarray, np.ndarray], observed: np.ndarray
     ) -> np.ndarray:
         """(G, K) anatomical cost of each sign combination of the arms or legs.
 
         ``frame`` = (r, f): r = right->left shoulder, forward f = r x up (up = image up).
         Knees bend backwards ((thigh x shank) . r > 0), feet point forward (foot . f > 0),
         elbows bend forwards ((upper x forearm) . r < 0), hands are rarely far behind the body.
+
+        Args:
+            name: "arms" or "legs".
+            bones: (G, n) the group's bones.
+            d: (B, 2) the 2D bone vectors, metres.
+            cand: (B, 2) each bone's depth step in its two states, metres.
+            frame: the body frame of :meth:`body_frame`.
+            observed: (76,) joints detected in this frame.
         """
-        t, w = self.tree, self.config.prior_weight
+        t = self.tree
         r, f = frame
-        vec = _group_vectors(d, bones, zc)  # (G, n, K, 3)
-        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (G, n)
-        norms = np.sqrt(np.add.reduce(vec * vec, axis=-1)) + 1e-9  # (G, n, K)
-        if name == "legs":
-            knee = _cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])  # (G, K) = sin(flexion)
-            foot = vec[:, 2] @ f / norms[:, 2]
-            cost = 6.0 * np.maximum(-knee, 0) * (ok[:, 0] & ok[:, 1])[:, None]
-            cost += 3.0 * np.maximum(-foot, 0) * ok[:, 2][:, None]
-            hip_flex = vec[:, 0] @ f / norms[:, 0]  # thighs rarely point far backwards
-            cost += 2.0 * np.maximum(-hip_flex - 0.35, 0) * ok[:, 0][:, None]
-        else:
-            elbow = _cross(vec[:, 0], vec[:, 1]) @ r / (norms[:, 0] * norms[:, 1])
-            reach = (vec[:, 0] + vec[:, 1]) @ f  # wrist relative to shoulder along forward, metres
-            cost = 1.5 * np.maximum(elbow, 0) * (ok[:, 0] & ok[:, 1])[:, None]
-            cost += 1.0 * np.maximum(-reach - 0.1, 0) / 0.2
-        return w * cost
+        ok = (observed[t.children[bones]] & observed[t.bone_parent[bones]]).astype(np.float64)  # (G, n)
+        return _limb_cost(name == "legs", d, cand, bones, t.group_bits[name], ok, r, f, float(self.config.prior_weight))

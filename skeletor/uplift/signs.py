@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skeletor.uplift.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.priors import SignPriors
 from skeletor.uplift.tree import UpliftTree
@@ -64,6 +65,7 @@ class SignFilter:
         self._prev_z: np.ndarray = np.zeros((len(t.children), 2))  # candidate dz values (state -, state +) last frame
         # Filter costs per sign group: single bones (2 states), arms (4), legs (8).
         self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in t.sign_groups.items()}
+        self._no_prior = {name: np.zeros_like(a) for name, a in self._alpha.items()}  # groups without anatomical costs
 
     def step(
         self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray, lengths: np.ndarray
@@ -84,9 +86,7 @@ class SignFilter:
         """
         t, cfg = self.tree, self.config
         cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
-        tau = cfg.continuity_std + 0.15 * lengths
-        # (B, 2, 2) continuity cost of each bone going from state s' (last frame) to state s
-        step = (cand[:, None, :] - self._prev_z[:, :, None]) ** 2 / (2 * tau[:, None, None] ** 2)
+        step = _continuity(cand, self._prev_z, cfg.continuity_std + 0.15 * lengths)  # (B, 2, 2)
         single_e = self.priors.emission(cand, d, depth, s, observed, lengths)  # (B, 2)
         sign = np.zeros(len(m))
         soft = np.zeros(len(m))
@@ -97,33 +97,105 @@ class SignFilter:
         # Singles first: the shoulders fix the body's facing, which the limb priors need.
         for name in ("singles", "torso", "arms", "legs"):
             bones = t.sign_groups[name]  # (G, n)
-            trans = np.add.reduce(step.ravel()[t.group_pair_index[name]], axis=1)  # (G, K', K)
-            # emission: hints on each bone (sum over the group's bones), plus limb priors
-            emit = np.add.reduce(single_e.ravel()[t.group_state_index[name]], axis=1)  # (G, K)
+            extra = self._no_prior[name]  # (G, K) the group's anatomical cost
             if name == "torso":
-                emit = emit + self.priors.torso(d, cand.ravel()[t.group_state_index[name]], observed)
+                extra = self.priors.torso(d, cand, observed)
             elif name != "singles":
                 if frame is None:
                     frame = self.priors.body_frame(d, sign, lengths)
                 if frame is not None:
-                    emit = emit + self.priors.limb(name, bones, d, cand.ravel()[t.group_state_index[name]], frame, observed)
-            total = self._alpha[name][:, :, None] + trans
-            if keep:
-                back[name] = total.argmin(axis=1)  # (G, K)
-            alpha = np.minimum.reduce(total, axis=1) + emit
-            alpha -= np.minimum.reduce(alpha, axis=1, keepdims=True)
-            np.minimum(alpha, 50.0, out=alpha)  # bounded memory: evidence can always be overturned
+                    extra = self.priors.limb(name, bones, d, cand, frame, observed)
+            trans, emit, best_prev, alpha = _group_forward(
+                step, single_e, extra, bones, t.group_bits[name], self._alpha[name], cfg.sign_temperature, sign, soft
+            )
             self._alpha[name] = alpha
-            if keep:
-                hmm[name] = (trans, emit, alpha.copy())  # kept per frame for lookahead smoothing
-            best = alpha.argmin(axis=1)  # (G,)
-            signs = t.group_sign_bits[name]  # (K, n)
-            sign[bones] = signs[best]
-            post = np.exp(-alpha / cfg.sign_temperature)
-            post /= np.add.reduce(post, axis=1, keepdims=True)  # (G, K) posterior over the group's states
-            soft[bones] = post @ signs  # (G, n) expected sign of each bone
+            if keep:  # kept per frame for back-tracking and lookahead smoothing
+                back[name] = best_prev
+                hmm[name] = (trans, emit, alpha.copy())
         self._prev_z = cand
         return SignStep(sign, soft, back, hmm)
+
+
+@njit
+def _continuity(cand: np.ndarray, prev_z: np.ndarray, tau: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """(B, 2, 2) continuity cost of each bone going from state s' (last frame, ``prev_z``
+    (B, 2)) to state s (``cand`` (B, 2)): a Gaussian on the change of dz, std ``tau`` (B,)."""
+    out = np.empty((cand.shape[0], 2, 2))
+    for b in range(cand.shape[0]):
+        var2 = 2 * tau[b] ** 2
+        for sp in range(2):
+            for sc in range(2):
+                out[b, sp, sc] = (cand[b, sc] - prev_z[b, sp]) ** 2 / var2
+    return out
+
+
+@njit
+def _group_forward(
+    step: np.ndarray, single_e: np.ndarray, extra: np.ndarray, bones: np.ndarray, bits: np.ndarray, alpha: np.ndarray,
+    temperature: float, sign: np.ndarray, soft: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """One forward step of a sign group's HMM (min-sum), and its bones' signs.
+
+    A group of n bones has K = 2^n states; state k gives bone i the state bit
+    ``bits[k, i]`` (0 = child nearer). Costs: the transition from k' to k is the sum of its
+    bones' continuity costs ``step`` (B, 2, 2); the emission the sum of their ``single_e``
+    (B, 2) plus the group's anatomical ``extra`` (G, K).
+
+    Args:
+        step, single_e, extra: as above.
+        bones: (G, n) the groups' bones.
+        bits: (K, n) the state bits.
+        alpha: (G, K) last frame's forward costs.
+        temperature: of the posterior over the states.
+        sign: (B,) written for the group's bones: the best state's sign, +-1.
+        soft: (B,) written for the group's bones: the posterior mean sign.
+
+    Returns:
+        trans (G, K', K), emit (G, K), the best previous state of each state (G, K), and the
+        new forward costs (G, K), shifted to a minimum of 0 and capped at 50 (bounded
+        memory: evidence can always be overturned).
+    """
+    n_groups, n = bones.shape
+    n_states = bits.shape[0]
+    trans = np.empty((n_groups, n_states, n_states))
+    emit = np.empty((n_groups, n_states))
+    best_prev = np.empty((n_groups, n_states), dtype=np.int64)
+    new = np.empty((n_groups, n_states))
+    post = np.empty(n_states)
+    for g in range(n_groups):
+        for k in range(n_states):
+            e = 0.0
+            for i in range(n):
+                e += single_e[bones[g, i], bits[k, i]]
+            emit[g, k] = e + extra[g, k]
+            for kp in range(n_states):
+                c = 0.0
+                for i in range(n):
+                    c += step[bones[g, i], bits[kp, i], bits[k, i]]
+                trans[g, kp, k] = c
+        for k in range(n_states):
+            arg, low = 0, alpha[g, 0] + trans[g, 0, k]
+            for kp in range(1, n_states):
+                v = alpha[g, kp] + trans[g, kp, k]
+                if v < low:
+                    arg, low = kp, v
+            best_prev[g, k] = arg
+            new[g, k] = low + emit[g, k]
+        floor = new[g].min()
+        best, total = 0, 0.0
+        for k in range(n_states):
+            new[g, k] = min(new[g, k] - floor, 50.0)
+            if new[g, k] < new[g, best]:
+                best = k
+            post[k] = np.exp(-new[g, k] / temperature)
+            total += post[k]
+        for i in range(n):
+            mean = 0.0
+            for k in range(n_states):
+                mean += post[k] / total * (2.0 * bits[k, i] - 1.0)
+            sign[bones[g, i]] = 2.0 * bits[best, i] - 1.0
+            soft[bones[g, i]] = mean
+    return trans, emit, best_prev, new
 
 
 def smoothed_soft(steps: Sequence[SignStep], tree: UpliftTree, temperature: float) -> np.ndarray:

@@ -19,6 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton
+from skeletor.uplift.compiled import njit
 
 __all__ = ["NECK", "UpliftTree", "default_tree", "with_neck_joint", "keypoints_with_neck"]
 
@@ -71,6 +72,22 @@ def keypoints_with_neck(kp: np.ndarray, min_conf: float) -> tuple[np.ndarray, np
     c = np.concatenate([c, neck_c[..., None]], axis=-1)
     xy = np.where(c[..., None] > 0, xy, np.nan)
     return xy, c
+
+
+@njit
+def _impose_lengths(p: np.ndarray, lengths: np.ndarray, children: np.ndarray, parents: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """(J+1, 3) :meth:`UpliftTree.impose_lengths` of ``p`` (J+1, 3), bones numbered so that a
+    parent comes before its children: each bone with a direction (both ends finite, length
+    > 1e-9) is laid from its parent's new place at its length; a bone without one leaves
+    its child where it was (NaN stays NaN), and the subtree below hangs from there."""
+    out = p.copy()
+    for b in range(len(children)):
+        c, a = children[b], parents[b]
+        v = p[c] - p[a]
+        n = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+        if n > 1e-9:  # False for NaN too
+            out[c] = out[a] + v * (lengths[b] / n)
+    return out
 
 
 def _left(name: str) -> str:
@@ -154,6 +171,7 @@ class UpliftTree:
             name: g[:, :, None, None] * 4 + 2 * _BITS[g.shape[1]].T[None, :, :, None] + _BITS[g.shape[1]].T[None, :, None, :]
             for name, g in self.sign_groups.items()
         }  # (G, n, K', K): previous state K', current state K
+        self.group_bits = {name: _BITS[g.shape[1]] for name, g in self.sign_groups.items()}  # (K, n) 0 / 1
         self.group_sign_bits = {name: 2.0 * _BITS[g.shape[1]] - 1.0 for name, g in self.sign_groups.items()}  # (K, n) +-1
 
     def shared_id(self, child: str) -> int:
@@ -194,23 +212,8 @@ class UpliftTree:
         Walks from the root (the mid-shoulder neck) outwards, so each joint moves along its
         bone only. Joints that are NaN stay NaN, and their subtrees keep their own offsets.
         """
-        # Without a level loop: a joint is its anchor's input position plus the bones at
-        # their lengths on the path down from it, where its anchor is its deepest
-        # ancestor-or-self whose bone has no direction (a NaN end, or zero length), else the
-        # root. Such a joint keeps its own position (NaN stays NaN, and a joint below one
-        # hangs from its own input position), exactly as a walk from the root would do.
         p = with_neck_joint(np.asarray(pose)).astype(np.float64)  # (76, 3)
-        v = p[self.children] - p[self.bone_parent]  # (B, 3) the input bones
-        n = np.sqrt(np.add.reduce(v * v, axis=-1))  # (B,), NaN where an end is NaN
-        ok = n > 1e-9  # False for NaN too
-        step = np.where(ok[:, None], v / np.where(ok, n, 1.0)[:, None] * np.asarray(lengths)[:, None], 0.0)  # (B, 3)
-        anchor = np.zeros(self.num_joints, dtype=bool)  # (J+1,) the root and every child of a bone without direction
-        anchor[self.children[~ok]] = True
-        anchor[self.parents < 0] = True
-        nearest = self.deepest_anchor(anchor)  # (J+1,)
-        reach = self.ancestors @ step  # (J+1, 3) sum of the steps from the root to each joint
-        out = p[nearest] + reach - reach[nearest]
-        return out[:75].astype(np.float32)
+        return _impose_lengths(p, np.asarray(lengths, np.float64), self.children, self.bone_parent)[:75].astype(np.float32)
 
     def deepest_anchor(self, anchor: np.ndarray) -> np.ndarray:
         """(J+1,) int: for each joint, its deepest ancestor-or-self marked in ``anchor`` (J+1,) bool.

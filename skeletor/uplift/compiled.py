@@ -1,0 +1,29 @@
+"""The uplift's compiled loops: numba, cached on disk, GIL released.
+
+The streaming uplift runs once per frame of a live stream on arrays of a few dozen bones:
+there numpy's per-call overhead (about a microsecond a call, hundreds of calls a frame)
+costs more than the arithmetic, so the per-frame hot paths (the sign filter's forward
+step and priors, the placement on viewing rays, the bone-length quantiles) are plain
+loops compiled by numba. :func:`njit` compiles with ``cache=True`` (the machine code is
+kept beside the module, or in numba's user cache where that is read-only, so only the
+first run on a machine compiles) and ``nogil=True`` (a frame's uplift does not hold the
+interpreter while the detector's thread wants it). Building a
+:class:`~skeletor.uplift.streaming.StreamingUplifter` compiles (or loads) every one of them,
+once per process, before the first frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from numba import njit as _numba_njit
+
+__all__ = ["njit"]
+
+F = TypeVar("F", bound=Callable)
+
+
+def njit(fn: F) -> F:
+    """``fn`` compiled by numba in nopython mode, cached on disk, releasing the GIL."""
+    return _numba_njit(cache=True, nogil=True)(fn)  # type: ignore[return-value]
