@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skeletor.compiled import njit
+
 __all__ = ["OneEuroParams", "OneEuroFilter"]
 
 
@@ -39,10 +41,29 @@ class OneEuroParams:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
 
 
-def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
-    """Smoothing factor of a first-order low-pass at ``cutoff`` Hz for a step of ``dt`` s."""
-    r = 2.0 * np.pi * cutoff * dt
-    return r / (r + 1.0)
+@njit
+def _one_euro_step(
+    a: np.ndarray, ok: np.ndarray, x: np.ndarray, dx: np.ndarray, last_t: np.ndarray, t: float, min_cutoff: float, beta: float, d_cutoff: float
+) -> None:  # pragma: no cover - compiled
+    """One frame of the filter, in place, entry by entry (all (N,) arrays).
+
+    ``a`` the new values, valid where ``ok``; ``x``, ``dx`` the filtered value and speed;
+    ``last_t`` each entry's last observation time (NaN until seen). An entry seen before
+    is filtered over the time since its last observation; one seen for the first time is
+    taken as it is; a missing one keeps its state.
+    """
+    for i in range(a.shape[0]):
+        if not ok[i]:
+            continue
+        if np.isfinite(last_t[i]):
+            dt = t - last_t[i]
+            r = 2.0 * np.pi * d_cutoff * dt  # the speed's low-pass: alpha = r / (r + 1)
+            dx[i] = dx[i] + r / (r + 1.0) * ((a[i] - x[i]) / dt - dx[i])
+            r = 2.0 * np.pi * (min_cutoff + beta * abs(dx[i])) * dt  # the cutoff rises with speed
+            x[i] = x[i] + r / (r + 1.0) * (a[i] - x[i])
+        else:
+            x[i] = a[i]
+        last_t[i] = t
 
 
 class OneEuroFilter:
@@ -128,17 +149,6 @@ class OneEuroFilter:
         elif a.shape != self._x.shape:
             raise ValueError(f"frame shape changed from {self._x.shape} to {a.shape}; call reset() first")
         assert self._dx is not None and self._t is not None
-        seen = np.isfinite(self._t)
-        update = ok & seen
-        with np.errstate(invalid="ignore"):
-            dt = np.where(update, t - self._t, 1.0)
-            dx = np.where(update, (a - self._x) / dt, 0.0)
-            edx = self._dx + _alpha(self.d_cutoff, dt) * (dx - self._dx)
-            cutoff = self.min_cutoff + self.beta * np.abs(edx)
-            xh = self._x + _alpha(cutoff, dt) * (a - self._x)
-        first = ok & ~seen
-        self._x = np.where(update, xh, np.where(first, a, self._x))
-        self._dx = np.where(update, edx, self._dx)
-        self._t = np.where(ok, t, self._t)
+        _one_euro_step(a.ravel(), ok.ravel(), self._x.ravel(), self._dx.ravel(), self._t.ravel(), t, self.min_cutoff, self.beta, self.d_cutoff)
         self._t_last = t
         return self._x.astype(dtype)

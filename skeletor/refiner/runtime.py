@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from skeletor.compiled import njit
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
 
 __all__ = [
@@ -71,6 +72,23 @@ log = logging.getLogger(__name__)
 
 _HANDS = np.array(LEFT_HAND + RIGHT_HAND)  # holistic75 hand joints
 _HAND_WRISTS = ((np.array(LEFT_HAND), 15), (np.array(RIGHT_HAND), 16))  # each hand's joints, the body wrist it hangs from
+_HAND_JOINT = np.array(LEFT_HAND + RIGHT_HAND)  # (42,) every hand joint ...
+_HAND_WRIST = np.array([15] * len(LEFT_HAND) + [16] * len(RIGHT_HAND))  # (42,) ... and its body wrist
+
+
+@njit
+def _carry_hands_onto(
+    body: np.ndarray, poses: np.ndarray, present: np.ndarray, emit: int, joints: np.ndarray, wrists: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """``_WindowedRefiner._carry_hands``, in place on ``body`` (B, J, 3), from windows (B, T, J, 3), present (B, T, J)."""
+    for b in range(poses.shape[0]):
+        for i in range(joints.shape[0]):
+            j, w = joints[i], wrists[i]
+            for t in range(emit, -1, -1):  # the newest frame up to the emitted one with the joint and its wrist
+                if present[b, t, j] > 0 and present[b, t, w] > 0:
+                    for c in range(3):
+                        body[b, j, c] = poses[b, t, j, c] - poses[b, t, w, c] + body[b, w, c]
+                    break
 
 # Written by skeletor.refiner.export (kept in step by tests/skeletor/test_runtime.py).
 FORMAT = "skeletor-refiner"
@@ -313,13 +331,7 @@ class _WindowedRefiner(ABC):
         offset from that wrist added to the refined wrist. A hand joint with no such frame
         keeps the model's answer (its confidence is 0.5 or 0: filled in, or missing).
         """
-        e = self.emit_index
-        rows = np.arange(len(poses))[:, None]  # (B, 1)
-        for hand, wrist in _HAND_WRISTS:
-            ok = (present[:, : e + 1, hand] > 0) & (present[:, : e + 1, [wrist]] > 0)  # (B, e+1, 21)
-            last = e - np.argmax(ok[:, ::-1], axis=1)  # (B, 21) newest frame with the joint and its wrist
-            rel = poses[rows, last, hand] - poses[rows, last, wrist]  # (B, 21, 3) offset from the wrist
-            body[:, hand] = np.where(ok.any(axis=1)[..., None], rel + body[:, [wrist]], body[:, hand])
+        _carry_hands_onto(body, poses, present, self.emit_index, _HAND_JOINT, _HAND_WRIST)
         return body
 
     @property

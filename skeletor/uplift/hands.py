@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from skeletor.compiled import njit
+
 __all__ = ["HAND_OFFSETS", "hand_chirality", "detector_hands", "unmirror_hands"]
 
 # First index (the hand's wrist) and palm side (+1: along +n) of each hand in holistic75.
 HAND_OFFSETS: dict[str, tuple[int, float]] = {"left": (33, -1.0), "right": (54, 1.0)}
 # Joints of a 21-point hand that flex to the palm's side: thumb MCP, IP, tip; PIP, DIP, tip of each finger.
-_FLEXING = np.array([2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20])
+_FLEXING = (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)
 _WRIST, _INDEX_MCP, _MIDDLE_MCP, _PINKY_MCP = 0, 5, 9, 17
 
 
@@ -55,12 +57,27 @@ def hand_chirality(pose: np.ndarray, hand: str) -> np.ndarray:
     """
     o, side = HAND_OFFSETS[hand]
     p = np.asarray(pose, np.float64)
-    w = p[..., o + _WRIST, :]
-    n = np.cross(p[..., o + _INDEX_MCP, :] - w, p[..., o + _PINKY_MCP, :] - w)  # (..., 3)
-    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
-    size = np.linalg.norm(p[..., o + _MIDDLE_MCP, :] - w, axis=-1) + 1e-12
-    off = np.einsum("...jc,...c->...j", p[..., o + _FLEXING, :] - w[..., None, :], n)  # (..., 15) signed distances
-    return side * off.mean(-1) / size
+    flat = np.ascontiguousarray(p[..., o : o + 21, :]).reshape(-1, 21, 3)  # (N, 21, 3) the hand of each pose
+    return _chirality(flat, side).reshape(p.shape[:-2])
+
+
+@njit
+def _chirality(hands: np.ndarray, side: float) -> np.ndarray:  # pragma: no cover - compiled
+    """(N,) :func:`hand_chirality` of (N, 21, 3) hands (NaN joints give NaN)."""
+    out = np.empty(hands.shape[0])
+    for h in range(hands.shape[0]):
+        p = hands[h]
+        w = p[_WRIST]
+        a, b = p[_INDEX_MCP] - w, p[_PINKY_MCP] - w
+        n = np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])  # palm normal
+        n /= np.sqrt(n[0] ** 2 + n[1] ** 2 + n[2] ** 2) + 1e-12
+        m = p[_MIDDLE_MCP] - w
+        size = np.sqrt(m[0] ** 2 + m[1] ** 2 + m[2] ** 2) + 1e-12
+        total = 0.0
+        for j in _FLEXING:
+            total += (p[j, 0] - w[0]) * n[0] + (p[j, 1] - w[1]) * n[1] + (p[j, 2] - w[2]) * n[2]  # signed distance
+        out[h] = side * (total / len(_FLEXING)) / size
+    return out
 
 
 def detector_hands(pose: np.ndarray, keypoints: np.ndarray, depth: np.ndarray | None) -> np.ndarray:

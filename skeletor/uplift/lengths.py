@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skeletor.uplift.compiled import njit
+from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import UpliftTree
 

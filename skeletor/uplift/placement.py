@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skeletor.uplift.compiled import njit
+from skeletor.compiled import njit
 from skeletor.uplift.tree import NECK, UpliftTree
 
 __all__ = ["perspective_positions", "weak_perspective_positions"]

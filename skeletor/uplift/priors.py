@@ -8,7 +8,7 @@ turns with it, the hips are not in front of the neck and turn with the shoulders
 bend backwards, elbows forwards, and hands are rarely far behind the body. Each is
 scaled by ``UpliftConfig.prior_weight`` (0 turns the priors off; the hint stays).
 
-The arithmetic is in numba-compiled loops (:mod:`skeletor.uplift.compiled`): it runs for
+The arithmetic is in numba-compiled loops (:mod:`skeletor.compiled`): it runs for
 every frame of a live stream, on arrays of a few dozen bones, where numpy's per-call
 overhead would cost more than the arithmetic.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skeletor.uplift.compiled import njit
+from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import NECK, UpliftTree
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skeletor.uplift.compiled import njit
+from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.priors import SignPriors
 from skeletor.uplift.tree import UpliftTree

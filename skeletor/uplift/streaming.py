@@ -335,7 +335,7 @@ def _compile_once() -> None:
 
     Called by every :class:`StreamingUplifter`'s constructor, so a live stream's first frame
     does not wait for them: compiling takes several seconds the first time on a machine,
-    loading them ~0.2 s after that (:mod:`skeletor.uplift.compiled`). Runs a throwaway
+    loading them ~0.2 s after that (:mod:`skeletor.compiled`). Runs a throwaway
     uplifter over two frames of a person in full view with a depth hint, and puts its
     bones to length (:meth:`UpliftTree.impose_lengths`): that reaches every compiled function.
     """

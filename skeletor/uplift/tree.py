@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from skeletor.pose.skeleton import HOLISTIC75, Skeleton
-from skeletor.uplift.compiled import njit
+from skeletor.compiled import njit
 
 __all__ = ["NECK", "UpliftTree", "default_tree", "with_neck_joint", "keypoints_with_neck"]
 

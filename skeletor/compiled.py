@@ -1,9 +1,10 @@
-"""The uplift's compiled loops: numba, cached on disk, GIL released.
+"""Skeletor's compiled loops: numba, cached on disk, GIL released.
 
-The streaming uplift runs once per frame of a live stream on arrays of a few dozen bones:
-there numpy's per-call overhead (about a microsecond a call, hundreds of calls a frame)
-costs more than the arithmetic, so the per-frame hot paths (the sign filter's forward
-step and priors, the placement on viewing rays, the bone-length quantiles) are plain
+The streaming cleaner runs once per frame of a live stream on arrays of a few dozen
+joints: there numpy's per-call overhead (about a microsecond a call, hundreds of calls a
+frame) costs more than the arithmetic, so the per-frame hot paths (the uplift's sign
+filter and priors, placement on viewing rays, bone-length quantiles and rigid bones; the
+hands' chirality, the One Euro filter, the hands carried on the refined wrists) are plain
 loops compiled by numba. :func:`njit` compiles with ``cache=True`` (the machine code is
 kept beside the module, or in numba's user cache where that is read-only, so only the
 first run on a machine compiles) and ``nogil=True`` (a frame's uplift does not hold the
