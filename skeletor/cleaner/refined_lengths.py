@@ -23,10 +23,27 @@ from __future__ import annotations
 import numpy as np
 
 from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
+from skeletor.compiled import njit
 from skeletor.uplift import UpliftTree
+from skeletor.uplift.tree import with_neck_joint
 from skeletor.uplift.lengths import quantile_rows
 
 __all__ = ["RefinedBoneLengths"]
+
+
+@njit
+def _record(
+    p: np.ndarray, children: np.ndarray, parents: np.ndarray, rows: np.ndarray, cols: np.ndarray, buffer: np.ndarray, finite: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Write the length of each bone (``children[i]``, ``parents[i]``) of ``p`` (J+1, 3) into
+    ``buffer[rows[i], cols[i]]`` (+inf for a NaN length), keeping ``finite`` (R,), the count
+    of finite lengths in each row, up to date."""
+    for i in range(len(rows)):
+        c, a = children[i], parents[i]
+        length = np.sqrt((p[c, 0] - p[a, 0]) ** 2 + (p[c, 1] - p[a, 1]) ** 2 + (p[c, 2] - p[a, 2]) ** 2)
+        r, k = rows[i], cols[i]
+        finite[r] += int(np.isfinite(length)) - int(buffer[r, k] < np.inf)
+        buffer[r, k] = length if np.isfinite(length) else np.inf
 
 
 class RefinedBoneLengths:
@@ -53,6 +70,7 @@ class RefinedBoneLengths:
         self._twin_slot[tree.share_second] = 1
         self._body = self._bone_row >= 0  # (B,) body bones
         self._body_rows, self._body_slots = self._bone_row[self._body], self._twin_slot[self._body]  # their row and column in a frame
+        self._body_ends = tree.children[self._body], tree.bone_parent[self._body]  # their child and parent joints
         self.reset()
 
     def reset(self) -> None:
@@ -65,13 +83,8 @@ class RefinedBoneLengths:
 
     def push(self, pose: np.ndarray) -> None:
         """Add one refined (75, 3) pose (metres; NaN joints add nothing)."""
-        lengths = self.tree.bone_lengths_of(np.asarray(pose)[None])  # (B,) NaN where a joint is NaN
-        k = self._n % self.history
-        rows, cols = self._body_rows, 2 * k + self._body_slots
-        new = lengths[self._body]
-        old = self._buffer[rows, cols]
-        np.add.at(self._finite, rows, np.isfinite(new).astype(np.int64) - np.isfinite(old))
-        self._buffer[rows, cols] = np.where(np.isfinite(new), new, np.inf)
+        p = with_neck_joint(np.asarray(pose, np.float64))  # (76, 3)
+        _record(p, *self._body_ends, self._body_rows, 2 * (self._n % self.history) + self._body_slots, self._buffer, self._finite)
         self._n += 1
 
     def median(self) -> np.ndarray:

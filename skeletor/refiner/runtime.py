@@ -250,16 +250,7 @@ def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> t
     Returns:
         (root (B, 3) float32, scale (B,) float32).
     """
-    ls, rs = poses[:, :, 11], poses[:, :, 12]  # (B, T, 3) each
-    both = present[:, :, 11] & present[:, :, 12]  # (B, T)
-    n = both.sum(axis=1)  # (B,)
-    mid = np.where(both[..., None], np.float32(0.5) * (ls + rs), np.float32(np.inf))  # (B, T, 3) absent sort last
-    d = ls - rs
-    width = np.where(both, np.sqrt(np.add.reduce(d * d, axis=-1)), np.float32(np.inf))  # (B, T)
-    rows = np.arange(len(poses))
-    idx = np.maximum(n - 1, 0) // 2  # (B,) lower median
-    root = np.sort(mid, axis=1)[rows, idx]  # (B, 3)
-    scale = np.sort(width, axis=1)[rows, idx]  # (B,)
+    root, scale, n = _shoulder_medians(np.ascontiguousarray(poses, np.float32), np.ascontiguousarray(present, np.bool_))  # (B, 3), (B,), (B,)
     if (n == 0).any():  # no frame with both shoulders: mean and RMS radius of what is present
         w = present.astype(np.float32)[..., None]  # (B, T, J, 1)
         count = np.maximum(w.sum(axis=(1, 2)), np.float32(1.0))  # (B, 1)
@@ -270,6 +261,39 @@ def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> t
         rms = np.where(present.any(axis=(1, 2)), rms, np.float32(1.0))
         scale = np.where(n > 0, scale, rms)
     return root.astype(np.float32), np.maximum(scale, np.float32(eps)).astype(np.float32)
+
+
+@njit
+def _shoulder_medians(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per window of (B, T, J, 3) float32 ``poses`` and (B, T, J) bool ``present``: the lower
+    median over the frames with both shoulders of the mid-shoulder (per coordinate, (B, 3))
+    and of the shoulder width ((B,)), in float32, and the count of those frames ((B,);
+    root and scale are +inf where it is 0)."""
+    n_win, n_t = poses.shape[0], poses.shape[1]
+    root = np.full((n_win, 3), np.inf, dtype=np.float32)
+    scale = np.full(n_win, np.inf, dtype=np.float32)
+    count = np.zeros(n_win, dtype=np.int64)
+    mid = np.empty((n_t, 3), dtype=np.float32)
+    width = np.empty(n_t, dtype=np.float32)
+    half = np.float32(0.5)
+    for b in range(n_win):
+        n = 0
+        for t in range(n_t):
+            if present[b, t, 11] and present[b, t, 12]:
+                ls, rs = poses[b, t, 11], poses[b, t, 12]
+                for c in range(3):
+                    mid[n, c] = half * (ls[c] + rs[c])
+                d0, d1, d2 = ls[0] - rs[0], ls[1] - rs[1], ls[2] - rs[2]
+                width[n] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+                n += 1
+        count[b] = n
+        if n == 0:
+            continue
+        k = (n - 1) // 2  # the lower median
+        for c in range(3):
+            root[b, c] = np.sort(mid[:n, c])[k]
+        scale[b] = np.sort(width[:n])[k]
+    return root, scale, count
 
 
 class _WindowedRefiner(ABC):

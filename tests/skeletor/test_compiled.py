@@ -15,7 +15,7 @@ _PROBE = textwrap.dedent(
     """
     import numba
     import numpy as np
-    from skeletor.cleaner import one_euro
+    from skeletor.cleaner import one_euro, refined_lengths
     from skeletor.cleaner.stream import StreamingCleaner
     from skeletor.pose.procedural import ProceduralPerson
     from skeletor.refiner import runtime
@@ -26,7 +26,7 @@ _PROBE = textwrap.dedent(
         kp = np.ones((75, 3))
         kp[:, 0], kp[:, 1] = 640 + 300 * pose[:, 0], 360 - 300 * pose[:, 1]
         cleaner.push(kp, i / 30.0, None, (1280, 720))
-    for module in (one_euro, runtime, hands, lengths, placement, priors, signs, tree):
+    for module in (one_euro, refined_lengths, runtime, hands, lengths, placement, priors, signs, tree):
         for name, fn in vars(module).items():
             if isinstance(fn, numba.core.registry.CPUDispatcher):
                 print(name, sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values()))
@@ -43,5 +43,5 @@ def test_a_second_interpreter_loads_every_loop_from_the_cache() -> None:
     _probe()  # compiles whatever this checkout has not compiled yet
     again = _probe()
     assert {"_group_forward", "_continuity", "_hint_and_facing", "_torso_cost", "_limb_cost", "_on_rays", "_quantile_rows", "_impose_lengths",
-            "_one_euro_step", "_chirality", "_carry_hands_onto"} <= set(again)
+            "_one_euro_step", "_chirality", "_carry_hands_onto", "_shoulder_medians", "_record"} <= set(again)
     assert all(hits >= 1 and misses == 0 for hits, misses in again.values()), again
