@@ -4,7 +4,8 @@ The folders follow the pipeline: ``pose`` (joint layouts, camera, keypoint files
 ``uplift`` (2D to 3D with constant bone lengths) -> ``refiner`` (the transformer: model,
 ONNX runtime, training) -> ``cleaner`` (the frame-by-frame cleaner both tools run) ->
 ``protocol`` (the wire codec) and ``io`` (recordings); ``eval`` measures it and
-``datasets`` loads the third-party data. numpy and scipy only (torch for training).
+``datasets`` loads the third-party data. numpy and scipy, numba for the per-frame loops
+(``compiled``), onnxruntime for the refiner (torch for training).
 
 The names most programs need are importable from here (loaded on first use, so
 ``import skeletor`` stays cheap)::

@@ -26,24 +26,19 @@ from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
 from skeletor.compiled import njit
 from skeletor.uplift import UpliftTree
 from skeletor.uplift.tree import with_neck_joint
-from skeletor.uplift.lengths import quantile_rows
+from skeletor.uplift.lengths import SortedRing
 
 __all__ = ["RefinedBoneLengths"]
 
 
 @njit
-def _record(
-    p: np.ndarray, children: np.ndarray, parents: np.ndarray, rows: np.ndarray, cols: np.ndarray, buffer: np.ndarray, finite: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """Write the length of each bone (``children[i]``, ``parents[i]``) of ``p`` (J+1, 3) into
-    ``buffer[rows[i], cols[i]]`` (+inf for a NaN length), keeping ``finite`` (R,), the count
-    of finite lengths in each row, up to date."""
-    for i in range(len(rows)):
+def _bone_lengths(p: np.ndarray, children: np.ndarray, parents: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """(n,) the length of each bone (``children[i]``, ``parents[i]``) of ``p`` (J+1, 3); NaN where an end is NaN."""
+    out = np.empty(len(children))
+    for i in range(len(children)):
         c, a = children[i], parents[i]
-        length = np.sqrt((p[c, 0] - p[a, 0]) ** 2 + (p[c, 1] - p[a, 1]) ** 2 + (p[c, 2] - p[a, 2]) ** 2)
-        r, k = rows[i], cols[i]
-        finite[r] += int(np.isfinite(length)) - int(buffer[r, k] < np.inf)
-        buffer[r, k] = length if np.isfinite(length) else np.inf
+        out[i] = np.sqrt((p[c, 0] - p[a, 0]) ** 2 + (p[c, 1] - p[a, 1]) ** 2 + (p[c, 2] - p[a, 2]) ** 2)
+    return out
 
 
 class RefinedBoneLengths:
@@ -75,22 +70,18 @@ class RefinedBoneLengths:
 
     def reset(self) -> None:
         """Forget all frames (a new person)."""
-        # (R, 2H): frame k in columns 2k, 2k + 1; +inf for no length (a NaN joint, or no frame
-        # yet), so that unknowns sort last, as the quantile wants them, with no pass to mark them.
-        self._buffer = np.full((len(self._rows), 2 * self.history), np.inf)
-        self._finite = np.zeros(len(self._rows), dtype=np.int64)  # (R,) finite lengths in the buffer
+        self._lengths = SortedRing(len(self._rows), 2 * self.history)  # (R, 2H): frame k in columns 2k, 2k + 1
         self._n = 0
 
     def push(self, pose: np.ndarray) -> None:
         """Add one refined (75, 3) pose (metres; NaN joints add nothing)."""
         p = with_neck_joint(np.asarray(pose, np.float64))  # (76, 3)
-        _record(p, *self._body_ends, self._body_rows, 2 * (self._n % self.history) + self._body_slots, self._buffer, self._finite)
+        self._lengths.put(self._body_rows, 2 * (self._n % self.history) + self._body_slots, _bone_lengths(p, *self._body_ends))
         self._n += 1
 
     def median(self) -> np.ndarray:
         """(B,) the median length of each body bone over the history; NaN for hand bones and bones not seen."""
-        filled = self._buffer[:, : 2 * min(self._n, self.history)]  # (R, 2n)
-        per_row = quantile_rows(filled, self._finite, 0.5) if filled.shape[1] else np.full(len(self._rows), np.nan)  # (R,)
+        per_row = self._lengths.quantile(0.5)  # (R,)
         return np.where(self._bone_row >= 0, per_row[np.maximum(self._bone_row, 0)], np.nan)
 
     def blend(self, lengths: np.ndarray, weight: float) -> np.ndarray:

@@ -21,7 +21,7 @@ from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import UpliftTree
 
-__all__ = ["LengthEstimator", "nanquantile_rows", "quantile_rows"]
+__all__ = ["LengthEstimator", "SortedRing", "nanquantile_rows", "quantile_rows"]
 
 
 def nanquantile_rows(a: np.ndarray, q: float) -> np.ndarray:
@@ -63,6 +63,72 @@ def _quantile_rows(a: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:  # pra
     return out
 
 
+class SortedRing:
+    """A ring buffer of values per row that also keeps each row sorted, for quantiles at O(1).
+
+    The bone-length histories (the uplift's 2D lengths, the refiner's 3D lengths) take a
+    high quantile or the median of each bone's last few hundred values, once a frame:
+    keeping each row sorted as values come and go (a binary search and a shift per value)
+    costs a few microseconds where selecting afresh from the whole history costs ~50.
+
+    Attributes:
+        ring: (R, N) the values by slot, +inf where a slot is empty.
+        counts: (R,) the values held in each row.
+    """
+
+    def __init__(self, rows: int, slots: int) -> None:
+        self.ring = np.full((rows, slots), np.inf)
+        self._sorted = np.full((rows, slots), np.inf)  # each row's values first, ascending; +inf after
+        self.counts = np.zeros(rows, dtype=np.int64)
+
+    def put(self, rows: np.ndarray, slots: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values[i]`` into slot ``slots[i]`` of row ``rows[i]`` (int arrays); a NaN or
+        infinite value empties the slot. The slot's previous value leaves the row."""
+        _ring_put(self.ring, self._sorted, self.counts, rows, slots, np.asarray(values, np.float64))
+
+    def quantile(self, q: float) -> np.ndarray:
+        """(R,) the q-quantile (linear interpolation, as ``np.quantile``) of each row's values; NaN for an empty row."""
+        return _sorted_quantile(self._sorted, self.counts, float(q))
+
+
+@njit
+def _ring_put(
+    ring: np.ndarray, ordered: np.ndarray, counts: np.ndarray, rows: np.ndarray, slots: np.ndarray, values: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for i in range(len(rows)):
+        r, k, v = rows[i], slots[i], values[i]
+        old = ring[r, k]
+        if old < np.inf:  # the value leaving: at its place in the sorted row, shift the rest down
+            n = counts[r]
+            j = np.searchsorted(ordered[r, :n], old)
+            ordered[r, j : n - 1] = ordered[r, j + 1 : n].copy()
+            ordered[r, n - 1] = np.inf
+            counts[r] = n - 1
+        if np.isfinite(v):  # the value arriving: after its equals, shift the rest up
+            n = counts[r]
+            j = np.searchsorted(ordered[r, :n], v, side="right")
+            ordered[r, j + 1 : n + 1] = ordered[r, j:n].copy()
+            ordered[r, j] = v
+            counts[r] = n + 1
+            ring[r, k] = v
+        else:
+            ring[r, k] = np.inf
+
+
+@njit
+def _sorted_quantile(ordered: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.full(ordered.shape[0], np.nan)
+    for r in range(ordered.shape[0]):
+        n = counts[r]
+        if n > 0:
+            pos = q * (n - 1)
+            lo = int(np.floor(pos))
+            hi = min(lo + 1, n - 1)
+            frac = pos - lo
+            out[r] = ordered[r, lo] * (1.0 - frac) + ordered[r, hi] * frac
+    return out
+
+
 class LengthEstimator:
     """The bone lengths (metres) and scale (pixels per metre) of one stream, updated frame by frame.
 
@@ -90,12 +156,16 @@ class LengthEstimator:
         self._floor_of = np.array([tree.shared_id(b) for _, b, _ in pairs])
         self._floor_ratio = np.array([r for _, _, r in pairs])
         self.scale_quantile = config.scale_quantile if config.scale_quantile is not None else (0.6 if known is None else 0.8)
+        # each bone's place in the history: its shared length's row, column 0 (first twin) or 1 (second)
+        self._bones = np.concatenate([tree.share_first, tree.share_second])
+        self._rows = tree.share[self._bones]
+        self._twin = np.concatenate([np.zeros(len(tree.share_first), np.int64), np.ones(len(tree.share_second), np.int64)])
         self.reset()
 
     def reset(self) -> None:
         """Forget every observation: back to the prior (or the known rig)."""
         t = self.tree
-        self._pooled = np.full((t.num_shared, 2 * self.config.length_history), np.inf)  # see update
+        self._pooled = SortedRing(t.num_shared, 2 * self.config.length_history)  # see update
         self._hist_n = 0
         self.lengths = t.prior.copy() if self.known is None else np.where(np.isfinite(self.known), self.known, t.prior)
         self.sigma: float | None = None
@@ -140,12 +210,10 @@ class LengthEstimator:
         # Ring buffer of the last H frames, left/right twins pooled: (S, 2H), one row per
         # shared length; frame slot k in columns 2k (first twin) and 2k + 1 (second twin).
         k = self._hist_n % cfg.length_history
-        self._pooled[t.share_first_shared, 2 * k] = row[t.share_first]
-        self._pooled[t.share_second_shared, 2 * k + 1] = row[t.share_second]
+        self._pooled.put(self._rows, 2 * k + self._twin, row[self._bones])
         self._hist_n += 1
-        filled = self._pooled[:, : 2 * min(self._hist_n, cfg.length_history)]  # (S, 2n)
-        counts = np.add.reduce(filled < np.inf, axis=1)  # (S,) observations of each length
-        q = quantile_rows(filled, counts, cfg.length_quantile)  # (S,), NaN where a length has no observation
+        counts = self._pooled.counts  # (S,) observations of each length
+        q = self._pooled.quantile(cfg.length_quantile)  # (S,), NaN where a length has no observation
         n_obs = counts / t.share_size  # (S,) frames observed
         prior_s = t.prior_shared
         seen = counts > 0  # q is NaN exactly where a length has no observation

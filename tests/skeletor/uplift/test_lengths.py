@@ -62,3 +62,24 @@ def test_a_known_rig_is_kept_and_only_its_unknown_bones_are_estimated(bandai_vie
             np.testing.assert_array_equal(up.bone_lengths[given & ~thighs], rig[given & ~thighs])
     est = up.bone_lengths[thighs]
     assert np.isfinite(est).all() and est[0] == est[1]  # twins share a length
+
+
+def test_sorted_ring_quantiles_equal_numpys_over_a_rolling_window() -> None:
+    """Values come and go (with repeats, gaps and NaN); each row's quantiles always equal
+    np.nanquantile over the values its slots hold."""
+    from skeletor.uplift.lengths import SortedRing
+
+    rng = np.random.default_rng(5)
+    ring = SortedRing(rows=3, slots=8)
+    held = np.full((3, 8), np.nan)
+    for step in range(200):
+        rows = np.array([0, 1, 2, 0])
+        slots = np.array([step % 8, step % 8, (3 * step) % 8, (step + 4) % 8])
+        values = np.round(rng.normal(1.0, 0.3, 4), 1)  # ties are common
+        values[rng.random(4) < 0.2] = np.nan  # an empty slot
+        ring.put(rows, slots, values)
+        held[rows, slots] = values
+        for q in (0.0, 0.5, 0.9, 1.0):
+            want = np.array([np.nanquantile(r, q) if np.isfinite(r).any() else np.nan for r in held])
+            np.testing.assert_allclose(ring.quantile(q), want, rtol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(ring.counts, np.isfinite(held).sum(1))
