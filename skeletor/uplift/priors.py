@@ -21,7 +21,7 @@ from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
 from skeletor.uplift.tree import NECK, UpliftTree
 
-__all__ = ["SignPriors"]
+__all__ = ["SignPriors", "anatomy_costs"]
 
 
 @njit
@@ -66,11 +66,18 @@ def _hint_and_facing(
 
 @njit
 def _torso_cost(d: np.ndarray, cand: np.ndarray, bones: np.ndarray, bits: np.ndarray, ok: np.ndarray, w: float) -> np.ndarray:  # pragma: no cover - compiled
-    """(1, K) see :meth:`SignPriors.torso`; ``bits`` (K, 4) the state bits, ``ok`` (1, 4) bones observed."""
+    """(1, K) anatomical cost of the torso's sign combinations: hips not in front of the
+    neck (no backward lean past ~3 deg), hip line turning with the shoulder line; only
+    where both flanks are observed.
+
+    Bones ``bones[g]``: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip;
+    ``cand`` (B, 2) each bone's depth step in its two states; ``bits`` (K, 4) the state bits;
+    ``ok`` (1, 4) 1.0 where a bone is observed; ``w`` the prior weight (>= 0).
+    """
     n_states = bits.shape[0]
     out = np.zeros((bones.shape[0], n_states))
     for g in range(bones.shape[0]):
-        if not (ok[g, 2] and ok[g, 3]):
+        if not (ok[g, 2] > 0 and ok[g, 3] > 0):
             continue
         b0, b1, b2, b3 = bones[g, 0], bones[g, 1], bones[g, 2], bones[g, 3]
         for k in range(n_states):
@@ -94,7 +101,14 @@ def _torso_cost(d: np.ndarray, cand: np.ndarray, bones: np.ndarray, bits: np.nda
 def _limb_cost(
     legs: bool, d: np.ndarray, cand: np.ndarray, bones: np.ndarray, bits: np.ndarray, ok: np.ndarray, r: np.ndarray, f: np.ndarray, w: float
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """(G, K) see :meth:`SignPriors.limb`; ``bits`` (K, n) the state bits, ``ok`` (G, n) 1.0 where a bone is observed."""
+    """(G, K) anatomical cost of each sign combination of the arms or legs.
+
+    (r, f) is the body frame (:func:`_body_frame`): r = right->left shoulder, forward
+    f = r x up (up = image up). Knees bend backwards ((thigh x shank) . r > 0), feet point
+    forward (foot . f > 0), elbows bend forwards ((upper x forearm) . r < 0), hands are
+    rarely far behind the body. ``bits`` (K, n) the state bits, ``ok`` (G, n) 1.0 where a
+    bone is observed.
+    """
     n_states = bits.shape[0]
     out = np.zeros((bones.shape[0], n_states))
     v = np.empty((bones.shape[1], 3))
@@ -124,8 +138,63 @@ def _limb_cost(
     return out
 
 
+@njit
+def _observed_bones(bones: np.ndarray, observed: np.ndarray, children: np.ndarray, parents: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """(G, n) 1.0 where both ends of bone ``bones[g, i]`` are observed, else 0.0."""
+    out = np.zeros(bones.shape)
+    for g in range(bones.shape[0]):
+        for i in range(bones.shape[1]):
+            b = bones[g, i]
+            if observed[children[b]] and observed[parents[b]]:
+                out[g, i] = 1.0
+    return out
+
+
+@njit
+def _body_frame(d: np.ndarray, sign: np.ndarray, lengths: np.ndarray, b_left: int, b_right: int) -> tuple[bool, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The body frame from the chosen torso signs: (defined, r = right -> left shoulder, forward
+    f = r x up), unit vectors; not defined when the shoulders coincide."""
+    r = np.zeros(3)
+    f = np.zeros(3)
+    r[0], r[1] = d[b_left, 0] - d[b_right, 0], d[b_left, 1] - d[b_right, 1]
+    r[2] = sign[b_left] * np.sqrt(max(lengths[b_left] ** 2 - (d[b_left, 0] ** 2 + d[b_left, 1] ** 2), 0.0)) - sign[b_right] * np.sqrt(
+        max(lengths[b_right] ** 2 - (d[b_right, 0] ** 2 + d[b_right, 1] ** 2), 0.0)
+    )
+    nr = np.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2)
+    if nr < 1e-6:
+        return False, r, f
+    r /= nr
+    f[0], f[2] = r[2], -r[0]  # r x up, up = (0, -1, 0)
+    f /= max(np.sqrt(f[0] ** 2 + f[2] ** 2), 1e-9)
+    return True, r, f
+
+
+@njit
+def anatomy_costs(
+    group: int, d: np.ndarray, cand: np.ndarray, sign: np.ndarray, lengths: np.ndarray, observed: np.ndarray, children: np.ndarray,
+    parents: np.ndarray, bones: np.ndarray, bits: np.ndarray, w: float, b_left: int, b_right: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """(G, K) the anatomical cost of each state of a sign group: 0 = singles (none), 1 = the
+    torso, 2 = the arms, 3 = the legs. The limbs' need the body frame of the torso's chosen
+    signs (already in ``sign``); none while it is undefined, or with ``w`` (the prior
+    weight) <= 0."""
+    if group == 0 or w <= 0:
+        return np.zeros((bones.shape[0], bits.shape[0]))
+    ok = _observed_bones(bones, observed, children, parents)
+    if group == 1:
+        return _torso_cost(d, cand, bones, bits, ok, w)
+    have, r, f = _body_frame(d, sign, lengths, b_left, b_right)
+    if not have:
+        return np.zeros((bones.shape[0], bits.shape[0]))
+    return _limb_cost(group == 3, d, cand, bones, bits, ok, r, f, w)
+
+
 class SignPriors:
-    """The depth hint's and the anatomy's costs of each sign state, for one uplift tree and config."""
+    """The depth hint's and the facing priors' costs of each bone's sign state, for one uplift tree and config.
+
+    (The group priors, torso and limbs, are :func:`anatomy_costs`, which the sign filter
+    calls inside its compiled forward step.)
+    """
 
     def __init__(self, tree: UpliftTree, config: UpliftConfig) -> None:
         self.tree = tree
@@ -156,60 +225,3 @@ class SignPriors:
         return _hint_and_facing(
             cand, d, hz, var2, observed, lengths, t.children, t.bone_parent, float(cfg.prior_weight), t.b_shoulder[0], t.b_shoulder[1], t.b_nose, self._feet
         )
-
-    def torso(self, d: np.ndarray, cand: np.ndarray, observed: np.ndarray) -> np.ndarray:
-        """(1, K) anatomical cost of the torso's sign combinations: hips not in front of the
-        neck (no backward lean past ~3 deg), hip line turning with the shoulder line.
-
-        Bones: neck->L shoulder, neck->R shoulder, L shoulder->L hip, R shoulder->R hip.
-        Only when both flanks are observed; zeros with ``prior_weight`` 0.
-
-        Args:
-            d: (B, 2) the 2D bone vectors, metres.
-            cand: (B, 2) each bone's depth step in its two states, metres.
-            observed: (76,) joints detected in this frame.
-        """
-        t, w = self.tree, self.config.prior_weight
-        bones = t.torso
-        ok = observed[t.children[bones]] & observed[t.bone_parent[bones]]  # (1, 4)
-        return _torso_cost(d, cand, bones, t.group_bits["torso"], ok, float(max(w, 0.0)))
-
-    def body_frame(self, d: np.ndarray, sign: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Unit vectors (right -> left shoulder, forward = that x up) from the chosen torso signs; None if undefined."""
-        t = self.tree
-        if self.config.prior_weight <= 0:
-            return None
-        ls, rs = t.b_shoulder
-        r = np.array([d[ls, 0] - d[rs, 0], d[ls, 1] - d[rs, 1], 0.0])
-        r[2] = sign[ls] * np.sqrt(max(lengths[ls] ** 2 - d[ls] @ d[ls], 0.0)) - sign[rs] * np.sqrt(
-            max(lengths[rs] ** 2 - d[rs] @ d[rs], 0.0)
-        )
-        nr = np.linalg.norm(r)
-        if nr < 1e-6:
-            return None
-        r /= nr
-        f = np.array([r[2], 0.0, -r[0]])  # r x up, up = (0, -1, 0)
-        f /= max(np.linalg.norm(f), 1e-9)
-        return r, f
-
-    def limb(
-        self, name: str, bones: np.ndarray, d: np.ndarray, cand: np.ndarray, frame: tuple[np.ndarray, np.ndarray], observed: np.ndarray
-    ) -> np.ndarray:
-        """(G, K) anatomical cost of each sign combination of the arms or legs.
-
-        ``frame`` = (r, f): r = right->left shoulder, forward f = r x up (up = image up).
-        Knees bend backwards ((thigh x shank) . r > 0), feet point forward (foot . f > 0),
-        elbows bend forwards ((upper x forearm) . r < 0), hands are rarely far behind the body.
-
-        Args:
-            name: "arms" or "legs".
-            bones: (G, n) the group's bones.
-            d: (B, 2) the 2D bone vectors, metres.
-            cand: (B, 2) each bone's depth step in its two states, metres.
-            frame: the body frame of :meth:`body_frame`.
-            observed: (76,) joints detected in this frame.
-        """
-        t = self.tree
-        r, f = frame
-        ok = (observed[t.children[bones]] & observed[t.bone_parent[bones]]).astype(np.float64)  # (G, n)
-        return _limb_cost(name == "legs", d, cand, bones, t.group_bits[name], ok, r, f, float(self.config.prior_weight))

@@ -25,7 +25,7 @@ import numpy as np
 
 from skeletor.compiled import njit
 from skeletor.uplift.config import UpliftConfig
-from skeletor.uplift.priors import SignPriors
+from skeletor.uplift.priors import SignPriors, anatomy_costs
 from skeletor.uplift.tree import UpliftTree
 
 __all__ = ["SignStep", "SignFilter", "smoothed_soft", "backtrack"]
@@ -64,8 +64,9 @@ class SignFilter:
         t = self.tree
         self._prev_z: np.ndarray = np.zeros((len(t.children), 2))  # candidate dz values (state -, state +) last frame
         # Filter costs per sign group: single bones (2 states), arms (4), legs (8).
-        self._alpha = {name: np.zeros((len(g), 2 ** g.shape[1])) for name, g in t.sign_groups.items()}
-        self._no_prior = {name: np.zeros_like(a) for name, a in self._alpha.items()}  # groups without anatomical costs
+        self._groups = [t.sign_groups[name] for name in _GROUPS]  # (G, n) each
+        self._bits = [t.group_bits[name] for name in _GROUPS]  # (K, n) each
+        self._alpha = [np.zeros((len(g), 2 ** g.shape[1])) for g in self._groups]  # (G, K) forward costs
 
     def step(
         self, d: np.ndarray, m: np.ndarray, depth: np.ndarray | None, s: float, observed: np.ndarray, lengths: np.ndarray
@@ -88,32 +89,45 @@ class SignFilter:
         cand = np.stack([-m, m], axis=-1)  # (B, 2): state bit 0 = child nearer (dz < 0), 1 = farther
         step = _continuity(cand, self._prev_z, cfg.continuity_std + 0.15 * lengths)  # (B, 2, 2)
         single_e = self.priors.emission(cand, d, depth, s, observed, lengths)  # (B, 2)
-        sign = np.zeros(len(m))
-        soft = np.zeros(len(m))
+        sign, soft, groups = _forward(
+            step, single_e, cand, d, lengths, observed, t.children, t.bone_parent, *self._groups, *self._bits, *self._alpha,
+            cfg.sign_temperature, float(cfg.prior_weight), t.b_shoulder[0], t.b_shoulder[1],
+        )  # fmt: skip
+        self._alpha = [alpha for _, _, _, alpha in groups]
         back: dict[str, np.ndarray] = {}
         hmm: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        frame = None
-        keep = cfg.lookahead > 0  # back-pointers and costs are for back-tracking / smoothing only
-        # Singles first: the shoulders fix the body's facing, which the limb priors need.
-        for name in ("singles", "torso", "arms", "legs"):
-            bones = t.sign_groups[name]  # (G, n)
-            extra = self._no_prior[name]  # (G, K) the group's anatomical cost
-            if name == "torso":
-                extra = self.priors.torso(d, cand, observed)
-            elif name != "singles":
-                if frame is None:
-                    frame = self.priors.body_frame(d, sign, lengths)
-                if frame is not None:
-                    extra = self.priors.limb(name, bones, d, cand, frame, observed)
-            trans, emit, best_prev, alpha = _group_forward(
-                step, single_e, extra, bones, t.group_bits[name], self._alpha[name], cfg.sign_temperature, sign, soft
-            )
-            self._alpha[name] = alpha
-            if keep:  # kept per frame for back-tracking and lookahead smoothing
+        if cfg.lookahead > 0:  # back-pointers and costs are kept per frame for back-tracking and lookahead smoothing
+            for name, (trans, emit, best_prev, alpha) in zip(_GROUPS, groups):
                 back[name] = best_prev
                 hmm[name] = (trans, emit, alpha.copy())
         self._prev_z = cand
         return SignStep(sign, soft, back, hmm)
+
+
+_GROUPS = ("singles", "torso", "arms", "legs")  # the order of the forward step: the shoulders fix the body's facing, which the limbs need
+
+
+@njit
+def _forward(
+    step: np.ndarray, single_e: np.ndarray, cand: np.ndarray, d: np.ndarray, lengths: np.ndarray, observed: np.ndarray,
+    children: np.ndarray, parents: np.ndarray,
+    singles: np.ndarray, torso: np.ndarray, arms: np.ndarray, legs: np.ndarray,
+    bits_singles: np.ndarray, bits_torso: np.ndarray, bits_arms: np.ndarray, bits_legs: np.ndarray,
+    alpha_singles: np.ndarray, alpha_torso: np.ndarray, alpha_arms: np.ndarray, alpha_legs: np.ndarray,
+    temperature: float, w: float, b_left: int, b_right: int,
+):  # pragma: no cover - compiled
+    """The forward step of every sign group in :data:`_GROUPS` order, each with its anatomical
+    costs (:func:`~skeletor.uplift.priors.anatomy_costs`): (sign (B,), soft (B,), per group
+    (trans, emit, best previous state, new forward costs) as :func:`_group_forward`)."""
+    sign = np.zeros(len(lengths))
+    soft = np.zeros(len(lengths))
+    out = []
+    for k, (bones, bits, alpha) in enumerate(
+        ((singles, bits_singles, alpha_singles), (torso, bits_torso, alpha_torso), (arms, bits_arms, alpha_arms), (legs, bits_legs, alpha_legs))
+    ):
+        extra = anatomy_costs(k, d, cand, sign, lengths, observed, children, parents, bones, bits, w, b_left, b_right)
+        out.append(_group_forward(step, single_e, extra, bones, bits, alpha, temperature, sign, soft))
+    return sign, soft, out
 
 
 @njit
