@@ -115,7 +115,7 @@ def _forward(
     bits_singles: np.ndarray, bits_torso: np.ndarray, bits_arms: np.ndarray, bits_legs: np.ndarray,
     alpha_singles: np.ndarray, alpha_torso: np.ndarray, alpha_arms: np.ndarray, alpha_legs: np.ndarray,
     temperature: float, w: float, b_left: int, b_right: int,
-):  # pragma: no cover - compiled
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]:  # pragma: no cover - compiled
     """The forward step of every sign group in :data:`_GROUPS` order, each with its anatomical
     costs (:func:`~skeletor.uplift.priors.anatomy_costs`): (sign (B,), soft (B,), per group
     (trans, emit, best previous state, new forward costs) as :func:`_group_forward`)."""
