@@ -78,8 +78,10 @@ def keypoints_with_neck(kp: np.ndarray, min_conf: float) -> tuple[np.ndarray, np
 def _impose_lengths(p: np.ndarray, lengths: np.ndarray, children: np.ndarray, parents: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """(J+1, 3) :meth:`UpliftTree.impose_lengths` of ``p`` (J+1, 3), bones numbered so that a
     parent comes before its children: each bone with a direction (both ends finite, length
-    > 1e-9) is laid from its parent's new place at its length; a bone without one leaves
-    its child where it was (NaN stays NaN), and the subtree below hangs from there."""
+    > 1e-9) is laid from its parent's new place at its length; a bone of no length (both
+    ends finite, as the wrist -> hand wrist bone of length 0 is) moves with its parent; a
+    bone with a NaN end leaves its child where it was (NaN stays NaN), and the subtree
+    below hangs from there."""
     out = p.copy()
     for b in range(len(children)):
         c, a = children[b], parents[b]
@@ -87,6 +89,8 @@ def _impose_lengths(p: np.ndarray, lengths: np.ndarray, children: np.ndarray, pa
         n = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
         if n > 1e-9:  # False for NaN too
             out[c] = out[a] + v * (lengths[b] / n)
+        elif n == n:  # no length, no direction: keep the offset from the parent
+            out[c] = out[a] + v
     return out
 
 
@@ -210,7 +214,9 @@ class UpliftTree:
         """(75, 3) ``pose`` with every tree bone set to ``lengths`` (B,), directions kept.
 
         Walks from the root (the mid-shoulder neck) outwards, so each joint moves along its
-        bone only. Joints that are NaN stay NaN, and their subtrees keep their own offsets.
+        bone only. A bone of no length (a joint on its parent, as the hand's wrist on the
+        body's) moves with its parent: its direction is undefined, not its place. Joints
+        that are NaN stay NaN, and their subtrees keep their own offsets.
         """
         p = with_neck_joint(np.asarray(pose)).astype(np.float64)  # (76, 3)
         return _impose_lengths(p, np.asarray(lengths, np.float64), self.children, self.bone_parent)[:75].astype(np.float32)
