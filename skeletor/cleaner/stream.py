@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from skeletor.cleaner.one_euro import OneEuroFilter, OneEuroParams
+from skeletor.compiled import njit
 from skeletor.pose.keypoints import KeypointSequence, PoseSequence
 from skeletor.cleaner.refined_lengths import RefinedBoneLengths
 from skeletor.refiner.runtime import RuntimeConfig, default_weights_path
@@ -454,12 +455,27 @@ class StreamingCleaner:
         # viewing ray, or near it where the bone's length does not reach it. Not the exact
         # ray: the bones are put back to the rig's lengths after the pull, which would undo
         # a pull past what those lengths allow (docs/decisions.md, "detection pull").
-        raw = f.pose
-        on_ray = f.observed & np.isfinite(pose).all(-1) & np.isfinite(raw).all(-1) & (raw[:, 2] > 1e-6)
-        target = raw * (pose[:, 2:3] / np.where(on_ray, raw[:, 2], 1.0)[:, None])  # (75, 3) the ray at the refined depth
-        offset = np.where(on_ray[:, None], target - pose, 0.0)  # lateral only: target has the refined z
-        self._pull += self.config.detection_pull * (offset - self._pull)
-        return self._rigid((pose + self._pull).astype(np.float32), rig)
+        pulled = _pull_step(pose, f.pose, f.observed, self._pull, self.config.detection_pull)
+        return self._rigid(pulled, rig)
+
+
+@njit
+def _pull_step(pose: np.ndarray, raw: np.ndarray, observed: np.ndarray, pull: np.ndarray, rate: float) -> np.ndarray:  # pragma: no cover - compiled
+    """``pose`` (75, 3) float32 plus the averaged offset ``pull`` (75, 3) float64, updated in
+    place by ``rate`` towards this frame's offsets: for a joint ``observed`` and finite in
+    both, with the uplift's ``raw`` (75, 3) in front of the camera, its raw viewing ray at
+    the refined depth minus the refined place (lateral only); 0 for any other joint."""
+    out = np.empty(pose.shape, dtype=np.float32)
+    for j in range(pose.shape[0]):
+        on_ray = observed[j] and raw[j, 2] > 1e-6
+        for c in range(3):
+            on_ray = on_ray and np.isfinite(pose[j, c]) and np.isfinite(raw[j, c])
+        z = pose[j, 2] / raw[j, 2] if on_ray else 0.0
+        for c in range(3):
+            offset = raw[j, c] * z - pose[j, c] if on_ray else 0.0
+            pull[j, c] += rate * (offset - pull[j, c])
+            out[j, c] = pose[j, c] + pull[j, c]
+    return out
 
 
 def smooth_depth_along_rays(pose: np.ndarray, depth_filter: OneEuroFilter, t: float) -> np.ndarray:

@@ -264,6 +264,29 @@ def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> t
 
 
 @njit
+def _emitted(refined: np.ndarray, present: np.ndarray, emit: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(pose (J, 3), confidence (J,)) float32 of the emitted frame: confidence 1 for a joint
+    present in it, 0.5 for one present elsewhere in the window (the model filled it in), 0
+    and a NaN pose for one never present (``refined`` (J, 3), ``present`` (T, J) > 0)."""
+    n_t, n_j = present.shape
+    pose = np.empty((n_j, 3), dtype=np.float32)
+    conf = np.zeros(n_j, dtype=np.float32)
+    for j in range(n_j):
+        seen = False
+        for t in range(n_t):
+            if present[t, j] != 0:
+                seen = True
+                break
+        if present[emit, j] > 0:
+            conf[j] = 1.0
+        elif seen:
+            conf[j] = 0.5
+        for c in range(3):
+            pose[j, c] = refined[j, c] if seen else np.nan
+    return pose, conf
+
+
+@njit
 def _shoulder_medians(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Per window of (B, T, J, 3) float32 ``poses`` and (B, T, J) bool ``present``: the lower
     median over the frames with both shoulders of the mid-shoulder (per coordinate, (B, 3))
@@ -389,10 +412,7 @@ class _WindowedRefiner(ABC):
 
     def _finish(self, refined: np.ndarray, present: np.ndarray) -> Frame:
         """Emitted pose and confidence from the model output (J, 3) and the window's present (T, J)."""
-        seen = present.any(axis=0)
-        conf = np.where(present[self.emit_index] > 0, 1.0, np.where(seen, 0.5, 0.0)).astype(np.float32)
-        pose = np.where(seen[:, None], refined, np.float32(np.nan)).astype(np.float32)
-        return pose, conf
+        return _emitted(np.asarray(refined, np.float32), np.asarray(present), self.emit_index)
 
     def push(self, pose: np.ndarray, present: np.ndarray | None = None) -> Frame | None:
         """Add the newest frame; get frame ``n - k`` refined (None while fewer than ``k + 1`` frames came).

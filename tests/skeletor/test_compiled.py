@@ -44,7 +44,7 @@ def test_a_second_interpreter_loads_every_loop_from_the_cache() -> None:
     again = _probe()
     # the loops the cleaner calls from Python (those called only from other compiled loops are compiled into them)
     used = {"_forward", "_continuity", "_hint_and_facing", "_on_rays", "_impose_lengths", "_ring_put", "_sorted_quantile", "_one_euro_step",
-            "_chirality", "_carry_hands_onto", "_shoulder_medians", "_bone_lengths"}  # fmt: skip
+            "_chirality", "_carry_hands_onto", "_shoulder_medians", "_bone_lengths", "_pull_step", "_emitted"}  # fmt: skip
     assert used <= set(again)
     assert all(again[name][0] >= 1 for name in used), again  # loaded from the cache ...
     assert all(misses == 0 for _, misses in again.values()), again  # ... and nothing compiled
