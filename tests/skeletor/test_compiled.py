@@ -15,7 +15,7 @@ _PROBE = textwrap.dedent(
     """
     import numba
     import numpy as np
-    from skeletor.cleaner import one_euro, refined_lengths
+    from skeletor.cleaner import one_euro, refined_lengths, stream
     from skeletor.cleaner.stream import StreamingCleaner
     from skeletor.pose.procedural import ProceduralPerson
     from skeletor.refiner import runtime
@@ -26,7 +26,7 @@ _PROBE = textwrap.dedent(
         kp = np.ones((75, 3))
         kp[:, 0], kp[:, 1] = 640 + 300 * pose[:, 0], 360 - 300 * pose[:, 1]
         cleaner.push(kp, i / 30.0, None, (1280, 720))
-    for module in (one_euro, refined_lengths, runtime, hands, lengths, placement, priors, signs, tree):
+    for module in (one_euro, refined_lengths, stream, runtime, hands, lengths, placement, priors, signs, tree):
         for name, fn in vars(module).items():
             if isinstance(fn, numba.core.registry.CPUDispatcher):
                 print(name, sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values()))
