@@ -230,6 +230,7 @@ class StreamingCleaner:
         d = config.depth_smoothing
         self._depth_smoother = None if d is None else OneEuroFilter(min_cutoff=d.min_cutoff, beta=d.beta, d_cutoff=d.d_cutoff)
         self.last_timings_ms: dict[str, float] = {}  # the last push's stage durations: uplift, refine
+        _compile_once(self.refiner)
 
     @property
     def lookahead(self) -> int:
@@ -457,6 +458,37 @@ class StreamingCleaner:
         # a pull past what those lengths allow (docs/decisions.md, "detection pull").
         pulled = _pull_step(pose, f.pose, f.observed, self._pull, self.config.detection_pull)
         return self._rigid(pulled, rig)
+
+
+_COMPILED = False  # the cleaner's compiled loops were compiled (or loaded) in this process
+
+
+def _compile_once(refiner: FrameRefiner | None) -> None:
+    """Compile (or load from numba's cache) every compiled loop the cleaner calls, once per process.
+
+    Called by every :class:`StreamingCleaner`'s constructor, so that a live stream does not
+    stall on them at its first frames (compiling takes several seconds the first time on a
+    machine: the demo source dropped 74 frames and the cleaner took the stall for a person
+    leaving; loading from the cache ~0.2 s). A throwaway cleaner, on a stream of its own of
+    the same model (``new_stream``; a refiner without one is not warmed), cleans three frames
+    of the procedural person in full view with a depth hint, which takes every path the
+    default settings take. A failure here is left for the real frames to meet.
+    """
+    global _COMPILED
+    if _COMPILED:
+        return
+    _COMPILED = True
+    from skeletor.pose.procedural import ProceduralPerson
+
+    stream = refiner.new_stream() if refiner is not None and hasattr(refiner, "new_stream") else None
+    try:
+        warm = StreamingCleaner(CleanerConfig(refine=stream is not None), refiner=stream)
+        for i, pose in enumerate(ProceduralPerson().sequence(3, 30.0)):  # (75, 3) metres, y up
+            kp = np.ones((75, 3))
+            kp[:, 0], kp[:, 1] = 640 + 300 * pose[:, 0], 360 - 300 * pose[:, 1]
+            warm.push(kp, i / 30.0, 300 * pose[:, 2], (1280, 720))
+    except Exception as e:  # the real frames will meet it again, with the caller's own handling
+        log.warning("compiling the cleaner's loops ahead of the first frame failed: %s", e)
 
 
 @njit
