@@ -9,8 +9,9 @@ loops compiled by numba. :func:`njit` compiles with ``cache=True`` (the machine 
 kept beside the module, or in numba's user cache where that is read-only, so only the
 first run on a machine compiles) and ``nogil=True`` (a frame's uplift does not hold the
 interpreter while the detector's thread wants it). Building a
-:class:`~skeletor.uplift.streaming.StreamingUplifter` compiles (or loads) the uplift's, once
-per process, before its first frame; the others compile (or load) at their first call.
+:class:`~skeletor.cleaner.stream.StreamingCleaner` compiles (or loads) every one its frames
+use, once per process, before the first frame (a
+:class:`~skeletor.uplift.streaming.StreamingUplifter` alone, the uplift's).
 """
 
 from __future__ import annotations
