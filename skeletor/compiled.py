@@ -10,8 +10,8 @@ kept beside the module, or in numba's user cache where that is read-only, so onl
 first run on a machine compiles) and ``nogil=True`` (a frame's uplift does not hold the
 interpreter while the detector's thread wants it). Building a
 :class:`~skeletor.cleaner.stream.StreamingCleaner` compiles (or loads) every one its frames
-use, once per process, before the first frame (a
-:class:`~skeletor.uplift.streaming.StreamingUplifter` alone, the uplift's).
+use, once per process, before the first frame; code that runs the uplift alone (offline)
+compiles at its first frame.
 """
 
 from __future__ import annotations

@@ -460,7 +460,7 @@ class StreamingCleaner:
         return self._rigid(pulled, rig)
 
 
-_COMPILED = False  # the cleaner's compiled loops were compiled (or loaded) in this process
+_WARMED: set[bool] = set()  # with / without a refiner: the loops of those paths are compiled (or loaded) in this process
 
 
 def _compile_once(refiner: FrameRefiner | None) -> None:
@@ -470,19 +470,20 @@ def _compile_once(refiner: FrameRefiner | None) -> None:
     stall on them at its first frames (compiling takes several seconds the first time on a
     machine: the demo source dropped 74 frames and the cleaner took the stall for a person
     leaving; loading from the cache ~0.2 s). A throwaway cleaner, on a stream of its own of
-    the same model (``new_stream``; a refiner without one is not warmed), cleans three frames
-    of the procedural person in full view with a depth hint, which takes every path the
-    default settings take. A failure here is left for the real frames to meet.
+    the same model (``new_stream``; a refiner without one is warmed as no refiner), cleans
+    three frames of the procedural person in full view with a depth hint, which takes every
+    path the default settings take (the uplift's included). A failure here is left for the
+    real frames to meet.
     """
-    global _COMPILED
-    if _COMPILED:
+    refined = refiner is not None and hasattr(refiner, "new_stream")
+    if True in _WARMED or refined in _WARMED:  # the refined path's warm-up covers the uplift's
         return
-    _COMPILED = True
+    _WARMED.add(refined)
     from skeletor.pose.procedural import ProceduralPerson
 
-    stream = refiner.new_stream() if refiner is not None and hasattr(refiner, "new_stream") else None
     try:
-        warm = StreamingCleaner(CleanerConfig(refine=stream is not None), refiner=stream)
+        stream = refiner.new_stream() if refined else None  # type: ignore[union-attr]
+        warm = StreamingCleaner(CleanerConfig(refine=refined), refiner=stream)
         for i, pose in enumerate(ProceduralPerson().sequence(3, 30.0)):  # (75, 3) metres, y up
             kp = np.ones((75, 3))
             kp[:, 0], kp[:, 1] = 640 + 300 * pose[:, 0], 360 - 300 * pose[:, 1]

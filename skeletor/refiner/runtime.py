@@ -72,8 +72,7 @@ log = logging.getLogger(__name__)
 
 _HANDS = np.array(LEFT_HAND + RIGHT_HAND)  # holistic75 hand joints
 _HAND_WRISTS = ((np.array(LEFT_HAND), 15), (np.array(RIGHT_HAND), 16))  # each hand's joints, the body wrist it hangs from
-_HAND_JOINT = np.array(LEFT_HAND + RIGHT_HAND)  # (42,) every hand joint ...
-_HAND_WRIST = np.array([15] * len(LEFT_HAND) + [16] * len(RIGHT_HAND))  # (42,) ... and its body wrist
+_HAND_WRIST = np.array([15] * len(LEFT_HAND) + [16] * len(RIGHT_HAND))  # (42,) the body wrist of each of _HANDS
 
 
 @njit
@@ -378,7 +377,7 @@ class _WindowedRefiner(ABC):
         offset from that wrist added to the refined wrist. A hand joint with no such frame
         keeps the model's answer (its confidence is 0.5 or 0: filled in, or missing).
         """
-        _carry_hands_onto(body, poses, present, self.emit_index, _HAND_JOINT, _HAND_WRIST)
+        _carry_hands_onto(body, poses, present, self.emit_index, _HANDS, _HAND_WRIST)
         return body
 
     @property

@@ -102,7 +102,6 @@ class StreamingUplifter:
         self.estimator = LengthEstimator(self.tree, config, known)  # bone lengths and scale
         self.signs = SignFilter(self.tree, config)  # depth signs
         self.reset()
-        _compile_once()
 
     @property
     def lookahead(self) -> int:
@@ -325,33 +324,6 @@ class StreamingUplifter:
         conf = frame.conf[:75].astype(np.float32)
         pose[conf <= 0] = np.nan
         return UpliftFrame(frame.index, pose, conf, frame.timestamp, frame.observed[:75].copy())
-
-
-_COMPILED = False  # the compiled loops were compiled (or loaded) in this process
-
-
-def _compile_once() -> None:
-    """Compile (or load from numba's on-disk cache) the uplift's compiled loops, once per process.
-
-    Called by every :class:`StreamingUplifter`'s constructor, so a live stream's first frame
-    does not wait for them: compiling takes several seconds the first time on a machine,
-    loading them ~0.2 s after that (:mod:`skeletor.compiled`). Runs a throwaway
-    uplifter over two frames of a person in full view with a depth hint, and puts its
-    bones to length (:meth:`UpliftTree.impose_lengths`): that reaches every compiled function.
-    """
-    global _COMPILED
-    if _COMPILED:
-        return
-    _COMPILED = True
-    from skeletor.pose.procedural import ProceduralPerson
-
-    up = StreamingUplifter()
-    for t, pose in zip((0.0, 0.04), ProceduralPerson().pose(np.array([0.0, 0.04]))):  # (75, 3) metres, y up
-        kp = np.ones((75, 3))
-        kp[:, 0] = 640 + 300 * pose[:, 0]
-        kp[:, 1] = 360 - 300 * pose[:, 1]
-        up.push(kp, t, 300 * pose[:, 2], (1280, 720))
-    up.tree.impose_lengths(pose, up.bone_lengths)  # the cleaner's rigid bones
 
 
 def stack_frames(frames: list[UpliftFrame], n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -139,8 +139,6 @@ class UpliftTree:
         self.share_first = np.array(sorted(first.values()))  # one bone per shared length
         self.share_second = np.array([b_ for b_ in range(len(share)) if b_ not in first.values()])  # their twins
         self.share_size = np.bincount(share, minlength=self.num_shared).astype(np.float64)
-        self.share_first_shared = share[self.share_first]  # (S,) their shared-length ids
-        self.share_second_shared = share[self.share_second]
         self.prior = np.array([self._prior(names[p], names[c]) for p, c in zip(self.bone_parent, self.children)])
         self.prior_shared = np.zeros(self.num_shared)
         self.prior_shared[share] = self.prior  # (S,)
@@ -162,19 +160,13 @@ class UpliftTree:
         grouped = set(self.legs.ravel()) | set(self.arms.ravel()) | set(self.torso.ravel())
         self.singles = np.array([k for k in range(len(self.children)) if k not in grouped])[:, None]  # (S, 1)
         self.hips = (idx["left_hip"], idx["right_hip"])
-        # Precomputed for the streaming hot path (numpy call overhead dominates there):
-        # Bones are in breadth-first order, so each level is a contiguous range: a slice.
+        # Bones are in breadth-first order (a parent's bone before its children's), so each
+        # level is a contiguous range: a slice (the compiled loops walk bones in this order).
         assert all((np.diff(lvl) == 1).all() for lvl in self.levels)
         self.level_index = [(slice(int(lvl[0]), int(lvl[-1]) + 1), self.children[lvl], self.bone_parent[lvl]) for lvl in self.levels]
         self.depth = depth  # (J+1,) bones between each joint and the root
         self.sign_groups = {"singles": self.singles, "torso": self.torso, "arms": self.arms, "legs": self.legs}
-        # Flat indices into (B, 2) per-bone-and-state and (B, 2, 2) per-bone-and-state-pair tables:
-        # state k of a group of n bones gives bone i the state bit _BITS[n][k, i].
-        self.group_state_index = {name: g[:, :, None] * 2 + _BITS[g.shape[1]].T[None] for name, g in self.sign_groups.items()}  # (G, n, K)
-        self.group_pair_index = {
-            name: g[:, :, None, None] * 4 + 2 * _BITS[g.shape[1]].T[None, :, :, None] + _BITS[g.shape[1]].T[None, :, None, :]
-            for name, g in self.sign_groups.items()
-        }  # (G, n, K', K): previous state K', current state K
+        # state k of a group of n bones gives bone i the state bit _BITS[n][k, i] (0: child nearer)
         self.group_bits = {name: _BITS[g.shape[1]] for name, g in self.sign_groups.items()}  # (K, n) 0 / 1
         self.group_sign_bits = {name: 2.0 * _BITS[g.shape[1]] - 1.0 for name, g in self.sign_groups.items()}  # (K, n) +-1
 
@@ -224,10 +216,10 @@ class UpliftTree:
     def deepest_anchor(self, anchor: np.ndarray) -> np.ndarray:
         """(J+1,) int: for each joint, its deepest ancestor-or-self marked in ``anchor`` (J+1,) bool.
 
-        Joint 0 where none is marked. The streaming uplift and :meth:`impose_lengths` ask
-        this every frame, mostly with the same few patterns (which joints are detected),
-        so answers are kept (at most ``_ANCHOR_CACHE`` patterns); the tree is otherwise
-        read-only, and a pattern computed twice by two threads gives the same answer.
+        Joint 0 where none is marked. The streaming uplift asks this every frame, mostly
+        with the same few patterns (which joints are detected), so answers are kept (at
+        most ``_ANCHOR_CACHE`` patterns); the tree is otherwise read-only, and a pattern
+        computed twice by two threads gives the same answer.
         """
         key = np.packbits(anchor).tobytes()
         nearest = self._anchor_cache.get(key)
