@@ -23,7 +23,8 @@ LIBRARY = ROOT / "skeletor"
 IO_STACKS = ("cv2", "mediapipe", "websockets", "asyncio", "realtime")
 TRAINING = ("skeletor.refiner.train", "skeletor.refiner.data", "skeletor.refiner.dataset", "skeletor.refiner.cli", "skeletor.refiner.export")
 # Packages and modules that run at inference time (live or ``skeletor clean``).
-INFERENCE = ("skeletor/pose", "skeletor/uplift", "skeletor/cleaner", "skeletor/protocol", "skeletor/io", "skeletor/rig", "skeletor/refiner/runtime.py")
+INFERENCE = ("skeletor/pose", "skeletor/uplift", "skeletor/cleaner", "skeletor/protocol", "skeletor/io", "skeletor/rig", "skeletor/refiner/runtime.py",
+             "skeletor/refiner/windows.py")
 
 
 def imported_modules(source: str) -> set[str]:

@@ -4,7 +4,7 @@ The file holds the model's core alone (layout 2), written node by node from its 
 by ``skeletor.refiner.graph`` (opset 17; ~210 nodes, where the TorchScript exporter makes
 ~1,470): the window's normalisation (``skeletor.refiner.model.window_stats``: masked
 medians, which would export as sorts, gathers and ``If`` nodes) is left to the runtime
-(``skeletor.refiner.runtime.window_stats``, numpy), which is faster::
+(``skeletor.refiner.windows.window_stats``, numpy), which is faster::
 
     inputs   normalised  float32 (batch, T, J, 3)  (poses - root) / scale per window; absent joints any value
              present     float32 (batch, T, J)     1 = observed (and finite), 0 = absent

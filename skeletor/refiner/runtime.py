@@ -52,8 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from skeletor.compiled import njit
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
+from skeletor.refiner.windows import carry_hands, emitted_frame, window_stats
 
 __all__ = [
     "RefinerWeightsError",
@@ -72,22 +72,7 @@ log = logging.getLogger(__name__)
 
 _HANDS = np.array(LEFT_HAND + RIGHT_HAND)  # holistic75 hand joints
 _HAND_WRISTS = ((np.array(LEFT_HAND), 15), (np.array(RIGHT_HAND), 16))  # each hand's joints, the body wrist it hangs from
-_HAND_WRIST = np.array([15] * len(LEFT_HAND) + [16] * len(RIGHT_HAND))  # (42,) the body wrist of each of _HANDS
 
-
-@njit
-def _carry_hands_onto(
-    body: np.ndarray, poses: np.ndarray, present: np.ndarray, emit: int, joints: np.ndarray, wrists: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """``_WindowedRefiner._carry_hands``, in place on ``body`` (B, J, 3), from windows (B, T, J, 3), present (B, T, J)."""
-    for b in range(poses.shape[0]):
-        for i in range(joints.shape[0]):
-            j, w = joints[i], wrists[i]
-            for t in range(emit, -1, -1):  # the newest frame up to the emitted one with the joint and its wrist
-                if present[b, t, j] > 0 and present[b, t, w] > 0:
-                    for c in range(3):
-                        body[b, j, c] = poses[b, t, j, c] - poses[b, t, w, c] + body[b, w, c]
-                    break
 
 # Written by skeletor.refiner.export (kept in step by tests/skeletor/test_runtime.py).
 FORMAT = "skeletor-refiner"
@@ -231,93 +216,6 @@ def choose_providers(preference: tuple[str, ...] | list[str], available: list[st
     return chosen
 
 
-def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Robust root and scale of windows of holistic75 poses: ``skeletor.refiner.model.window_stats`` in numpy.
-
-    Root: the lower median, over the frames where both shoulders (joints 11, 12) are
-    present, of the mid-shoulder (per coordinate); if no such frame, the mean of all
-    present joints; if none, 0. Scale: the lower median of the shoulder width over those
-    frames; if no such frame, the RMS distance of the present joints from the root; if
-    none, 1; never below ``eps``. The same float32 arithmetic as the graph of layout 1
-    (outputs equal within 1e-6), computed here so that the model's graph is its core alone.
-
-    Args:
-        poses: (B, T, J, 3) float32 coordinates, 0 where not present.
-        present: (B, T, J) bool.
-        eps: smallest scale returned.
-
-    Returns:
-        (root (B, 3) float32, scale (B,) float32).
-    """
-    root, scale, n = _shoulder_medians(np.ascontiguousarray(poses, np.float32), np.ascontiguousarray(present, np.bool_))  # (B, 3), (B,), (B,)
-    if (n == 0).any():  # no frame with both shoulders: mean and RMS radius of what is present
-        w = present.astype(np.float32)[..., None]  # (B, T, J, 1)
-        count = np.maximum(w.sum(axis=(1, 2)), np.float32(1.0))  # (B, 1)
-        mean = (poses * w).sum(axis=(1, 2)) / count  # (B, 3)
-        root = np.where((n > 0)[:, None], root, mean)
-        sq = ((poses - root[:, None, None]) ** 2).sum(-1, keepdims=True)  # (B, T, J, 1)
-        rms = np.sqrt((sq * w).sum(axis=(1, 2)) / count)[:, 0]  # (B,)
-        rms = np.where(present.any(axis=(1, 2)), rms, np.float32(1.0))
-        scale = np.where(n > 0, scale, rms)
-    return root.astype(np.float32), np.maximum(scale, np.float32(eps)).astype(np.float32)
-
-
-@njit
-def _emitted(refined: np.ndarray, present: np.ndarray, emit: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """(pose (J, 3), confidence (J,)) float32 of the emitted frame: confidence 1 for a joint
-    present in it, 0.5 for one present elsewhere in the window (the model filled it in), 0
-    and a NaN pose for one never present (``refined`` (J, 3), ``present`` (T, J) > 0)."""
-    n_t, n_j = present.shape
-    pose = np.empty((n_j, 3), dtype=np.float32)
-    conf = np.zeros(n_j, dtype=np.float32)
-    for j in range(n_j):
-        seen = False
-        for t in range(n_t):
-            if present[t, j] != 0:
-                seen = True
-                break
-        if present[emit, j] > 0:
-            conf[j] = 1.0
-        elif seen:
-            conf[j] = 0.5
-        for c in range(3):
-            pose[j, c] = refined[j, c] if seen else np.nan
-    return pose, conf
-
-
-@njit
-def _shoulder_medians(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Per window of (B, T, J, 3) float32 ``poses`` and (B, T, J) bool ``present``: the lower
-    median over the frames with both shoulders of the mid-shoulder (per coordinate, (B, 3))
-    and of the shoulder width ((B,)), in float32, and the count of those frames ((B,);
-    root and scale are +inf where it is 0)."""
-    n_win, n_t = poses.shape[0], poses.shape[1]
-    root = np.full((n_win, 3), np.inf, dtype=np.float32)
-    scale = np.full(n_win, np.inf, dtype=np.float32)
-    count = np.zeros(n_win, dtype=np.int64)
-    mid = np.empty((n_t, 3), dtype=np.float32)
-    width = np.empty(n_t, dtype=np.float32)
-    half = np.float32(0.5)
-    for b in range(n_win):
-        n = 0
-        for t in range(n_t):
-            if present[b, t, 11] and present[b, t, 12]:
-                ls, rs = poses[b, t, 11], poses[b, t, 12]
-                for c in range(3):
-                    mid[n, c] = half * (ls[c] + rs[c])
-                d0, d1, d2 = ls[0] - rs[0], ls[1] - rs[1], ls[2] - rs[2]
-                width[n] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-                n += 1
-        count[b] = n
-        if n == 0:
-            continue
-        k = (n - 1) // 2  # the lower median
-        for c in range(3):
-            root[b, c] = np.sort(mid[:n, c])[k]
-        scale[b] = np.sort(width[:n])[k]
-    return root, scale, count
-
-
 class _WindowedRefiner(ABC):
     """The streaming window shared by the ONNX and torch back ends.
 
@@ -360,24 +258,13 @@ class _WindowedRefiner(ABC):
         body_present = present.copy()
         body_present[:, :, _HANDS] = 0.0  # absent joints are the model's mask token: their coordinates are not read
         if not self.refine_hands:
-            return self._carry_hands(self._infer(poses, body_present), poses, present)
+            return carry_hands(self._infer(poses, body_present), poses, present, self.emit_index)
         b = len(poses)
         out = self._infer(np.concatenate([poses, poses[with_hands]]), np.concatenate([body_present, present[with_hands]]))
         body, hands = out[:b], out[b:]  # (B, J, 3), (H, J, 3)
         for hand, wrist in _HAND_WRISTS:
             # (H, 21, 3): each hand's joints relative to its wrist in the second answer, put on the first answer's wrist
             body[with_hands[:, None], hand] = hands[:, hand] - hands[:, [wrist]] + body[with_hands][:, [wrist]]
-        return body
-
-    def _carry_hands(self, body: np.ndarray, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """``body`` (B, J, 3) with each hand joint taken from the input windows, relative to its body wrist.
-
-        Each hand joint comes from the newest frame up to the emitted one in which it and
-        its wrist are both present (the emitted frame itself while the hand is in view), its
-        offset from that wrist added to the refined wrist. A hand joint with no such frame
-        keeps the model's answer (its confidence is 0.5 or 0: filled in, or missing).
-        """
-        _carry_hands_onto(body, poses, present, self.emit_index, _HANDS, _HAND_WRIST)
         return body
 
     @property
@@ -411,7 +298,7 @@ class _WindowedRefiner(ABC):
 
     def _finish(self, refined: np.ndarray, present: np.ndarray) -> Frame:
         """Emitted pose and confidence from the model output (J, 3) and the window's present (T, J)."""
-        return _emitted(np.asarray(refined, np.float32), np.asarray(present), self.emit_index)
+        return emitted_frame(np.asarray(refined, np.float32), np.asarray(present), self.emit_index)
 
     def push(self, pose: np.ndarray, present: np.ndarray | None = None) -> Frame | None:
         """Add the newest frame; get frame ``n - k`` refined (None while fewer than ``k + 1`` frames came).

@@ -21,11 +21,11 @@ _PROBE = textwrap.dedent(
     from skeletor.cleaner import one_euro, refined_lengths, stream
     from skeletor.cleaner.stream import StreamingCleaner
     from skeletor.pose.procedural import PersonConfig, ProceduralPerson
-    from skeletor.refiner import runtime
+    from skeletor.refiner import runtime, windows
     from skeletor.uplift import hands, lengths, placement, priors, signs, tree
 
     def loops():
-        for module in (one_euro, refined_lengths, stream, runtime, hands, lengths, placement, priors, signs, tree):
+        for module in (one_euro, refined_lengths, stream, runtime, windows, hands, lengths, placement, priors, signs, tree):
             for name, fn in vars(module).items():
                 if isinstance(fn, numba.core.registry.CPUDispatcher):
                     yield name, fn
@@ -43,7 +43,7 @@ _PROBE = textwrap.dedent(
 
 # the loops the cleaner calls from Python (those called only from other compiled loops are compiled into them)
 USED = {"_forward", "_continuity", "_hint_and_facing", "_on_rays", "_impose_lengths", "_ring_put", "_sorted_quantile", "_one_euro_step",
-        "_chirality", "_carry_hands_onto", "_shoulder_medians", "_bone_lengths", "_pull_step", "_emitted"}  # fmt: skip
+        "_chirality", "_carry_hands_onto", "_shoulder_medians", "_bone_lengths", "_pull_step", "emitted_frame"}  # fmt: skip
 
 
 def _probe() -> dict[str, tuple[int, ...]]:

@@ -41,7 +41,7 @@ def default_model() -> NormalisedRefiner:
 def _run_onnx(path: Path, x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
     """The file's outputs for camera-frame windows, as the runtime feeds it: layout 2 (the
     core alone) gets each window normalised by ``runtime.window_stats`` and is put back."""
-    from skeletor.refiner.runtime import window_stats
+    from skeletor.refiner.windows import window_stats
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     if sess.get_inputs()[0].name == "poses":  # layout 1: the normalisation is in the graph

@@ -301,12 +301,12 @@ def test_streams_on_one_model_refine_together_as_each_alone(data_dir: Path) -> N
 
 @pytest.mark.parametrize("drop", ["nothing", "a shoulder", "everything"])
 def test_numpy_window_stats_match_the_models_on_real_windows(data_dir: Path, drop: str) -> None:
-    """``runtime.window_stats`` (layout 2's normalisation, numpy) gives the root and scale of
+    """``windows.window_stats`` (layout 2's normalisation, numpy) gives the root and scale of
     ``model.window_stats`` (the graph's, torch) on real Phoenix14T windows, also when a
     shoulder is never seen (the mean / RMS fallback) and when nothing is."""
     torch = pytest.importorskip("torch")
     from skeletor.refiner.model import window_stats as torch_stats
-    from skeletor.refiner.runtime import window_stats
+    from skeletor.refiner.windows import window_stats
 
     poses, present = _phoenix_sequence(data_dir)
     x = np.stack([poses[s : s + 32] for s in (0, 7, 20)]).astype(np.float32)  # (3, T, J, 3)
