@@ -14,6 +14,12 @@ timed side by side through ``OnnxRefiner._infer`` (normalisation included) at ba
 (a streaming frame without and with hands apart), calls of the three interleaved in a
 rotating order so that load on the machine hits them alike; with each graph's node count
 and the largest difference between its outputs and the first file's.
+
+``cached``: a streaming push (``stage`` + ``refine_windows``: the window's statistics, the
+model call, the emitted frame) of the windowed model (layout 2, T = 32, every frame of the
+window through every layer) against the cached one (layout 3, ``RefinerConfig(band=4)``:
+receptive field 33 frames, the new frame alone through the layers with each layer's last 4
+keys and values), one and two streams (two people) per call, one CPU thread, interleaved.
 """
 
 from __future__ import annotations
@@ -94,7 +100,7 @@ def run_refiner_bench(windows: tuple[int, ...] = (16, 32, 64), n: int = 200) -> 
                 rows.append({"window": T, "backend": name, "provider": "cuda", "ms": None, "note": "not measured: no GPU on this machine"})
             continue
         rows += _torch_cuda_rows(model, poses, present, T, n)
-    return {"rows": rows, "layouts": _layout_rows(tmp, n), "calls_per_row": n,
+    return {"rows": rows, "layouts": _layout_rows(tmp, n), "cached": _cached_rows(tmp, n), "calls_per_row": n,
             "model": "8 layers, d=128, 4 heads, ff=256 (the shipped architecture)", "gpu": _gpu_name()}  # fmt: skip
 
 
@@ -137,6 +143,37 @@ def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
             rows.append({"window": window, "batch": batch, "layout": key[0], "graph": key[1],
                          "nodes": len(onnx.load(str(files[key])).graph.node), "ms": percentiles(times[key]),
                          "max_abs_diff": float(np.abs(calls[key]() - first).max())})  # fmt: skip
+    return rows
+
+
+def _cached_rows(tmp: Path, n: int) -> list[dict]:
+    """A streaming push of the windowed model (T = 32) and of the cached one (band 4), 1 and 2 streams, interleaved."""
+    import torch
+
+    from skeletor.refiner.export import export_onnx
+    from skeletor.refiner.model import NormalisedRefiner, RefinerConfig
+    from skeletor.refiner.runtime import OnnxRefiner, RuntimeConfig
+
+    torch.manual_seed(0)
+    configs = {"windowed (T = 32)": RefinerConfig(window=32), "cached (band 4, 33 frames)": RefinerConfig(window=33, band=4)}
+    refiners = {}
+    for name, cfg in configs.items():
+        path = export_onnx(NormalisedRefiner(cfg).eval(), tmp / f"stream_{cfg.band}.onnx")
+        refiners[name] = OnnxRefiner(RuntimeConfig(str(path), provider="cpu", threads=1, hands_apart=False))
+    rng = np.random.default_rng(2)
+    frames = (rng.normal(size=(20 + n, 75, 3)) * 0.2 + [0, 0, 2.5]).astype(np.float32)
+    rows = []
+    for people in (1, 2):
+        streams = {name: [r.new_stream() for _ in range(people)] for name, r in refiners.items()}
+        times: dict[str, list[float]] = {name: [] for name in refiners}
+        names = list(refiners)
+        for i in range(20 + n):
+            for name in names[i % 2 :] + names[: i % 2]:
+                t0 = time.perf_counter()
+                refiners[name].refine_windows([s.stage(frames[i]) for s in streams[name]])
+                if i >= 20:
+                    times[name].append(1000 * (time.perf_counter() - t0))
+        rows += [{"model": name, "streams": people, "ms": percentiles(times[name])} for name in names]
     return rows
 
 
@@ -208,5 +245,8 @@ def _run(args: argparse.Namespace) -> int:
         ms = r["ms"]
         print(f"T={r['window']:3d}  ONNX layout {r['layout']} {r['graph']} ({r['nodes']} nodes), batch {r['batch']}: "
               f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms  (outputs differ by <= {r['max_abs_diff']:.1e})")  # fmt: skip
+    for r in res["cached"]:
+        ms = r["ms"]
+        print(f"streaming push, {r['model']:27s} {r['streams']} stream(s): p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms")
     print(f"wrote {args.json}")
     return 0

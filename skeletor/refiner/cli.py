@@ -42,7 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=6000)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=5e-4)
-    t.add_argument("--window", type=int, default=32, help="frames per window T")
+    t.add_argument("--window", type=int, default=None, help="frames per window T (default 32; with --band, its receptive field 8 * band + 1)")
+    t.add_argument("--band", type=int, default=0,
+                   help="a cached causal model: each layer attends to the last BAND frames, each frame normalised when it "
+                   "arrives, so live inference runs one frame through the layers (0 = attention over the whole window)")
     t.add_argument("--lookahead", type=int, default=0, help="frames k the emitted frame lags the newest (0 = causal)")
     t.add_argument("--bidirectional", action="store_true",
                    help="full attention over the window (the paper's model, for offline cleaning); "
@@ -111,7 +114,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.self_supervised_only:
         train_data = SequenceDataset(train_data.poses, train_data.present, train_data.names)
         val_data = SequenceDataset(val_data.poses, val_data.present, val_data.names)
-    model_cfg = RefinerConfig(window=args.window, lookahead=args.lookahead, bidirectional=args.bidirectional)
+    window = args.window if args.window is not None else (args.band * 8 + 1 if args.band else 32)
+    model_cfg = RefinerConfig(window=window, lookahead=args.lookahead, bidirectional=args.bidirectional, band=args.band)
     init = None
     if args.init is not None:
         try:
@@ -151,7 +155,7 @@ def _init_state(path: Path, model_cfg: object) -> dict[str, object]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         config, state = ckpt["model_config"], ckpt["model"]
     mine = asdict(model_cfg)  # type: ignore[call-overload]
-    shape = ("window", "joints", "skeleton", "d_model", "n_heads", "n_layers", "d_ff")
+    shape = ("joints", "skeleton", "d_model", "n_heads", "n_layers", "d_ff") + (() if mine["band"] else ("window",))
     differ = [f"{k} {config.get(k)} != {mine[k]}" for k in shape if config.get(k) != mine[k]]
     if differ:
         raise ValueError("weights of another shape: " + ", ".join(differ))

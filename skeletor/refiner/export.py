@@ -11,6 +11,12 @@ medians, which would export as sorts, gathers and ``If`` nodes) is left to the r
     outputs  refined     float32 (batch, J, 3)     the emitted frame (window index T - 1 - k), normalised
              window      float32 (batch, T, J, 3)  every frame of the window (only with window_output=True)
 
+A cached (banded) model (``RefinerConfig.band``) is written as its streaming step, layout 3
+(``skeletor.refiner.graph.refiner_step_graph``): inputs ``normalised`` (batch, J, 3) (the
+newest frame, normalised by its own arrival statistics), ``present`` (batch, J),
+``past_keys`` / ``past_values`` (L, batch, H, w, hd) and ``past_present`` (batch, w);
+outputs ``refined`` (batch, J, 3) and the shifted cache ``keys`` / ``values``.
+
 Layout 1 is the whole ``NormalisedRefiner`` through the TorchScript exporter: inputs
 ``poses`` (camera frame) and ``present``, outputs in the camera frame. ``export_onnx(...,
 traced=True)`` still writes it (and, cut by :func:`core_only`, the exporter's layout 2),
@@ -22,7 +28,7 @@ written graph, with the same weights and metadata.
 T and J are fixed. Metadata (``onnx.ModelProto.metadata_props``, all strings)::
 
     skeletor.format      "skeletor-refiner"
-    skeletor.version     ONNX layout version, "2"
+    skeletor.version     ONNX layout version, "2" ("3" for a cached model)
     skeletor.window      T
     skeletor.lookahead   k
     skeletor.joints      J
@@ -51,7 +57,7 @@ from skeletor.refiner.graph import OPSET
 from skeletor.refiner.model import NormalisedRefiner
 
 __all__ = [
-    "FORMAT", "LAYOUT_VERSION", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict",
+    "FORMAT", "LAYOUT_VERSION", "STEP_LAYOUT", "export_onnx", "export_checkpoint", "onnx_metadata", "onnx_state_dict",
     "core_only", "rewrite", "written_graph", "main",
 ]  # fmt: skip
 
@@ -59,6 +65,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "skeletor-refiner"
 LAYOUT_VERSION = 2
+STEP_LAYOUT = 3  # a cached (banded) model: one frame and the key/value cache (skeletor.refiner.graph.refiner_step_graph)
 _CORE = "/model/core/"  # the scope of the core's nodes in the exported graph (NormalisedRefiner.core)
 
 
@@ -99,7 +106,7 @@ def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
     cfg = model.cfg
     return {
         "skeletor.format": FORMAT,
-        "skeletor.version": str(LAYOUT_VERSION),
+        "skeletor.version": str(STEP_LAYOUT if cfg.band else LAYOUT_VERSION),
         "skeletor.window": str(cfg.window),
         "skeletor.lookahead": str(cfg.lookahead),
         "skeletor.joints": str(cfg.joints),
@@ -136,6 +143,14 @@ def export_onnx(
     if layout not in (1, 2):
         raise ValueError(f"layout must be 1 or 2, got {layout}")
     path = Path(path)
+    if model.cfg.band:  # a cached model is written as its streaming step
+        if window_output or layout != 2 or traced:
+            raise ValueError("a cached (banded) model exports as its streaming step only (layout 3)")
+        proto = written_graph(model.cfg, {k: v.detach().numpy() for k, v in model.core.state_dict().items()}, False)
+        _stamp(proto, onnx_metadata(model))
+        onnx.save(proto, str(path))
+        log.info("exported %s (layout 3, the streaming step, %d nodes)", path, len(proto.graph.node))
+        return path
     if layout == 2 and not traced:
         proto = written_graph(model.cfg, {k: v.detach().numpy() for k, v in model.core.state_dict().items()}, window_output)
         _stamp(proto, onnx_metadata(model))
@@ -180,18 +195,22 @@ def export_onnx(
 
 def written_graph(cfg: Any, core_state: dict[str, Any], window_output: bool) -> onnx.ModelProto:
     """``skeletor.refiner.graph.refiner_graph`` for a ``RefinerConfig`` and a core state dict (numpy)."""
-    from skeletor.refiner.graph import GraphShape, refiner_graph
+    from skeletor.refiner.graph import GraphShape, refiner_graph, refiner_step_graph
 
     shape = GraphShape(cfg.window, cfg.joints, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.lookahead, cfg.layer_lookahead)
+    if getattr(cfg, "band", 0):
+        return refiner_step_graph(shape, cfg.band, core_state)
     return refiner_graph(shape, core_state, window_output)
 
 
 def _stamp(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
-    """Write ``meta`` into the file's metadata, the layout version set to the current one."""
+    """Write ``meta`` into the file's metadata, the layout version set to the current one (3 for a cached model)."""
+    band = json.loads(meta.get("skeletor.config", "{}")).get("band", 0)
+    version = STEP_LAYOUT if band else LAYOUT_VERSION
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(LAYOUT_VERSION) if key == "skeletor.version" else value
+        entry.key, entry.value = key, str(version) if key == "skeletor.version" else value
 
 
 def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:

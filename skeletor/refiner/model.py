@@ -24,6 +24,18 @@ Streaming semantics (the contract with ``skeletor.refiner.runtime``):
   ones), and the output at every position depends on all ``T`` frames. It is for
   offline use (``skeletor clean --offline``), where the whole file is there.
 
+Cached (banded) models, ``RefinerConfig.band = w > 0``, causal only: in every layer frame
+``i`` attends to frames ``i - w ... i`` (a learned bias per head and distance instead of
+the positional table), and each frame is normalised by the statistics of the ``T`` frames
+ending at it (:func:`arrival_stats`), fixed when it arrives. A frame's hidden states then
+never change once computed, so live inference keeps each layer's last ``w`` keys and values
+and runs only the new frame through the layers (``skeletor.refiner.graph.refiner_step_graph``),
+about 1/T of a windowed call's arithmetic. Receptive field ``w * L + 1`` frames (33 for
+``w = 4``, 8 layers); a frame's answer also depends, through its oldest frames' statistics,
+on the ``T - 1`` frames before those. Trained on windows of ``T = w * L + 1`` frames (plus
+``T - 1`` frames of context for the statistics), whose last frame sees exactly what it sees
+live; ``NormalisedRefiner.forward`` on a whole sequence gives every frame as streaming does.
+
 Normalisation lives in ``NormalisedRefiner``: callers pass camera-frame coordinates
 (any unit) and get camera-frame coordinates back. The window is centred on a robust
 root (the median over the window of the mid-shoulder, holistic75 joints 11 and 12) and
@@ -47,7 +59,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["RefinerConfig", "SkeletorRefiner", "NormalisedRefiner", "masked_median", "window_stats", "load_checkpoint"]
+__all__ = ["RefinerConfig", "SkeletorRefiner", "NormalisedRefiner", "masked_median", "window_stats", "arrival_stats", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +84,16 @@ class RefinerConfig:
         lookahead: k, frames of future context (= output delay); 0 is causal.
         bidirectional: full attention in every layer (the paper's model); ``lookahead``
             then only picks the emitted frame, and every output sees the whole window.
+        band: 0 = attention over the window as above. ``w > 0`` makes a *cached* model
+            (causal only): in every layer frame ``i`` attends to frames ``i - w ... i``,
+            with a learned bias per head and distance instead of the positional table,
+            and every frame is normalised by the statistics of the ``window`` frames
+            ending at it (known when it arrives). A frame's hidden states then never
+            change once computed, so streaming keeps each layer's last ``w`` keys and
+            values and runs one frame through the layers (``skeletor.refiner.graph``,
+            ``refiner_step_graph``). Receptive field ``w * n_layers + 1`` frames; train
+            with ``window`` equal to it, so the last frame of a training window sees
+            exactly what it sees live.
     """
 
     window: int = 32
@@ -84,6 +106,7 @@ class RefinerConfig:
     dropout: float = 0.1
     lookahead: int = 0
     bidirectional: bool = False
+    band: int = 0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.joints < 1 or self.n_layers < 1:
@@ -95,6 +118,13 @@ class RefinerConfig:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         if self.joints <= max(LEFT_SHOULDER, RIGHT_SHOULDER):
             raise ValueError(f"joints must include the shoulders (indices 11, 12), got joints={self.joints}")
+        if self.band < 0 or (self.band and (self.lookahead or self.bidirectional)):
+            raise ValueError(f"band must be >= 0, and a banded model is causal (lookahead 0), got band={self.band}")
+
+    @property
+    def context(self) -> int:
+        """Frames before a training window that its statistics need: ``T - 1`` for a banded model, else 0."""
+        return self.window - 1 if self.band else 0
 
     @property
     def emit_index(self) -> int:
@@ -135,7 +165,11 @@ class SkeletorRefiner(nn.Module):
         J, D = cfg.joints, cfg.d_model
         self.mask_value = nn.Parameter(torch.zeros(J, 3))  # learned stand-in for absent joints
         self.embed = nn.Linear(J * 4, D)
-        self.pos = nn.Parameter(torch.randn(cfg.window, D) * 0.02)
+        if cfg.band:  # relative positions: a bias per head and distance 0..w, ALiBi's slopes to start
+            slopes = 2.0 ** (-8.0 * torch.arange(1, cfg.n_heads + 1) / cfg.n_heads)  # (H,)
+            self.rel_bias = nn.Parameter(-slopes[:, None] * torch.arange(cfg.band + 1.0))  # (H, w + 1)
+        else:
+            self.pos = nn.Parameter(torch.randn(cfg.window, D) * 0.02)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(
@@ -159,8 +193,15 @@ class SkeletorRefiner(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def receptive_field(self) -> int:
-        """Frames the emitted frame depends on: the whole window, ``T``."""
-        return self.cfg.window
+        """Frames the emitted frame depends on: the whole window ``T``; ``w * L + 1`` for a banded model."""
+        return self.cfg.band * self.cfg.n_layers + 1 if self.cfg.band else self.cfg.window
+
+    def band_mask(self, t: int) -> torch.Tensor:
+        """(H, t, t) additive attention mask of a banded model: ``rel_bias[h, i - j]`` for ``0 <= i - j <= w``, else -inf."""
+        i = torch.arange(t)
+        d = i[:, None] - i[None, :]  # (t, t) distance from query i back to key j
+        bias = self.rel_bias[:, d.clamp(0, self.cfg.band)]  # (H, t, t)
+        return bias.masked_fill(((d < 0) | (d > self.cfg.band))[None], float("-inf"))
 
     @property
     def lookahead(self) -> int:
@@ -189,16 +230,30 @@ class SkeletorRefiner(nn.Module):
         B, t, J, C = x.shape
         if J != self.cfg.joints or C != 3:
             raise ValueError(f"expected (B, t, {self.cfg.joints}, 3) joints, got {tuple(x.shape)}")
-        if t > self.cfg.window:
+        if t > self.cfg.window and not self.cfg.band:
             raise ValueError(f"window of {t} frames is longer than the model's {self.cfg.window}")
         if present.shape != x.shape[:3]:
             raise ValueError(f"present: expected {tuple(x.shape[:3])}, got {tuple(present.shape)}")
         flag = present.to(x.dtype).unsqueeze(-1)  # (B, t, J, 1)
         base = torch.where(flag > 0.5, x, self.mask_value.to(x.dtype))  # (B, t, J, 3) mask token for absent joints
         tokens = torch.cat([base, flag], dim=-1).reshape(B, t, J * 4)  # (B, t, J*4)
-        h = self.drop(self.embed(tokens) + self.pos[:t])  # (B, t, D)
-        for layer, mask in zip(self.layers, self.attn_mask):
-            h = layer(h, src_mask=mask[:t, :t])
+        if self.cfg.band:
+            h = self.drop(self.embed(tokens))  # (B, t, D)
+            H = self.cfg.n_heads
+            mask = self.band_mask(t).to(x.dtype)[None].expand(B, H, t, t).reshape(B * H, t, t)  # (B*H, t, t) batch-major
+            # torch's fused inference kernel reads a float mask as "masked where non-zero", so a
+            # learned bias would mask everything: the plain layers, in training and inference alike.
+            before = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                for layer in self.layers:
+                    h = layer(h, src_mask=mask)
+            finally:
+                torch.backends.mha.set_fastpath_enabled(before)
+        else:
+            h = self.drop(self.embed(tokens) + self.pos[:t])  # (B, t, D)
+            for layer, mask in zip(self.layers, self.attn_mask):
+                h = layer(h, src_mask=mask[:t, :t])
         delta = self.head(self.norm(h)).reshape(B, t, J, 3)  # (B, t, J, 3)
         return base + delta
 
@@ -257,6 +312,48 @@ def window_stats(x: torch.Tensor, present: torch.Tensor, eps: float = 1e-6) -> t
     return root, scale.squeeze(-1)
 
 
+def arrival_stats(x: torch.Tensor, present: torch.Tensor, window: int, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's root and scale: :func:`window_stats` of the ``window`` frames ending at it.
+
+    What a banded model normalises each frame by: known when the frame arrives, never
+    recomputed. Frames before the first are absent (a stream's start).
+
+    Args:
+        x: (B, t, J, 3) coordinates, finite where present.
+        present: (B, t, J) bool.
+        window: frames per statistics window (the model's ``T``).
+        eps: smallest scale returned.
+
+    Returns:
+        (root (B, t, 3), scale (B, t)).
+    """
+    B, t, J, _ = x.shape
+    xp = torch.cat([x.new_zeros(B, window - 1, J, 3), x], dim=1)  # (B, t + T - 1, J, 3) absent frames before the start
+    pp = torch.cat([present.new_zeros(B, window - 1, J), present], dim=1)  # (B, t + T - 1, J)
+    ls, rs = xp[:, :, LEFT_SHOULDER], xp[:, :, RIGHT_SHOULDER]  # (B, t + T - 1, 3)
+    both = pp[:, :, LEFT_SHOULDER] & pp[:, :, RIGHT_SHOULDER]  # (B, t + T - 1)
+
+    def windows(v: torch.Tensor) -> torch.Tensor:  # (B, t + T - 1, C) -> (B * t, T, C), oldest frame first
+        return v.unfold(1, window, 1).permute(0, 1, 3, 2).reshape(B * t, window, v.shape[-1])
+
+    mid, n = masked_median(windows(0.5 * (ls + rs)), windows(both[..., None].to(x.dtype))[..., 0] > 0.5)  # (B*t, 3), (B*t,)
+    width, _ = masked_median(windows(torch.linalg.vector_norm(ls - rs, dim=-1, keepdim=True)), windows(both[..., None].to(x.dtype))[..., 0] > 0.5)
+    # Fallback without shoulders: mean and RMS radius of the window's present joints, from windowed sums (float64).
+    w = pp.to(torch.float64).unsqueeze(-1)  # (B, t + T - 1, J, 1)
+    x64 = xp.to(torch.float64) * w
+    sums = torch.cat([x64.sum(2), w.sum(2), (x64**2).sum((2, 3))[..., None]], dim=-1)  # (B, t + T - 1, 5): sum x, count, sum |x|^2
+    cum = torch.cat([sums.new_zeros(B, 1, 5), sums.cumsum(1)], dim=1)  # (B, t + T, 5)
+    win = cum[:, window:] - cum[:, :-window]  # (B, t, 5) sums over each frame's window
+    count = win[..., 3:4].clamp(min=1.0)  # (B, t, 1)
+    mean = win[..., :3] / count  # (B, t, 3)
+    var = (win[..., 4:5] / count - (mean**2).sum(-1, keepdim=True)).clamp(min=0.0)  # (B, t, 1) mean |x - mean|^2
+    rms = torch.where(win[..., 3:4] > 0, torch.sqrt(var), torch.ones_like(var))
+    has = (n > 0).view(B, t, 1)
+    root = torch.where(has, mid.view(B, t, 3), mean.to(x.dtype))
+    scale = torch.where(has, width.view(B, t, 1), rms.to(x.dtype)).clamp(min=eps)
+    return root, scale.squeeze(-1)
+
+
 class NormalisedRefiner(nn.Module):
     """``SkeletorRefiner`` with the normalisation inside: camera frame in, camera frame out.
 
@@ -278,17 +375,23 @@ class NormalisedRefiner(nn.Module):
         """Output delay k in frames (future frames the emitted frame depends on)."""
         return self.core.lookahead
 
-    def forward(self, poses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def forward(self, poses: torch.Tensor, present: torch.Tensor, context: int = 0) -> torch.Tensor:
         """Refine a window given in camera-frame coordinates.
+
+        A banded model (``cfg.band``) reads the input as the start of a stream: every
+        frame is normalised by :func:`arrival_stats`, and the output of frame ``i`` is what
+        streaming emits for it.
 
         Args:
             poses: (B, t, J, 3) camera frame, any unit; absent joints may hold anything,
                 NaN included.
             present: (B, t, J) bool or 0/1 float.
+            context: leading frames that only feed the statistics (banded models; training
+                passes ``cfg.context``): they are not refined or returned.
 
         Returns:
-            (B, t, J, 3) refined poses in the units and frame of ``poses`` (every joint,
-            absent ones included: they are the model's fill-in).
+            (B, t - context, J, 3) refined poses in the units and frame of ``poses`` (every
+            joint, absent ones included: they are the model's fill-in).
 
         Raises:
             ValueError: shapes as in ``SkeletorRefiner.forward``.
@@ -299,6 +402,12 @@ class NormalisedRefiner(nn.Module):
         ok = (present > 0.5) if present.dtype != torch.bool else present
         ok = ok & torch.isfinite(poses).all(dim=-1)  # (B, t, J)
         x = torch.where(ok.unsqueeze(-1), poses, torch.zeros_like(poses))  # (B, t, J, 3) no NaN beyond here
+        if self.cfg.band:
+            root_t, scale_t = arrival_stats(x, ok, self.cfg.window)  # (B, t, 3), (B, t)
+            r, s = root_t[:, context:, None], scale_t[:, context:, None, None]  # (B, t', 1, 3), (B, t', 1, 1)
+            return self.core((x[:, context:] - r) / s, ok[:, context:]) * s + r
+        if context:
+            raise ValueError("context frames are for banded models")
         root, scale = window_stats(x, ok)  # (B, 3), (B,)
         s = scale.view(-1, 1, 1, 1)  # (B, 1, 1, 1)
         r = root.view(-1, 1, 1, 3)  # (B, 1, 1, 3)

@@ -29,6 +29,14 @@ third of the frames), and hands in its input make its body output shakier; see
 second window of the same call (batch 2): the window as it is, its hand joints kept and
 moved with their wrist onto the body answer's wrist.
 
+Cached models (ONNX layout 3, ``RefinerConfig.band``): the same window is kept (its
+statistics normalise the newest frame, its presence gives the confidences), but only the
+newest frame goes through the model, with its stream's :class:`StepCache` (each layer's keys
+and values of the last ``w`` frames); the staged window carries the cache, and refining it
+advances the cache by that frame, so each staged window is refined once, in order.
+``refine_sequence`` streams the frames one by one. The answers are exactly the model's on
+the whole stream (``tests/skeletor/refiner/test_cached.py``).
+
 Output confidence per joint: 1 = observed in the emitted frame, 0.5 = absent there but
 observed elsewhere in the window (the refiner filled it in), 0 = not observed anywhere
 in the window (its coordinates are NaN, the repository's convention for missing joints).
@@ -79,8 +87,11 @@ FORMAT = "skeletor-refiner"
 LAYOUT_VERSION = 2  # what the exporter writes: the model's core, normalised by the runtime
 # Layouts this runtime reads: 1 = camera-frame poses in and out (the window's root and scale
 # computed inside the graph); 2 = the core alone, fed normalised poses (``window_stats``).
-READABLE_VERSIONS = (1, 2)
-_INPUTS = {1: "poses", 2: "normalised"}  # the coordinates input of each layout (the other is ``present``)
+# 3 = a cached (banded) model's step: the newest frame, normalised, and each layer's keys and
+# values of the last w frames in; the frame refined and the shifted cache out (graph.refiner_step_graph).
+READABLE_VERSIONS = (1, 2, 3)
+_INPUTS = {1: "poses", 2: "normalised", 3: "normalised"}  # the coordinates input of each layout
+_STEP_INPUTS = {"normalised", "present", "past_keys", "past_values", "past_present"}
 
 PROVIDER_ALIASES: dict[str, str] = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -90,7 +101,8 @@ PROVIDER_ALIASES: dict[str, str] = {
 }
 
 Frame = tuple[np.ndarray, np.ndarray]  # (pose (J, 3) float32, confidence (J,) float32)
-Window = tuple[np.ndarray, np.ndarray]  # (poses (T, J, 3) float32, present (T, J) float32), oldest frame first
+# (poses (T, J, 3) float32, present (T, J) float32, oldest frame first; the stream's StepCache for a cached model, else None)
+Window = tuple[np.ndarray, np.ndarray, "StepCache | None"]
 
 
 # What ``--provider`` accepts: ``auto`` takes the fastest available (TensorRT, then CUDA, then
@@ -216,11 +228,37 @@ def choose_providers(preference: tuple[str, ...] | list[str], available: list[st
     return chosen
 
 
+class StepCache:
+    """A stream's keys and values for a cached (banded) model, one set per lane (``body``, ``hands``).
+
+    Each lane holds ``keys`` and ``values`` (L, 1, H, w, hd) and ``present`` (1, w): which
+    slots hold a frame (0 before the stream's start). Advanced by one model call per staged frame.
+    """
+
+    def __init__(self, layers: int, heads: int, band: int, head_dims: int) -> None:
+        self.shape = (layers, 1, heads, band, head_dims)
+        self.lanes: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def get(self, lane: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, values, present) of ``lane``; empty at a stream's start."""
+        if lane not in self.lanes:
+            empty = np.zeros(self.shape, np.float32)
+            self.lanes[lane] = (empty, empty, np.zeros((1, self.shape[3]), np.float32))
+        return self.lanes[lane]
+
+    def put(self, lane: str, keys: np.ndarray, values: np.ndarray) -> None:
+        """Store a step's new keys and values; one more slot now holds a frame."""
+        present = self.get(lane)[2]
+        self.lanes[lane] = (keys, values, np.concatenate([present[:, 1:], np.ones((1, 1), np.float32)], axis=1))
+
+
 class _WindowedRefiner(ABC):
     """The streaming window shared by the ONNX and torch back ends.
 
     Not thread-safe: one stream per instance (``reset`` between streams).
     """
+
+    cache_shape: tuple[int, int, int, int] | None = None  # (L, H, w, hd) of a cached model's step, else None
 
     def __init__(
         self, window: int, lookahead: int, joints: int, hands_apart: bool = False, refine_hands: bool = False
@@ -240,28 +278,36 @@ class _WindowedRefiner(ABC):
         self.reset()
 
     @abstractmethod
-    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """One model call: poses (B, T, J, 3) float32, present (B, T, J) float32 -> emitted frames (B, J, 3)."""
+    def _infer(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None, lane: str = "body") -> np.ndarray:
+        """One model call: poses (B, T, J, 3) float32, present (B, T, J) float32 -> emitted frames (B, J, 3).
 
-    def _refine_windows(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+        A cached model steps each window's newest frame with ``caches[b]``'s ``lane`` and advances it.
+        """
+
+    def _refine_windows(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None) -> np.ndarray:
         """The emitted frames (B, J, 3) of windows (B, T, J, 3) with present (B, T, J): one model call.
 
         With ``hands_apart``, the body is refined with the hands hidden and the hands are
         carried on its wrists; with ``refine_hands`` too, each window holding a hand joint is
         sent a second time, as it is, in the same call (module docstring).
         """
+        cached = () if caches is None else (caches,)  # a cached model's streams (windowed models take none)
         if not self.hands_apart:
-            return self._infer(poses, present)
+            return self._infer(poses, present, *cached)
         with_hands = np.flatnonzero(present[:, :, _HANDS].any(axis=(1, 2)))  # (H,) windows with a hand joint
         if len(with_hands) == 0:
-            return self._infer(poses, present)
+            return self._infer(poses, present, *cached)
         body_present = present.copy()
         body_present[:, :, _HANDS] = 0.0  # absent joints are the model's mask token: their coordinates are not read
         if not self.refine_hands:
-            return carry_hands(self._infer(poses, body_present), poses, present, self.emit_index)
+            return carry_hands(self._infer(poses, body_present, *cached), poses, present, self.emit_index)
         b = len(poses)
-        out = self._infer(np.concatenate([poses, poses[with_hands]]), np.concatenate([body_present, present[with_hands]]))
-        body, hands = out[:b], out[b:]  # (B, J, 3), (H, J, 3)
+        if caches is not None:  # a cached model: the hands' windows step their own lane
+            body = self._infer(poses, body_present, caches)
+            hands = self._infer(poses[with_hands], present[with_hands], [caches[i] for i in with_hands], lane="hands")
+        else:
+            out = self._infer(np.concatenate([poses, poses[with_hands]]), np.concatenate([body_present, present[with_hands]]))
+            body, hands = out[:b], out[b:]  # (B, J, 3), (H, J, 3)
         for hand, wrist in _HAND_WRISTS:
             # (H, 21, 3): each hand's joints relative to its wrist in the second answer, put on the first answer's wrist
             body[with_hands[:, None], hand] = hands[:, hand] - hands[:, [wrist]] + body[with_hands][:, [wrist]]
@@ -282,6 +328,7 @@ class _WindowedRefiner(ABC):
         self._poses = np.zeros((self.window, self.joints, 3), dtype=np.float32)  # ring buffer
         self._present = np.zeros((self.window, self.joints), dtype=np.float32)
         self._count = 0
+        self._cache = StepCache(*self.cache_shape[:3], self.cache_shape[3]) if self.cache_shape else None
 
     def _check_frame(self, pose: np.ndarray, present: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(J, 3) pose and (J,) present (None = every finite joint) as float32, absent joints zeroed."""
@@ -328,8 +375,9 @@ class _WindowedRefiner(ABC):
 
         Returns:
             The window whose emitted frame (``n - k``) is now due: poses (T, J, 3) and
-            present (T, J) float32, oldest frame first, copies; None while fewer than
-            ``k + 1`` frames came.
+            present (T, J) float32, oldest frame first, copies, and for a cached model the
+            stream's cache (refine each staged window once, in order: the call advances
+            it); None while fewer than ``k + 1`` frames came.
 
         Raises:
             ValueError: wrong shapes.
@@ -340,7 +388,7 @@ class _WindowedRefiner(ABC):
         if self._count <= self.lookahead:
             return None
         order = (self._count + np.arange(self.window)) % self.window  # oldest slot first
-        return self._poses[order], self._present[order]  # (T, J, 3), (T, J)
+        return self._poses[order], self._present[order], self._cache  # (T, J, 3), (T, J)
 
     def refine_windows(self, windows: list[Window]) -> list[Frame]:
         """Refine staged windows (of any streams on this model) in one model call.
@@ -356,7 +404,8 @@ class _WindowedRefiner(ABC):
             return []
         poses = np.stack([w[0] for w in windows])  # (B, T, J, 3)
         pres = np.stack([w[1] for w in windows])  # (B, T, J)
-        refined = self._refine_windows(poses, pres)  # (B, J, 3)
+        caches = [w[2] for w in windows] if self.cache_shape else None
+        refined = self._refine_windows(poses, pres, caches)  # type: ignore[arg-type]  # (B, J, 3)
         return [self._finish(refined[i], pres[i]) for i in range(len(windows))]
 
     def new_stream(self) -> _WindowedRefiner:
@@ -407,6 +456,13 @@ class _WindowedRefiner(ABC):
             if present.shape != poses.shape[:2]:
                 raise ValueError(f"present: expected {poses.shape[:2]}, got {present.shape}")
             ok &= present > 0
+        out = np.empty((n, self.joints, 3), dtype=np.float32)
+        conf = np.empty((n, self.joints), dtype=np.float32)
+        if self.cache_shape:  # a cached model: one step a frame, on a stream of its own
+            stream = self.new_stream()
+            for i in range(n):
+                out[i], conf[i] = stream.push(poses[i], ok[i])  # type: ignore[misc]
+            return out, conf
         T, k = self.window, self.lookahead
         past = T - 1 - k
         pad_x = np.zeros((past + n + k, self.joints, 3), dtype=np.float32)  # (past + N + k, J, 3)
@@ -416,8 +472,6 @@ class _WindowedRefiner(ABC):
         # window e (emitting frame e) is pad[e : e + T]
         win_x = np.lib.stride_tricks.sliding_window_view(pad_x, T, axis=0).transpose(0, 3, 1, 2)  # (N, T, J, 3)
         win_p = np.lib.stride_tricks.sliding_window_view(pad_p, T, axis=0).transpose(0, 2, 1)  # (N, T, J)
-        out = np.empty((n, self.joints, 3), dtype=np.float32)
-        conf = np.empty((n, self.joints), dtype=np.float32)
         step = max(1, batch // 2) if self.refine_hands else batch  # refined hands can send each window twice
         for s in range(0, n, step):
             bx, bp = np.ascontiguousarray(win_x[s : s + step]), np.ascontiguousarray(win_p[s : s + step])
@@ -433,10 +487,11 @@ class _SharedStream(_WindowedRefiner):
     def __init__(self, model: _WindowedRefiner) -> None:
         self._model = model
         self.providers: list[str] = list(getattr(model, "providers", []))
+        self.cache_shape = model.cache_shape
         super().__init__(model.window, model.lookahead, model.joints, model.hands_apart, model.refine_hands)
 
-    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
-        return self._model._infer(poses, present)
+    def _infer(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None, lane: str = "body") -> np.ndarray:
+        return self._model._infer(poses, present, caches, lane)
 
 
 def _metadata_int(meta: dict[str, str], key: str, path: Path) -> int:
@@ -489,7 +544,13 @@ class OnnxRefiner(_WindowedRefiner):
         self.layout = version
         self._coords = _INPUTS[version]  # the name of the coordinates input
         names = {i.name: i.shape for i in session.get_inputs()}
-        if set(names) != {self._coords, "present"} or list(names[self._coords][1:]) != [window, joints, 3]:
+        if version == 3:
+            fits = set(names) == _STEP_INPUTS and list(names["normalised"][1:]) == [joints, 3]
+            layers, _, heads, band, head_dims = names.get("past_keys", [0] * 5)
+            self.cache_shape = (layers, heads, band, head_dims)
+        else:
+            fits = set(names) == {self._coords, "present"} and list(names[self._coords][1:]) == [window, joints, 3]
+        if not fits:
             want = f"window {window}, joints {joints}"
             raise RefinerWeightsError(f"{path}: inputs {names} do not match its metadata ({want})")
         self.skeleton = meta.get("skeletor.skeleton", "holistic75")
@@ -528,6 +589,10 @@ class OnnxRefiner(_WindowedRefiner):
                 cache.mkdir(parents=True, exist_ok=True)
 
                 def shapes(b: int) -> str:
+                    if self.cache_shape:  # a cached model's step
+                        L, H, w, hd = self.cache_shape
+                        cache = f"{L}x{b}x{H}x{w}x{hd}"
+                        return f"normalised:{b}x{joints}x3,present:{b}x{joints},past_keys:{cache},past_values:{cache},past_present:{b}x{w}"
                     return f"{self._coords}:{b}x{window}x{joints}x3,present:{b}x{window}x{joints}"
 
                 out.append((name, {
@@ -544,9 +609,32 @@ class OnnxRefiner(_WindowedRefiner):
                 out.append(name)
         return out
 
-    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def _infer(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None, lane: str = "body") -> np.ndarray:
         session = self._fixed.get(len(poses), self._session)
+        if self.layout == 3:
+            return self._step(session, poses, present, caches or [], lane)
         return self._run(session, "refined", poses, present)
+
+    def _step(self, session: Any, poses: np.ndarray, present: np.ndarray, caches: list[StepCache], lane: str) -> np.ndarray:
+        """A cached model's step: each window's newest frame, normalised by its window's statistics
+        (:func:`window_stats`, the frame's arrival statistics), through the layers with its stream's cache."""
+        if len(caches) != len(poses):
+            raise ValueError(f"a cached refiner needs each window's stream cache ({len(caches)} for {len(poses)} windows)")
+        ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
+        x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
+        root, scale = window_stats(x, ok)  # (B, 3), (B,)
+        r, s = root[:, None], scale[:, None, None]  # (B, 1, 3), (B, 1, 1)
+        held = [c.get(lane) for c in caches]
+        keys = np.concatenate([h[0] for h in held], axis=1)  # (L, B, H, w, hd)
+        values = np.concatenate([h[1] for h in held], axis=1)
+        past = np.concatenate([h[2] for h in held], axis=0)  # (B, w)
+        y, keys, values = session.run(None, {
+            "normalised": (x[:, -1] - r) / s, "present": ok[:, -1].astype(np.float32),
+            "past_keys": keys, "past_values": values, "past_present": past,
+        })  # fmt: skip
+        for b, cache in enumerate(caches):
+            cache.put(lane, keys[:, b : b + 1], values[:, b : b + 1])
+        return y * s + r
 
     def _run(self, session: Any, output: str, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         """One call of ``session`` for ``output`` (``refined`` (B, J, 3) or ``window`` (B, T, J, 3)),
@@ -634,10 +722,13 @@ class TorchRefiner(_WindowedRefiner):
         self._device = torch.device(device)
         self.model = model.to(self._device).eval()
         cfg = model.cfg
+        if cfg.band:
+            raise RefinerWeightsError("a cached (banded) refiner streams through OnnxRefiner (export it); "
+                                      "NormalisedRefiner.forward on a whole sequence gives the same frames in torch")
         self.skeleton = cfg.skeleton
         super().__init__(cfg.window, cfg.lookahead, cfg.joints, hands_apart=hands_apart, refine_hands=refine_hands)
 
-    def _infer(self, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def _infer(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None, lane: str = "body") -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(poses).to(self._device)

@@ -185,7 +185,8 @@ def make_batch(
         The batch.
     """
     skeleton = get_skeleton(model_cfg.skeleton)
-    poses, present, tgt, tgt_present = sample_window_pairs(data, cfg.batch_size, model_cfg.window, model_cfg.lookahead, rng)
+    span = model_cfg.window + model_cfg.context  # a banded model's statistics need T - 1 frames before the window
+    poses, present, tgt, tgt_present = sample_window_pairs(data, cfg.batch_size, span, model_cfg.lookahead, rng)
     if cfg.truth_input_prob > 0.0:
         own = rng.random(cfg.batch_size) < cfg.truth_input_prob  # (B,) these windows restore their own target
         poses = np.where(own[:, None, None, None], tgt, poses)
@@ -258,7 +259,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def _optimizer(model: NormalisedRefiner, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on 2D weight matrices only (nanoGPT's rule)."""
-    no_decay = {id(model.core.pos), id(model.core.mask_value)}  # embeddings-like: decay would pull them to 0
+    position = model.core.rel_bias if model.cfg.band else model.core.pos
+    no_decay = {id(position), id(model.core.mask_value)}  # embeddings-like: decay would pull them to 0
     decay = [p for p in model.parameters() if p.dim() >= 2 and id(p) not in no_decay]
     ids = {id(p) for p in decay}
     rest = [p for p in model.parameters() if id(p) not in ids]
@@ -283,7 +285,8 @@ def evaluate(model: NormalisedRefiner, batches: list[Batch], cfg: TrainConfig) -
     losses, emits = [], []
     for b in batches:
         x, p, y, q = _tensors(b)
-        loss, emit = refiner_loss(model(x, p), y, q, model.cfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
+        c = model.cfg.context
+        loss, emit = refiner_loss(model(x, p, c), y[:, c:], q[:, c:], model.cfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
         losses.append(loss.item())
         emits.append(emit.item())
     model.train(was_training)
@@ -362,8 +365,12 @@ def train(
     else:
         model = NormalisedRefiner(model_cfg)
         if init is not None:
-            model.load_state_dict(init)
-            log.info("initialised from the given weights")
+            # A banded model has a distance bias where the others have a positional table; the rest is shared.
+            positions = {"core.pos", "core.rel_bias"}
+            missing, unexpected = model.load_state_dict({k: v for k, v in init.items() if k != "core.pos" or not model_cfg.band}, strict=False)
+            if set(missing) - positions or set(unexpected) - positions:
+                raise KeyError(f"init weights do not fit: missing {missing}, unexpected {unexpected}")
+            log.info("initialised from the given weights%s", f" (new: {', '.join(missing)})" if missing else "")
         opt = _optimizer(model, cfg)
         with open(csv_path, "w", newline="") as f:
             csv.writer(f).writerow(LOG_FIELDS)
@@ -394,7 +401,8 @@ def train(
         for g in opt.param_groups:
             g["lr"] = lr
         x, p, y, q = _tensors(make_batch(train_data, mcfg, cfg, rng))
-        loss, _ = refiner_loss(model(x, p), y, q, mcfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
+        c = mcfg.context  # leading frames that only feed a banded model's statistics
+        loss, _ = refiner_loss(model(x, p, c), y[:, c:], q[:, c:], mcfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
