@@ -114,14 +114,17 @@ class Pacer:
             return 0.0
         return self._due - self.early * self.period - time.monotonic()
 
-    def take(self) -> int:
-        """Note that a frame was taken now.
+    def take(self, now: float | None = None) -> int:
+        """Note that a frame was taken now (or at ``now``, a ``time.monotonic()`` reading).
+
+        A source that stamps its frame should read the clock once and pass the reading
+        here, so its stamps keep the spacing this schedule guarantees.
 
         Returns:
             The frames missed since the last one: whole periods that passed while the
             source was held up (0 when it is on time).
         """
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         if self._due is None:
             self._due = now + self.period
             return 0
@@ -554,7 +557,11 @@ class DemoSource:
                 return None
             if wait > 0:
                 time.sleep(wait)
-            missed = self._pacer.take()
+        # Stamped when the frame is taken, before it is rendered: rendering on a loaded machine
+        # can be held up, and a stamp taken after it would bunch frames the pacer spaced.
+        t_wall_ns, t_mono_ns = time.time_ns(), time.monotonic_ns()
+        if cfg.paced:
+            missed = self._pacer.take(t_mono_ns / 1e9)
             self._seq += missed  # the person moves on in real time; the frames in between are dropped
             self._dropped += missed
         seq = self._seq
@@ -578,7 +585,7 @@ class DemoSource:
         z_root = cam[_HIPS, 2].mean()
         depth = ((cam[:, 2] - z_root + self._rng.normal(0, 0.05, j)) * cfg.focal_px / z_root).astype(np.float32)
         depth[missing] = np.nan
-        return Detection(seq, kp, depth, True, (cfg.width, cfg.height), time.time_ns(), time.monotonic_ns(), 0.0, None)
+        return Detection(seq, kp, depth, True, (cfg.width, cfg.height), t_wall_ns, t_mono_ns, 0.0, None)
 
     def close(self) -> None:
         """Stop (idempotent)."""
