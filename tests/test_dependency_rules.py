@@ -24,7 +24,7 @@ IO_STACKS = ("cv2", "mediapipe", "websockets", "asyncio", "realtime")
 TRAINING = ("skeletor.refiner.train", "skeletor.refiner.data", "skeletor.refiner.dataset", "skeletor.refiner.cli", "skeletor.refiner.export")
 # Packages and modules that run at inference time (live or ``skeletor clean``).
 INFERENCE = ("skeletor/pose", "skeletor/uplift", "skeletor/cleaner", "skeletor/protocol", "skeletor/io", "skeletor/rig", "skeletor/refiner/runtime.py",
-             "skeletor/refiner/windows.py")
+             "skeletor/refiner/windows.py", "skeletor/refiner/cached.py")
 
 
 def imported_modules(source: str) -> set[str]:

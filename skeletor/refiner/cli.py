@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=6000)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=5e-4)
-    t.add_argument("--window", type=int, default=None, help="frames per window T (default 32; with --band, its receptive field 8 * band + 1)")
+    t.add_argument("--window", type=int, default=None, help="frames per window T (default 32; with --band, its receptive field band * layers + 1)")
     t.add_argument("--band", type=int, default=0,
                    help="a cached causal model: each layer attends to the last BAND frames, each frame normalised when it "
                    "arrives, so live inference runs one frame through the layers (0 = attention over the whole window)")
@@ -114,7 +114,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.self_supervised_only:
         train_data = SequenceDataset(train_data.poses, train_data.present, train_data.names)
         val_data = SequenceDataset(val_data.poses, val_data.present, val_data.names)
-    window = args.window if args.window is not None else (args.band * 8 + 1 if args.band else 32)
+    window = args.window if args.window is not None else (args.band * RefinerConfig.n_layers + 1 if args.band else 32)
     model_cfg = RefinerConfig(window=window, lookahead=args.lookahead, bidirectional=args.bidirectional, band=args.band)
     init = None
     if args.init is not None:

@@ -336,8 +336,9 @@ def arrival_stats(x: torch.Tensor, present: torch.Tensor, window: int, eps: floa
     def windows(v: torch.Tensor) -> torch.Tensor:  # (B, t + T - 1, C) -> (B * t, T, C), oldest frame first
         return v.unfold(1, window, 1).permute(0, 1, 3, 2).reshape(B * t, window, v.shape[-1])
 
-    mid, n = masked_median(windows(0.5 * (ls + rs)), windows(both[..., None].to(x.dtype))[..., 0] > 0.5)  # (B*t, 3), (B*t,)
-    width, _ = masked_median(windows(torch.linalg.vector_norm(ls - rs, dim=-1, keepdim=True)), windows(both[..., None].to(x.dtype))[..., 0] > 0.5)
+    both_w = windows(both[..., None].to(x.dtype))[..., 0] > 0.5  # (B*t, T) frames with both shoulders, per window
+    mid, n = masked_median(windows(0.5 * (ls + rs)), both_w)  # (B*t, 3), (B*t,)
+    width, _ = masked_median(windows(torch.linalg.vector_norm(ls - rs, dim=-1, keepdim=True)), both_w)  # (B*t, 1)
     # Fallback without shoulders: mean and RMS radius of the window's present joints, from windowed sums (float64).
     w = pp.to(torch.float64).unsqueeze(-1)  # (B, t + T - 1, J, 1)
     x64 = xp.to(torch.float64) * w

@@ -31,8 +31,8 @@ moved with their wrist onto the body answer's wrist.
 
 Cached models (ONNX layout 3, ``RefinerConfig.band``): the same window is kept (its
 statistics normalise the newest frame, its presence gives the confidences), but only the
-newest frame goes through the model, with its stream's :class:`StepCache` (each layer's keys
-and values of the last ``w`` frames); the staged window carries the cache, and refining it
+newest frame goes through the model (:mod:`skeletor.refiner.cached`), with its stream's
+``StepCache`` (each layer's keys and values of the last ``w`` frames); the staged window carries the cache, and refining it
 advances the cache by that frame, so each staged window is refined once, in order.
 ``refine_sequence`` streams the frames one by one. The answers are exactly the model's on
 the whole stream (``tests/skeletor/refiner/test_cached.py``).
@@ -61,7 +61,8 @@ from typing import Any
 import numpy as np
 
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
-from skeletor.refiner.windows import carry_hands, emitted_frame, window_stats
+from skeletor.refiner.cached import StepCache, step
+from skeletor.refiner.windows import carry_hands, emitted_frame, normalise_windows, window_stats
 
 __all__ = [
     "RefinerWeightsError",
@@ -226,30 +227,6 @@ def choose_providers(preference: tuple[str, ...] | list[str], available: list[st
             + (f": {how}" if how else "")
         )
     return chosen
-
-
-class StepCache:
-    """A stream's keys and values for a cached (banded) model, one set per lane (``body``, ``hands``).
-
-    Each lane holds ``keys`` and ``values`` (L, 1, H, w, hd) and ``present`` (1, w): which
-    slots hold a frame (0 before the stream's start). Advanced by one model call per staged frame.
-    """
-
-    def __init__(self, layers: int, heads: int, band: int, head_dims: int) -> None:
-        self.shape = (layers, 1, heads, band, head_dims)
-        self.lanes: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def get(self, lane: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(keys, values, present) of ``lane``; empty at a stream's start."""
-        if lane not in self.lanes:
-            empty = np.zeros(self.shape, np.float32)
-            self.lanes[lane] = (empty, empty, np.zeros((1, self.shape[3]), np.float32))
-        return self.lanes[lane]
-
-    def put(self, lane: str, keys: np.ndarray, values: np.ndarray) -> None:
-        """Store a step's new keys and values; one more slot now holds a frame."""
-        present = self.get(lane)[2]
-        self.lanes[lane] = (keys, values, np.concatenate([present[:, 1:], np.ones((1, 1), np.float32)], axis=1))
 
 
 class _WindowedRefiner(ABC):
@@ -612,29 +589,8 @@ class OnnxRefiner(_WindowedRefiner):
     def _infer(self, poses: np.ndarray, present: np.ndarray, caches: list[StepCache] | None = None, lane: str = "body") -> np.ndarray:
         session = self._fixed.get(len(poses), self._session)
         if self.layout == 3:
-            return self._step(session, poses, present, caches or [], lane)
+            return step(session, poses, present, caches or [], lane)
         return self._run(session, "refined", poses, present)
-
-    def _step(self, session: Any, poses: np.ndarray, present: np.ndarray, caches: list[StepCache], lane: str) -> np.ndarray:
-        """A cached model's step: each window's newest frame, normalised by its window's statistics
-        (:func:`window_stats`, the frame's arrival statistics), through the layers with its stream's cache."""
-        if len(caches) != len(poses):
-            raise ValueError(f"a cached refiner needs each window's stream cache ({len(caches)} for {len(poses)} windows)")
-        ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
-        x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
-        root, scale = window_stats(x, ok)  # (B, 3), (B,)
-        r, s = root[:, None], scale[:, None, None]  # (B, 1, 3), (B, 1, 1)
-        held = [c.get(lane) for c in caches]
-        keys = np.concatenate([h[0] for h in held], axis=1)  # (L, B, H, w, hd)
-        values = np.concatenate([h[1] for h in held], axis=1)
-        past = np.concatenate([h[2] for h in held], axis=0)  # (B, w)
-        y, keys, values = session.run(None, {
-            "normalised": (x[:, -1] - r) / s, "present": ok[:, -1].astype(np.float32),
-            "past_keys": keys, "past_values": values, "past_present": past,
-        })  # fmt: skip
-        for b, cache in enumerate(caches):
-            cache.put(lane, keys[:, b : b + 1], values[:, b : b + 1])
-        return y * s + r
 
     def _run(self, session: Any, output: str, poses: np.ndarray, present: np.ndarray) -> np.ndarray:
         """One call of ``session`` for ``output`` (``refined`` (B, J, 3) or ``window`` (B, T, J, 3)),
@@ -645,11 +601,9 @@ class OnnxRefiner(_WindowedRefiner):
         """
         if self.layout == 1:
             return session.run([output], {"poses": poses, "present": present})[0]
-        ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
-        x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
-        root, scale = window_stats(x, ok)  # (B, 3), (B,)
+        x, ok, root, scale = normalise_windows(poses, present)  # (B, T, J, 3), (B, T, J), (B, 3), (B,)
         r, s = root[:, None, None], scale[:, None, None, None]  # (B, 1, 1, 3), (B, 1, 1, 1)
-        y = session.run([output], {"normalised": (x - r) / s, "present": ok.astype(np.float32)})[0]
+        y = session.run([output], {"normalised": x, "present": ok})[0]
         if y.ndim == 3:  # (B, J, 3) the emitted frame
             r, s = r[:, 0], s[:, 0]
         return y * s + r

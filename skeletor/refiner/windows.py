@@ -1,7 +1,8 @@
 """Arithmetic on refiner windows around the model call: what goes in and what comes out.
 
 :func:`window_stats` gives each window's robust root and scale (the shipped files hold the
-model's core alone, so the window is centred and scaled here); :func:`emitted_frame` turns
+model's core alone, so the window is centred and scaled here), :func:`normalise_windows` the
+model's input from them; :func:`emitted_frame` turns
 the model's answer into the emitted pose and its confidence; :func:`carry_hands` puts each
 hand, as the input has it, on the refined wrists (``RuntimeConfig.hands_apart``). Plain
 loops compiled by numba (:mod:`skeletor.compiled`): they run once a frame on a live stream.
@@ -16,7 +17,7 @@ import numpy as np
 from skeletor.compiled import njit
 from skeletor.pose.skeleton import LEFT_HAND, RIGHT_HAND
 
-__all__ = ["window_stats", "emitted_frame", "carry_hands"]
+__all__ = ["window_stats", "normalise_windows", "emitted_frame", "carry_hands"]
 
 _HANDS = np.array(LEFT_HAND + RIGHT_HAND)  # (42,) holistic75 hand joints
 _HAND_WRIST = np.array([15] * len(LEFT_HAND) + [16] * len(RIGHT_HAND))  # (42,) the body wrist of each
@@ -51,6 +52,28 @@ def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> t
         rms = np.where(present.any(axis=(1, 2)), rms, np.float32(1.0))
         scale = np.where(n > 0, scale, rms)
     return root.astype(np.float32), np.maximum(scale, np.float32(eps)).astype(np.float32)
+
+
+def normalise_windows(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the model's core reads from camera-frame windows, and how to put its answer back.
+
+    A joint counts as present where ``present > 0.5`` and its coordinates are finite;
+    absent joints are zeroed (the model reads its mask token there, never their values).
+
+    Args:
+        poses: (B, T, J, 3) float32 camera frame, any unit.
+        present: (B, T, J) float32 confidence.
+
+    Returns:
+        (normalised (B, T, J, 3) float32: each window centred on its :func:`window_stats`
+        root and divided by its scale; ok (B, T, J) float32 1/0; root (B, 3); scale (B,)).
+        The answer ``y`` in model units is ``y * scale + root`` in the caller's.
+    """
+    ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
+    x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
+    root, scale = window_stats(x, ok)  # (B, 3), (B,)
+    normalised = (x - root[:, None, None]) / scale[:, None, None, None]  # (B, T, J, 3)
+    return normalised.astype(np.float32, copy=False), ok.astype(np.float32), root, scale
 
 
 @njit
