@@ -312,11 +312,13 @@ class CaptureSource:
         backoff = self.reconnect.first_delay_s
         outage = False  # the camera was found lost and has not delivered since
         while not self._closed:
+            taken: tuple[int, int] | None = None  # (wall, monotonic) ns when a paced video's frame was due and taken
             if video_pacer is not None:
                 wait = video_pacer.delay()
                 if wait > 0 and self._closing.wait(wait):
                     break
-                for _ in range(video_pacer.take()):
+                taken = time.time_ns(), time.monotonic_ns()
+                for _ in range(video_pacer.take(taken[1] / 1e9)):
                     if not self._cap.grab():
                         break
                     seq += 1
@@ -345,7 +347,11 @@ class CaptureSource:
                 backoff = self.reconnect.first_delay_s
                 log.info("%s delivers images again", self._what())
             last_image = time.monotonic()
-            frame = _Frame(seq, image, time.time_ns(), time.monotonic_ns(), decode_ms)
+            # A camera's image is captured when its read returns; a paced video's frame is stamped
+            # when it was taken, so a read held up (a slow disk, a busy machine) cannot bunch the
+            # stamps the pacer spaced.
+            t_wall_ns, t_mono_ns = taken if taken is not None else (time.time_ns(), time.monotonic_ns())
+            frame = _Frame(seq, image, t_wall_ns, t_mono_ns, decode_ms)
             seq += 1
             with self._cond:
                 if self.realtime:

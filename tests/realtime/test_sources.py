@@ -141,8 +141,8 @@ def test_demo_frames_are_stamped_when_taken_so_a_slow_render_cannot_bunch_them(m
     truth = src.truth
 
     def slow_truth(seq: int) -> np.ndarray:
-        if seq % 7 == 3:
-            clock.stall(0.4 / fps)  # rendering held up for 40 % of a period
+        if seq % 40 == 3:
+            clock.stall(1.2 / fps)  # rendering held up for more than a period
         return truth(seq)
 
     monkeypatch.setattr(src, "truth", slow_truth)
