@@ -219,8 +219,8 @@ def encoder_classifier(num_classes: int, state: dict | None = None, config: dict
     Args:
         num_classes: outputs of the head.
         state: a ``NormalisedRefiner`` state dict (``onnx_state_dict``); its embedding,
-            positional embedding, mask token, transformer layers and final norm are
-            copied in. None = the same architecture at its random initialisation.
+            positional embedding (or a cached model's distance bias), mask token,
+            transformer layers and final norm are copied in. None = the same architecture at its random initialisation.
         config: the refiner's ``RefinerConfig`` fields (default: the shipped shape).
 
     Returns:
@@ -232,26 +232,21 @@ def encoder_classifier(num_classes: int, state: dict | None = None, config: dict
     from skeletor.refiner.model import RefinerConfig, SkeletorRefiner
 
     cfg = RefinerConfig(**{k: v for k, v in (config or {}).items() if k in RefinerConfig.__dataclass_fields__})
-    cfg = replace(cfg, lookahead=0, bidirectional=True)  # a classifier sees the whole window
+    # A classifier sees the whole window: full attention, or for a cached (banded) refiner its
+    # own band, each frame reaching w * L + 1 >= T frames back, pooled over the window.
+    cfg = replace(cfg, lookahead=0, bidirectional=not cfg.band)
 
     class _Encoder(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            core = SkeletorRefiner(cfg)
+            self.core = SkeletorRefiner(cfg)
             if state is not None:
-                core.load_state_dict({k[len("core.") :]: v for k, v in state.items() if k.startswith("core.")})
-            self.mask_value, self.embed, self.pos, self.layers, self.norm = core.mask_value, core.embed, core.pos, core.layers, core.norm
-            self.drop = nn.Dropout(cfg.dropout)
+                self.core.load_state_dict({k[len("core.") :]: v for k, v in state.items() if k.startswith("core.")})
+            del self.core.head  # the refiner's correction layer: the classifier has its own head
             self.head = nn.Linear(cfg.d_model, num_classes)
 
         def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-            B, t, J, _ = x.shape
-            flag = present.to(x.dtype).unsqueeze(-1)  # (B, t, J, 1)
-            base = torch.where(flag > 0.5, x, self.mask_value.to(x.dtype))  # (B, t, J, 3)
-            h = self.drop(self.embed(torch.cat([base, flag], -1).reshape(B, t, J * 4)) + self.pos[:t])  # (B, t, D)
-            for layer in self.layers:
-                h = layer(h)
-            return self.head(self.norm(h).mean(dim=1))  # (B, classes)
+            return self.head(self.core.hidden_states(x, present).mean(dim=1))  # (B, t, D) pooled -> (B, classes)
 
     return _Encoder()
 

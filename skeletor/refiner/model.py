@@ -227,6 +227,21 @@ class SkeletorRefiner(nn.Module):
             ValueError: wrong joint count, a window longer than ``cfg.window``, or
                 ``present`` not matching ``x``.
         """
+        base, h = self._encode(x, present)  # (B, t, J, 3), (B, t, D)
+        B, t, J, _ = x.shape
+        delta = self.head(h).reshape(B, t, J, 3)  # (B, t, J, 3)
+        return base + delta
+
+    def hidden_states(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """(B, t, D) the final layer's states (after the last norm), from which ``forward`` reads
+        its correction; what an encoder built on the refiner pools (``benchmarks/probe.py``).
+
+        Args and errors as :meth:`forward`.
+        """
+        return self._encode(x, present)[1]
+
+    def _encode(self, x: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input with absent joints at the mask token (B, t, J, 3), final states (B, t, D))."""
         B, t, J, C = x.shape
         if J != self.cfg.joints or C != 3:
             raise ValueError(f"expected (B, t, {self.cfg.joints}, 3) joints, got {tuple(x.shape)}")
@@ -254,8 +269,7 @@ class SkeletorRefiner(nn.Module):
             h = self.drop(self.embed(tokens) + self.pos[:t])  # (B, t, D)
             for layer, mask in zip(self.layers, self.attn_mask):
                 h = layer(h, src_mask=mask[:t, :t])
-        delta = self.head(self.norm(h)).reshape(B, t, J, 3)  # (B, t, J, 3)
-        return base + delta
+        return base, self.norm(h)
 
 
 def masked_median(v: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,25 +55,26 @@ def test_the_encoder_classifier_starts_from_the_refiner_weights() -> None:
     pre = encoder_classifier(7, state, config)
     scratch = encoder_classifier(7, None, config)
     got = pre.state_dict()
-    copied = [k for k in got if not k.startswith("head.")]
-    assert len(copied) == 4 + 8 * 12 + 2  # mask, embed (w, b), pos; 8 layers of 12 tensors; the final norm
+    copied = [k for k in got if k.startswith("core.")]
+    assert len(copied) == 4 + 8 * 12 + 2  # mask, embed (w, b), positions (a table, or a cached model's bias per distance); 8 layers of 12 tensors; the final norm
+    assert "core.head.weight" not in got  # the refiner's correction layer is not the classifier's
     for k in copied:
-        assert torch.equal(got[k], state[f"core.{k}"]), k
+        assert torch.equal(got[k], state[k]), k
         if k.endswith("weight") and "norm" not in k:  # the random init is another model
-            assert not torch.equal(scratch.state_dict()[k], state[f"core.{k}"]), k
+            assert not torch.equal(scratch.state_dict()[k], state[k]), k
     assert got["head.weight"].shape == (7, config["d_model"])
-    # The copied encoder computes what the refiner computes: its hidden states, pooled, through the refiner's own layers.
+    # The copied encoder computes what the refiner computes: the states its correction is read
+    # from (checked against its own output), pooled.
     ref = NormalisedRefiner(RefinerConfig(**config))
     ref.load_state_dict(state)
     ref.eval(), pre.eval()
     x, present = torch.randn(2, 32, 75, 3), torch.rand(2, 32, 75) > 0.3
     with torch.no_grad():
         core = ref.core
-        flag = present.float().unsqueeze(-1)
-        h = core.embed(torch.cat([torch.where(flag > 0.5, x, core.mask_value), flag], -1).reshape(2, 32, 300)) + core.pos
-        for layer in core.layers:
-            h = layer(h)  # full attention, as the classifier
-        want = pre.head(core.norm(h).mean(dim=1))
+        h = core.hidden_states(x, present)  # (2, 32, D)
+        base = torch.where(present[..., None], x, core.mask_value)
+        assert torch.allclose(core(x, present), base + core.head(h).reshape(2, 32, 75, 3), atol=1e-5)
+        want = pre.head(h.mean(dim=1))
         assert torch.allclose(pre(x, present), want, atol=1e-5)
     assert np.isfinite(want.numpy()).all()
 

@@ -13,11 +13,14 @@ from skeletor.cleaner.stream import default_weights_path
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 
 
-@pytest.mark.parametrize(("name", "lookahead"), [("skeletor_refiner.onnx", 0), ("skeletor_refiner_k8.onnx", 8), ("skeletor_refiner_paper.onnx", 0),
-                                               ("skeletor_refiner_bidir.onnx", 16)])  # fmt: skip
-def test_each_shipped_file_loads_with_its_metadata(name: str, lookahead: int) -> None:
+@pytest.mark.parametrize(("name", "window", "lookahead", "layout"), [
+    ("skeletor_refiner.onnx", 33, 0, 3),  # the live default: cached (band 4, 8 layers: 33 frames in reach)
+    ("skeletor_refiner_k8.onnx", 32, 8, 2), ("skeletor_refiner_paper.onnx", 32, 0, 2), ("skeletor_refiner_bidir.onnx", 32, 16, 2),
+])  # fmt: skip
+def test_each_shipped_file_loads_with_its_metadata(name: str, window: int, lookahead: int, layout: int) -> None:
     r = OnnxRefiner(RuntimeConfig(weights=str(WEIGHTS / name)))
-    assert (r.window, r.lookahead, r.joints, r.skeleton) == (32, lookahead, 75, "holistic75")
+    assert (r.window, r.lookahead, r.joints, r.skeleton, r.layout) == (window, lookahead, 75, "holistic75", layout)
+    assert (r.cache_shape is not None) == (layout == 3)
     # the skeleton comes from the file, under the key the exporter writes (not the runtime's default)
     assert r.metadata["skeletor.skeleton"] == "holistic75"
 

@@ -82,7 +82,7 @@ def test_one_batched_refiner_call_gives_what_separate_calls_give(side_by_side) -
     model = OnnxRefiner()
     calls: list[int] = []
     infer = model._infer
-    model._infer = lambda poses, present: calls.append(len(poses)) or infer(poses, present)  # type: ignore[method-assign]
+    model._infer = lambda poses, present, *cached, **lane: calls.append(len(poses)) or infer(poses, present, *cached, **lane)  # type: ignore[method-assign]
     short = [k[:60] for k in kps]
     _, batched = _run(MultiPersonCleaner(PeopleConfig(), refiner=model), short, size)
     n_batched = len(calls)

@@ -263,17 +263,32 @@ def test_runtime_needs_no_torch_and_matches_the_exporter() -> None:
 
 
 def test_streaming_batches_run_on_fixed_shape_sessions_with_the_same_answers(data_dir: Path) -> None:
-    """Batch 1 and 2 (a frame without / with hands apart) use sessions whose batch dimension
-    is fixed; they answer as the dynamic-batch graph does, on real Phoenix14T windows."""
-    refiner = OnnxRefiner(RuntimeConfig(provider="cpu"))
-    assert sorted(refiner._fixed) == [1, 2]
+    """Batch 1 and 2 (a frame without / with hands apart, or two people) use sessions whose
+    batch dimension is fixed; they answer as the dynamic-batch graph does, on real Phoenix14T
+    windows: a windowed file (layout 2) and the shipped cached one (layout 3, a step each)."""
+    from skeletor.refiner.cached import StepCache, step
+
     poses, present = _phoenix_sequence(data_dir)
-    windows = np.stack([poses[:32], poses[10:42]]).astype(np.float32)  # (2, T, J, 3)
-    pres = np.stack([present[:32], present[10:42]]).astype(np.float32)
-    for b in (1, 2):
-        fixed = refiner._infer(windows[:b], pres[:b])
-        dynamic = refiner._run(refiner._session, "refined", windows[:b], pres[:b])
-        np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
+    windowed = OnnxRefiner(RuntimeConfig(weights=str(default_weights_path().parent / "skeletor_refiner_paper.onnx"), provider="cpu"))
+    cached = OnnxRefiner(RuntimeConfig(provider="cpu"))
+    assert windowed.layout == 2 and cached.layout == 3
+    for refiner in (windowed, cached):
+        assert sorted(refiner._fixed) == [1, 2]
+        T = refiner.window
+        windows = np.stack([poses[:T], poses[10 : 10 + T]]).astype(np.float32)  # (2, T, J, 3)
+        pres = np.stack([present[:T], present[10 : 10 + T]]).astype(np.float32)
+        for b in (1, 2):
+            if refiner.layout == 2:
+                fixed = refiner._infer(windows[:b], pres[:b])
+                dynamic = refiner._run(refiner._session, "refined", windows[:b], pres[:b])
+            else:  # two streams a few frames in: both sessions from the same caches
+                caches = [[StepCache(*refiner.cache_shape) for _ in range(b)] for _ in range(2)]
+                for t in range(5):
+                    for c in caches:
+                        step(refiner._session, windows[:b, : T - 5 + t], pres[:b, : T - 5 + t], c)
+                fixed = refiner._infer(windows[:b], pres[:b], caches[0])
+                dynamic = step(refiner._session, windows[:b], pres[:b], caches[1])
+            np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
 
 
 @pytest.mark.data

@@ -124,9 +124,11 @@ def test_real_clip_bvh_reproduces_the_cleaned_joints(clean_clips: list, tmp_path
 @pytest.mark.data
 @pytest.mark.slow
 def test_real_clip_bvh_world_and_channels(clean_clips: list, tmp_path: Path) -> None:
-    """The Hips start over the origin; Euler channels are continuous; the torso's, head's, legs' and
-    upper arms' channels stay within +-180 degrees (forearms, hands and fingers follow the cleaned
-    hands, whose depth flips turn them further; they are reported by ``skeletor bench rig``)."""
+    """The Hips start over the origin; Euler channels are continuous; the torso's, head's and legs'
+    channels stay within +-180 degrees, the upper arms' within +-270 (their twist follows the
+    forearm and, unwrapped, may pass 180: 196 on one hand_estimation clip, where the arm is
+    raised toward the camera); forearms, hands and fingers follow the cleaned hands, whose
+    depth flips turn them further (reported by ``skeletor bench rig``)."""
     for c in clean_clips:
         motion = solve_bvh(c.poses, c.confidence, c.fps)
         assert np.abs(motion.root_position[0, [0, 2]]).max() < 1e-3  # cm
@@ -135,7 +137,9 @@ def test_real_clip_bvh_world_and_channels(clean_clips: list, tmp_path: Path) -> 
         step = np.abs(np.diff(e, axis=0))
         assert step.max() < 180.0, (c.name, step.max())  # unwrapped: never a 360 degree jump
         body = [j for j, n in enumerate(motion.names) if not any(f in n for f in FINGERS) and not n.endswith(("Hand", "LowerArm"))]
-        assert np.abs(e[:, body]).max() <= 180.0, (c.name, motion.names[body[int(np.abs(e[:, body]).max((0, 2)).argmax())]])
+        trunk = [j for j in body if not motion.names[j].endswith("UpperArm")]
+        assert np.abs(e[:, trunk]).max() <= 180.0, (c.name, motion.names[trunk[int(np.abs(e[:, trunk]).max((0, 2)).argmax())]])
+        assert np.abs(e[:, body]).max() <= 270.0, (c.name, np.abs(e[:, body]).max())
         middle = np.abs(e[..., 1]).max(0)  # each joint's order keeps its middle angle off gimbal lock
         assert middle[body].max() < 80.0, (c.name, middle[body].max())
 
