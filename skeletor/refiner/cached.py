@@ -72,7 +72,7 @@ def step(session: Any, poses: np.ndarray, present: np.ndarray, caches: list[Step
     """
     if len(caches) != len(poses):
         raise ValueError(f"a cached refiner needs each window's stream cache ({len(caches)} for {len(poses)} windows)")
-    x, ok, root, scale = normalise_windows(poses, present)  # (B, T, J, 3), (B, T, J), (B, 3), (B,)
+    x, ok, root, scale = normalise_windows(poses, present, newest_only=True)  # (B, 1, J, 3), (B, T, J), (B, 3), (B,)
     held = [c.get(lane) for c in caches]
     keys = np.concatenate([h[0] for h in held], axis=1)  # (L, B, H, w, hd)
     values = np.concatenate([h[1] for h in held], axis=1)

@@ -106,7 +106,7 @@ def onnx_metadata(model: NormalisedRefiner) -> dict[str, str]:
     cfg = model.cfg
     return {
         "skeletor.format": FORMAT,
-        "skeletor.version": str(STEP_LAYOUT if cfg.band else LAYOUT_VERSION),
+        "skeletor.version": str(_layout_version(cfg.band)),
         "skeletor.window": str(cfg.window),
         "skeletor.lookahead": str(cfg.lookahead),
         "skeletor.joints": str(cfg.joints),
@@ -143,19 +143,14 @@ def export_onnx(
     if layout not in (1, 2):
         raise ValueError(f"layout must be 1 or 2, got {layout}")
     path = Path(path)
-    if model.cfg.band:  # a cached model is written as its streaming step
-        if window_output or layout != 2 or traced:
-            raise ValueError("a cached (banded) model exports as its streaming step only (layout 3)")
-        proto = written_graph(model.cfg, {k: v.detach().numpy() for k, v in model.core.state_dict().items()}, False)
-        _stamp(proto, onnx_metadata(model))
-        onnx.save(proto, str(path))
-        log.info("exported %s (layout 3, the streaming step, %d nodes)", path, len(proto.graph.node))
-        return path
-    if layout == 2 and not traced:
+    if model.cfg.band and (window_output or layout != 2 or traced):
+        raise ValueError("a cached (banded) model exports as its streaming step only (layout 3)")
+    if layout == 2 and not traced:  # the written graph: a windowed model's core, or a cached model's step
         proto = written_graph(model.cfg, {k: v.detach().numpy() for k, v in model.core.state_dict().items()}, window_output)
-        _stamp(proto, onnx_metadata(model))
+        meta = onnx_metadata(model)
+        _stamp(proto, meta)
         onnx.save(proto, str(path))
-        log.info("exported %s (layout 2, written graph, %d nodes)", path, len(proto.graph.node))
+        log.info("exported %s (layout %s, written graph, %d nodes)", path, meta["skeletor.version"], len(proto.graph.node))
         return path
     cfg = model.cfg
     was_training = model.training
@@ -203,10 +198,14 @@ def written_graph(cfg: Any, core_state: dict[str, Any], window_output: bool) -> 
     return refiner_graph(shape, core_state, window_output)
 
 
+def _layout_version(band: int) -> int:
+    """The layout a model's file is written in: the streaming step for a cached (banded) model, else the core."""
+    return STEP_LAYOUT if band else LAYOUT_VERSION
+
+
 def _stamp(proto: onnx.ModelProto, meta: dict[str, str]) -> None:
     """Write ``meta`` into the file's metadata, the layout version set to the current one (3 for a cached model)."""
-    band = json.loads(meta.get("skeletor.config", "{}")).get("band", 0)
-    version = STEP_LAYOUT if band else LAYOUT_VERSION
+    version = _layout_version(json.loads(meta.get("skeletor.config", "{}")).get("band", 0))
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()

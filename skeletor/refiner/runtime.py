@@ -268,16 +268,15 @@ class _WindowedRefiner(ABC):
         carried on its wrists; with ``refine_hands`` too, each window holding a hand joint is
         sent a second time, as it is, in the same call (module docstring).
         """
-        cached = () if caches is None else (caches,)  # a cached model's streams (windowed models take none)
         if not self.hands_apart:
-            return self._infer(poses, present, *cached)
+            return self._infer(poses, present, caches)
         with_hands = np.flatnonzero(present[:, :, _HANDS].any(axis=(1, 2)))  # (H,) windows with a hand joint
         if len(with_hands) == 0:
-            return self._infer(poses, present, *cached)
+            return self._infer(poses, present, caches)
         body_present = present.copy()
         body_present[:, :, _HANDS] = 0.0  # absent joints are the model's mask token: their coordinates are not read
         if not self.refine_hands:
-            return carry_hands(self._infer(poses, body_present, *cached), poses, present, self.emit_index)
+            return carry_hands(self._infer(poses, body_present, caches), poses, present, self.emit_index)
         b = len(poses)
         if caches is not None:  # a cached model: the hands' windows step their own lane
             body = self._infer(poses, body_present, caches)
@@ -305,7 +304,7 @@ class _WindowedRefiner(ABC):
         self._poses = np.zeros((self.window, self.joints, 3), dtype=np.float32)  # ring buffer
         self._present = np.zeros((self.window, self.joints), dtype=np.float32)
         self._count = 0
-        self._cache = StepCache(*self.cache_shape[:3], self.cache_shape[3]) if self.cache_shape else None
+        self._cache = StepCache(*self.cache_shape) if self.cache_shape else None
 
     def _check_frame(self, pose: np.ndarray, present: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(J, 3) pose and (J,) present (None = every finite joint) as float32, absent joints zeroed."""

@@ -277,6 +277,14 @@ def _tensors(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
     )
 
 
+def _batch_loss(model: NormalisedRefiner, batch: Batch, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, emitted-frame MSE) of ``model`` on ``batch`` (:func:`refiner_loss`); a banded
+    model's leading ``cfg.context`` frames only feed its statistics and are not scored."""
+    x, p, y, q = _tensors(batch)
+    c = model.cfg.context
+    return refiner_loss(model(x, p, c), y[:, c:], q[:, c:], model.cfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
+
+
 @torch.no_grad()
 def evaluate(model: NormalisedRefiner, batches: list[Batch], cfg: TrainConfig) -> tuple[float, float]:
     """Mean (loss, emitted-frame MSE) over fixed batches, in eval mode."""
@@ -284,9 +292,7 @@ def evaluate(model: NormalisedRefiner, batches: list[Batch], cfg: TrainConfig) -
     model.eval()
     losses, emits = [], []
     for b in batches:
-        x, p, y, q = _tensors(b)
-        c = model.cfg.context
-        loss, emit = refiner_loss(model(x, p, c), y[:, c:], q[:, c:], model.cfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
+        loss, emit = _batch_loss(model, b, cfg)
         losses.append(loss.item())
         emits.append(emit.item())
     model.train(was_training)
@@ -400,9 +406,7 @@ def train(
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, p, y, q = _tensors(make_batch(train_data, mcfg, cfg, rng))
-        c = mcfg.context  # leading frames that only feed a banded model's statistics
-        loss, _ = refiner_loss(model(x, p, c), y[:, c:], q[:, c:], mcfg.emit_index, cfg.emit_weight, cfg.smooth_weight)
+        loss, _ = _batch_loss(model, make_batch(train_data, mcfg, cfg, rng), cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

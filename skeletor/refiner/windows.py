@@ -54,7 +54,9 @@ def window_stats(poses: np.ndarray, present: np.ndarray, eps: float = 1e-6) -> t
     return root.astype(np.float32), np.maximum(scale, np.float32(eps)).astype(np.float32)
 
 
-def normalise_windows(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def normalise_windows(
+    poses: np.ndarray, present: np.ndarray, newest_only: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What the model's core reads from camera-frame windows, and how to put its answer back.
 
     A joint counts as present where ``present > 0.5`` and its coordinates are finite;
@@ -63,16 +65,20 @@ def normalise_windows(poses: np.ndarray, present: np.ndarray) -> tuple[np.ndarra
     Args:
         poses: (B, T, J, 3) float32 camera frame, any unit.
         present: (B, T, J) float32 confidence.
+        newest_only: normalise only each window's newest frame (a cached model's step reads
+            no other); the statistics still come from the whole window.
 
     Returns:
-        (normalised (B, T, J, 3) float32: each window centred on its :func:`window_stats`
-        root and divided by its scale; ok (B, T, J) float32 1/0; root (B, 3); scale (B,)).
-        The answer ``y`` in model units is ``y * scale + root`` in the caller's.
+        (normalised (B, T, J, 3) float32, or (B, 1, J, 3) with ``newest_only``: centred on
+        each window's :func:`window_stats` root and divided by its scale; ok (B, T, J)
+        float32 1/0; root (B, 3); scale (B,)). The answer ``y`` in model units is
+        ``y * scale + root`` in the caller's.
     """
     ok = (present > 0.5) & np.isfinite(poses).all(axis=-1)  # (B, T, J)
     x = np.where(ok[..., None], poses, np.float32(0.0)).astype(np.float32, copy=False)  # (B, T, J, 3)
     root, scale = window_stats(x, ok)  # (B, 3), (B,)
-    normalised = (x - root[:, None, None]) / scale[:, None, None, None]  # (B, T, J, 3)
+    frames = x[:, -1:] if newest_only else x  # (B, 1 or T, J, 3)
+    normalised = (frames - root[:, None, None]) / scale[:, None, None, None]
     return normalised.astype(np.float32, copy=False), ok.astype(np.float32), root, scale
 
 
