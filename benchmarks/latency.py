@@ -1,6 +1,7 @@
 """``skeletor bench latency``: per-stage latency and rate of the live pipeline on a real video.
 
-Runs the real pipeline (threaded capture -> MediaPipe (detect thread) -> streaming uplift ->
+Runs the real pipeline as ``skeletor-live --video`` does (threaded capture -> MediaPipe in the
+detect thread, or with ``--detector-process`` in a child process -> streaming uplift ->
 refiner (clean thread) -> websocket server) with one real websocket client on loopback, and
 reports p50/p95/p99 in ms for each stage: decode, detect, uplift, refine, encode, send, and
 end to end (capture -> the client has the last byte). ``overhead_ratio`` = (uplift + refine
@@ -12,22 +13,30 @@ else running, measured in a pass before and a pass after the pipeline (their mea
 ``rate_ratio`` = live / detector alone (goal >= 0.95: the cleaner runs beside the detector
 and costs the live rate nothing, given a core to run on). ``detector_waited_for_cleaner``:
 the share of a pipeline pass the detect thread waited at the hand-over (about 0: the
-cleaner kept up, and a ratio under 1 is the two threads sharing the CPU the process got,
-``cpu_cores_used``). ``frames_per_cpu_second`` divides each rate by the cores the process
-got: on a machine with no core to spare, the live rate is the detector's times their ratio,
-(1 / (1 + what the cleaner costs per frame in detector CPU)). Paced (``--realtime``) both are
-the video's frame rate when the detector keeps up.
+cleaner kept up, and a ratio under 1 is the stages sharing the CPU they got,
+``cpu_cores_used``, the detector process's included). ``frames_per_cpu_second`` divides each
+rate by those cores: on a machine with no core to spare, the live rate is the detector's
+times their ratio, (1 / (1 + what the cleaner costs per frame in detector CPU)). Paced
+(``--realtime``) both are the video's frame rate when the detector keeps up.
+
+``--pin`` (Linux) gives the detector a core to itself: the detector-alone passes and the
+pipeline's capture and detector (MediaPipe's own threads, or the detector process, start
+from them) run on the first core, the cleaner, the server and the client on the others. The
+ratio then shows what the cleaner costs the detector when they do not compete for a core:
+the interpreter lock and the hand-overs, not CPU share.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +68,57 @@ def _client(url: str, n: int, out: list, ready: threading.Event, done: threading
     asyncio.run(main())
 
 
+def _cpu_seconds(child_pid: int | None) -> float:
+    """CPU seconds of this process, plus those of its detector process ``child_pid`` (Linux's
+    /proc; NaN elsewhere when there is a child to count)."""
+    own = time.process_time()
+    if child_pid is None:
+        return own
+    try:
+        fields = Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return own + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+_DETECTOR_THREADS = ("skeletor-detect", "skeletor-capture")  # the capture and the detector (MediaPipe's own threads start from them)
+
+
+def pin_cores() -> tuple[set[int], set[int]]:
+    """(the detector's core, the others) for ``--pin``: the first core this process may use, and the rest.
+
+    Raises:
+        RuntimeError: not Linux (no per-thread affinity), or fewer than two cores to split.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        raise RuntimeError("--pin needs Linux (per-thread CPU affinity)")
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise RuntimeError(f"--pin needs at least 2 cores, this process may use {len(cores)}")
+    return {cores[0]}, set(cores[1:])
+
+
+@contextlib.contextmanager
+def _on_cores(cores: set[int] | None) -> Iterator[None]:
+    """Run the calling thread (and the threads and processes it starts meanwhile) on ``cores``; None: as it is."""
+    if cores is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)  # 0: this thread (Linux affinity is per thread)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _rate(times: list[float]) -> float:
     """Events a second from their monotonic times (NaN with fewer than two)."""
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
 
-def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10) -> tuple[float, float]:
-    """Capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``.
+def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: int = 10, cores: set[int] | None = None) -> tuple[float, float]:
+    """Capture + MediaPipe Holistic alone (no cleaner, no server) on ``video``; on ``cores`` only, if given.
 
     Returns:
         Detections a second, and the CPU cores the process used meanwhile (CPU s / wall s;
@@ -74,18 +127,19 @@ def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: i
     from realtime.detectors.holistic import HolisticDetector
     from realtime.sources import CaptureSource
 
-    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
-    times: list[float] = []
-    cpu = [0.0, 0.0]
-    try:
-        while len(times) < frames + skip:
-            if source.read(timeout=1.0) is not None:
-                times.append(time.monotonic())
-                if len(times) == skip + 1:
-                    cpu[0] = time.process_time()
-        cpu[1] = time.process_time()
-    finally:
-        source.close()
+    with _on_cores(cores):
+        source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
+        times: list[float] = []
+        cpu = [0.0, 0.0]
+        try:
+            while len(times) < frames + skip:
+                if source.read(timeout=1.0) is not None:
+                    times.append(time.monotonic())
+                    if len(times) == skip + 1:
+                        cpu[0] = time.process_time()
+            cpu[1] = time.process_time()
+        finally:
+            source.close()
     wall = times[-1] - times[skip] if len(times) > skip + 1 else float("nan")
     return _rate(times[skip:]), (cpu[1] - cpu[0]) / wall
 
@@ -103,18 +157,28 @@ class _PipelinePass:
     frames_skipped: int
     dropped_by_source: int
     provider: str | None
+    affinity: dict[str, list[int]]  # pinned: the cores each thread (and a detector process) ran on
 
 
-def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: CleanerConfig, skip: int) -> _PipelinePass:
-    """The real pipeline, with a server and one client, for ``frames`` frames after ``skip`` warm-up ones."""
-    from realtime.detectors.holistic import HolisticDetector
+def _pipeline_pass(
+    video: Path, frames: int, realtime: bool, cleaner_config: CleanerConfig, skip: int, detector_process: bool,
+    pin: tuple[set[int], set[int]] | None = None,
+) -> _PipelinePass:
+    """The real pipeline, with a server and one client, for ``frames`` frames after ``skip`` warm-up ones.
+
+    The source is what ``skeletor-live --video`` opens: capture + Holistic in this process,
+    or in a child process (``detector_process``). ``pin``: (the detector's cores, the
+    others): the capture and detector threads (MediaPipe's own threads, or the detector
+    process, start from them) run on the first, everything else on the second.
+    """
     from realtime.pipeline import LivePipeline, PipelineConfig
     from realtime.server import ServerConfig, ServerThread
-    from realtime.sources import CaptureSource
+    from realtime.sources import SourceConfig, open_source
     from skeletor.protocol import encode_frame
     from skeletor.cleaner.stream import StreamingCleaner
 
-    source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
+    with _on_cores(pin[0] if pin else None):
+        source, _ = open_source(SourceConfig(kind="video", video=video, realtime=realtime, loop=True, detector_process=detector_process, images=False))
     cleaner = StreamingCleaner(cleaner_config)
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "uplift", "refine", "encode")}
     out_t: list[float] = []
@@ -124,7 +188,7 @@ def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: Cle
     def stamp(frame) -> None:
         out_t.append(time.monotonic())
         if len(out_t) in (skip + 1, frames + skip):
-            cpu_at.append(time.process_time())
+            cpu_at.append(_cpu_seconds(getattr(source, "pid", None)))
             wait_at.append(pipe.stats.handoff_wait_s)
         if len(out_t) <= skip:
             return
@@ -141,7 +205,17 @@ def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: Cle
         th.start()
         ready.wait(10)
         pipe = LivePipeline(source, PipelineConfig(max_frames=frames + skip), [server.publish, stamp], None, cleaner)
-        pipe.start()
+        with _on_cores(pin[0] if pin else None):
+            pipe.start()  # the detect and capture threads start on the detector's cores
+        affinity: dict[str, list[int]] = {}
+        if pin:
+            for t in threading.enumerate():
+                if t.name not in _DETECTOR_THREADS and t is not threading.current_thread() and t.native_id is not None:
+                    os.sched_setaffinity(t.native_id, pin[1])
+                if t.native_id is not None:
+                    affinity[t.name] = sorted(os.sched_getaffinity(t.native_id))
+            if getattr(source, "pid", None) is not None:
+                affinity["detector process"] = sorted(os.sched_getaffinity(source.pid))
         pipe.wait(600)
         done.set()
         th.join(5)
@@ -150,7 +224,7 @@ def _pipeline_pass(video: Path, frames: int, realtime: bool, cleaner_config: Cle
     return _PipelinePass(
         stages, received[skip:], _rate(out_t[skip:]), (cpu_at[-1] - cpu_at[0]) / wall if len(cpu_at) == 2 else float("nan"),
         pipe.stats.handoff_dropped, (wait_at[-1] - wait_at[0]) / wall if len(wait_at) == 2 else float("nan"), pipe.stats.frames_skipped, source.dropped,
-        cleaner.refiner.providers[0] if cleaner.refiner is not None else None,
+        cleaner.refiner.providers[0] if cleaner.refiner is not None else None, affinity,
     )  # fmt: skip
 
 
@@ -161,6 +235,8 @@ def run_latency(
     cleaner_config: CleanerConfig | None = None,
     detector_passes: bool = True,
     rounds: int = 1,
+    detector_process: bool = False,
+    pin: bool = False,
 ) -> dict:
     """Run the pipeline on ``video`` and return the per-stage statistics and rates.
 
@@ -173,7 +249,14 @@ def run_latency(
             from its option parser, so the benchmark measures what the live tool ships).
         detector_passes: also time the detector alone, before and after each pipeline pass.
         rounds: pipeline passes (of ``frames`` frames each); stage statistics pool them.
+        detector_process: the pipeline's capture and detector in a child process
+            (``skeletor-live --detector-process``); False: in this process, the default.
+        pin: a core to spare: the detector alone and the pipeline's detector on one core,
+            the cleaner, the server and the client on the others (:func:`pin_cores`), so
+            the rate ratio shows what the cleaner costs the detector when they do not share
+            a core.
     """
+    cores = pin_cores() if pin else None
     if cleaner_config is None:
         from realtime.cli import build_parser
         from skeletor.cleaner.cli import cleaner_config as from_options
@@ -181,13 +264,13 @@ def run_latency(
         cleaner_config = from_options(build_parser().parse_args([]))
     skip = 10  # warm-up frames (graph initialisation, first windows)
     load_before = os.getloadavg()[0]
-    alone = [detector_alone_fps(video, frames, realtime, skip)] if detector_passes else []
+    alone = [detector_alone_fps(video, frames, realtime, skip, cores[0] if cores else None)] if detector_passes else []
     passes: list[_PipelinePass] = []
     ratios: list[float] = []
     for _ in range(rounds):
-        passes.append(_pipeline_pass(video, frames, realtime, cleaner_config, skip))
+        passes.append(_pipeline_pass(video, frames, realtime, cleaner_config, skip, detector_process, cores))
         if detector_passes:
-            alone.append(detector_alone_fps(video, frames, realtime, skip))
+            alone.append(detector_alone_fps(video, frames, realtime, skip, cores[0] if cores else None))
             ratios.append(passes[-1].live_fps / ((alone[-2][0] + alone[-1][0]) / 2))
     result = {k: percentiles([x for p in passes for x in p.stages[k]]) for k in passes[0].stages}
     recv = [r for p in passes for r in p.received]
@@ -197,7 +280,9 @@ def run_latency(
     live = [p.live_fps for p in passes]
     return {
         "video": str(video), "frames": len(recv), "mode": "realtime" if realtime else "as fast as possible",
-        "refiner": "on" if cleaner_config.refine else "off", "stages_ms": result,
+        "refiner": "on" if cleaner_config.refine else "off", "detector_process": detector_process,
+        "pinned": None if cores is None else {"detector": sorted(cores[0]), "others": sorted(cores[1]), "threads": passes[0].affinity},
+        "stages_ms": result,
         "runtime": {"provider": passes[0].provider, "threads": cleaner_config.runtime.threads},
         "overhead_ratio": ours / result["detect"]["p50"], "dropped_by_source": sum(p.dropped_by_source for p in passes),
         "rounds": rounds, "live_fps": float(np.median(live)), "live_passes_fps": live,
@@ -219,6 +304,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--realtime", action="store_true", help="pace at the video's fps (default: as fast as possible)")
+    p.add_argument("--detector-process", action="store_true",
+                   help="run the pipeline's capture and detector in a child process (skeletor-live --detector-process)")  # fmt: skip
+    p.add_argument("--pin", action="store_true",
+                   help="a core to spare (Linux): the detector on one core, the cleaner, server and client on the others")  # fmt: skip
     p.add_argument("--no-detector-pass", action="store_true", help="skip timing the detector alone (rate_ratio is then not measured)")
     p.add_argument("--rounds", type=int, default=1,
                    help="pipeline passes, each between two detector-alone passes; the ratio is their median (default 1)")  # fmt: skip
@@ -234,14 +323,24 @@ def _run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         print(f"skeletor bench latency: {args.video}: no such video", file=sys.stderr)
         return 2
+    if args.pin:
+        try:
+            pin_cores()
+        except RuntimeError as e:
+            print(f"skeletor bench latency: {e}", file=sys.stderr)
+            return 2
     res = run_latency(
-        args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass, rounds=args.rounds
-    )
+        args.video, args.frames, args.realtime, cleaner_config(args), detector_passes=not args.no_detector_pass, rounds=args.rounds,
+        detector_process=args.detector_process, pin=args.pin,
+    )  # fmt: skip
     write_result(args.json, res)
     print(f"{'stage':12s} {'p50':>8s} {'p95':>8s} {'p99':>8s}  (ms)")
     for k, v in res["stages_ms"].items():
         print(f"{k:12s} {v['p50']:8.2f} {v['p95']:8.2f} {v['p99']:8.2f}")
     print(f"overhead_ratio (uplift+refine+encode)/detect = {res['overhead_ratio']:.3f}")
+    where = "a child process" if res["detector_process"] else "the detect thread"
+    pinned = res["pinned"]
+    print(f"detector in {where}; " + (f"pinned: detector on core(s) {pinned['detector']}, the rest on {pinned['others']}" if pinned else "not pinned"))
     fmt = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
     print(f"live rate (cleaner {res['refiner']}) per pass {fmt(res['live_passes_fps'])} frames/s; detector alone per pass "
           f"{fmt(res['detector_alone_passes_fps'])}; ratio per round {fmt(res['rate_ratio_per_round'])}, median "

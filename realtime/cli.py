@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="2D keypoint detector for --camera / --video: " + "; ".join(f"{k}: {v.summary}" for k, v in sorted(DETECTORS.items()))
         + f" (default {DEFAULT_DETECTOR})",
     )  # fmt: skip
+    det.add_argument(
+        "--detector-process", action="store_true",
+        help="run the camera's or video's capture and detector in a child process: a detector that crashes (in native "
+        "code) is restarted for a camera and reported for a video instead of taking skeletor-live down; ~1-2 s more at "
+        "start, same live rate (BENCHMARKS.md)",
+    )  # fmt: skip
     for spec in DETECTORS.values():
         if spec.add_options is not None:
             spec.add_options(p)
@@ -109,6 +115,7 @@ def source_config_from_args(args: argparse.Namespace) -> SourceConfig:
     return SourceConfig(
         kind=kind, camera=args.camera if args.camera is not None else 0, video=args.video, realtime=args.realtime,
         loop=args.loop, detector=args.detector, detector_options=options, max_frames=args.frames,
+        detector_process=args.detector_process, images=bool(getattr(args, "preview", False)),
     )  # fmt: skip
 
 
@@ -147,7 +154,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         sinks = sinks_from_args(args)
         config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
         source, what = open_source(source_cfg)
-    except (SourceError, ValueError, ImportError, OSError) as e:
+    except (SourceError, ValueError, ImportError, OSError, TimeoutError) as e:
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
     people = int(getattr(source, "max_people", 1))

@@ -24,7 +24,8 @@ Faults: a detector or cleaner exception on one frame skips that frame (the clean
 starts afresh, since its state may be half-updated: frames in its lookahead are skipped
 too), counts it (``detect_errors``, ``clean_errors``, ``frames_skipped``), is logged once
 with its traceback (later ones are counted, and summed up at stop), and the stream goes
-on. Sinks must be quick; the server's only fills per-client slots. A sink that raises is
+on; an exception with ``fatal = True`` from the source (a detector process that died
+before its video ended) stops the pipeline with it as ``error`` instead. Sinks must be quick; the server's only fills per-client slots. A sink that raises is
 logged once and counted, and never stops the pipeline or the other sinks.
 
 Every frame carries its stage timestamps: capture (wall clock, sent to clients as
@@ -436,7 +437,9 @@ class LivePipeline:
         while not self._stop.is_set():
             try:
                 det = self.source.read(timeout=0.1)
-            except Exception as e:  # this frame's fault: skip it, go on
+            except Exception as e:  # this frame's fault: skip it, go on (unless the source cannot go on)
+                if getattr(e, "fatal", False):
+                    raise
                 self._count_error("detect", e)
                 continue
             if det is None:

@@ -29,21 +29,26 @@ now and then, and a MediaPipe-like depth hint. It enters after the detector stag
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import pickle
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, check_pose, create_detector, detect_people, no_person
+from realtime.detectors import DEFAULT_DETECTOR, DETECTORS, Detector, DetectorSpec, check_pose, create_detector, detect_people, no_person
 from realtime.pipeline import Detection
 from skeletor.pose.skeleton import HOLISTIC75, LEFT_HAND, RIGHT_HAND
+
+if TYPE_CHECKING:
+    from realtime.detector_process import DetectorProcessSource
 
 __all__ = [
     "SourceError",
@@ -618,6 +623,12 @@ class SourceConfig:
         detector_options: the detector's own options (e.g. ``{"model_complexity": 2}`` for
             ``holistic``); stored as sorted ``(key, value)`` pairs so the config stays hashable.
         max_frames: the demo ends after this many frames (None = never).
+        detector_process: run a camera's or video's capture and detector in a child process
+            (:mod:`realtime.detector_process`): a detector that crashes in native code is
+            restarted (a camera) or reported (a video) instead of taking the live tool down;
+            False = in this process (the demo always is).
+        images: pass the camera image along with each detection (``--preview`` draws on it);
+            from a detector process it crosses the process boundary only when True.
     """
 
     kind: SourceKind = "auto"
@@ -628,6 +639,8 @@ class SourceConfig:
     detector: str = DEFAULT_DETECTOR
     detector_options: tuple[tuple[str, Any], ...] | Mapping[str, Any] = field(default=())
     max_frames: int | None = None
+    detector_process: bool = False
+    images: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in ("auto", "camera", "video", "demo"):
@@ -652,7 +665,7 @@ class SourceConfig:
         return dict(self.detector_options)
 
 
-def open_source(config: SourceConfig) -> tuple[CaptureSource | DemoSource, str]:
+def open_source(config: SourceConfig) -> tuple[CaptureSource | DetectorProcessSource | DemoSource, str]:
     """Open the source ``config`` asks for, with its detector; and a description of it.
 
     Args:
@@ -666,6 +679,7 @@ def open_source(config: SourceConfig) -> tuple[CaptureSource | DemoSource, str]:
         SourceError: a camera that cannot be opened, or a bad video.
         ValueError: the detector refuses its options.
         ImportError: the detector's library is not installed.
+        TimeoutError: a detector process did not open its source in time.
     """
     demo = DemoConfig(max_frames=config.max_frames)
     if config.kind == "demo":
@@ -674,23 +688,55 @@ def open_source(config: SourceConfig) -> tuple[CaptureSource | DemoSource, str]:
         assert config.video is not None
         if not config.video.is_file():
             raise SourceError(f"{config.video}: no such video file")
-        source = CaptureSource(config.video, _detector(config), realtime=config.realtime, loop=config.loop)
-        return source, f"video {config.video} ({source.detector.name})"
+        source = _capture_source(config, config.video)
+        return source, f"video {config.video} ({_where(source)})"
     if config.kind == "camera":
         if not camera_available(config.camera):
             raise SourceError(f"cannot open camera {config.camera}; try another --camera N, --video PATH, or --demo")
-        source = CaptureSource(config.camera, _detector(config))
-        return source, f"camera {config.camera} ({source.detector.name})"
+        source = _capture_source(config, config.camera)
+        return source, f"camera {config.camera} ({_where(source)})"
     if camera_available(0):
-        source = CaptureSource(0, _detector(config))
-        return source, f"camera 0 ({source.detector.name})"
+        source = _capture_source(config, 0)
+        return source, f"camera 0 ({_where(source)})"
     print("skeletor-live: no camera found at index 0; serving the built-in demo (--video PATH or --camera N to choose)", file=sys.stderr, flush=True)
     return DemoSource(demo), "the built-in demo (no camera)"
 
 
-def _detector(config: SourceConfig) -> Detector:
+def _capture_source(config: SourceConfig, target: int | Path) -> CaptureSource | DetectorProcessSource:
+    """Camera or video ``target`` with the configured detector: in a child process when
+    ``config.detector_process`` and the detector can be sent there (its registry entry
+    pickles: module-level functions do; one registered at run time as a closure runs here)."""
+    if config.detector_process:
+        from realtime.detector_process import DetectorProcessSource
+
+        build = functools.partial(open_capture_source, config, target, DETECTORS[config.detector])
+        try:
+            pickle.dumps(build)
+        except (pickle.PicklingError, AttributeError, TypeError) as e:
+            log.info("detector %r cannot be sent to a child process (%s); running it in this process", config.detector, e)
+        else:
+            return DetectorProcessSource(build, images=config.images)
+    return open_capture_source(config, target)
+
+
+def open_capture_source(config: SourceConfig, target: int | Path, spec: DetectorSpec | None = None) -> CaptureSource:
+    """Camera or video ``target`` with the configured detector, in this process (what a
+    detector process runs); ``spec``: the detector's registry entry (default: looked up by name)."""
+    is_video = not isinstance(target, int)
+    detector = _detector(config, spec)
+    return CaptureSource(target, detector, realtime=config.realtime and is_video, loop=config.loop and is_video)
+
+
+def _where(source: CaptureSource | DetectorProcessSource) -> str:
+    """The detector's name, and where it runs."""
+    if isinstance(source, CaptureSource):
+        return source.detector.name
+    return f"{source.detector_name}, in its own process"
+
+
+def _detector(config: SourceConfig, spec: DetectorSpec | None = None) -> Detector:
     """The configured detector; refused unless it gives the cleaner's layout."""
-    detector = create_detector(config.detector, config.options)
+    detector = create_detector(config.detector, config.options, spec)
     if detector.skeleton.name != HOLISTIC75.name:
         detector.close()
         raise ValueError(

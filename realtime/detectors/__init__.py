@@ -27,12 +27,14 @@ DETECTORS: dict[str, DetectorSpec] = {
 DEFAULT_DETECTOR = "holistic"
 
 
-def create_detector(name: str, options: Mapping[str, Any] | None = None) -> Detector:
+def create_detector(name: str, options: Mapping[str, Any] | None = None, spec: DetectorSpec | None = None) -> Detector:
     """Build the detector registered as ``name``.
 
     Args:
         name: a key of ``DETECTORS``.
         options: the detector's own options (as its ``options_from_args`` gives them).
+        spec: its registry entry, when the caller has it (a detector process is sent the
+            entry, since a detector registered at run time is not in the child's registry).
 
     Returns:
         A ready detector; the caller closes it.
@@ -40,7 +42,7 @@ def create_detector(name: str, options: Mapping[str, Any] | None = None) -> Dete
     Raises:
         ValueError: an unknown name, or options the detector does not take or accept.
     """
-    spec = DETECTORS.get(name)
+    spec = spec if spec is not None else DETECTORS.get(name)
     if spec is None:
         raise ValueError(f"unknown detector {name!r}; expected one of: {', '.join(sorted(DETECTORS))}")
     try:

@@ -32,6 +32,22 @@ def test_latency_smoke(data_dir: Path, tmp_path: Path) -> None:
     write_result(tmp_path / "latency.json", res)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2 cores")
+def test_latency_pinned_with_a_detector_process(data_dir: Path) -> None:
+    """``--pin --detector-process``: the detector process and the detect thread on the first
+    core, the cleaner, the server and the client on the others; every frame still arrives."""
+    from benchmarks.latency import pin_cores, run_latency
+
+    detector, others = pin_cores()
+    res = run_latency(data_dir / "videos" / "slp_pose_test_video.mp4", frames=20, cleaner_config=CleanerConfig(refine=False),
+                      detector_process=True, pin=True)  # fmt: skip
+    threads = res["pinned"]["threads"]
+    assert threads["detector process"] == threads["skeletor-detect"] == sorted(detector)
+    assert threads["skeletor-clean"] == threads["pose-server"] == sorted(others)
+    assert res["detector_process"] and res["frames"] > 0 and res["frames_skipped"] == 0
+    assert os.sched_getaffinity(0) == set(detector) | set(others)  # the caller's cores are given back
+
+
 def test_refiner_smoke(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from benchmarks.refiner_bench import run_refiner_bench

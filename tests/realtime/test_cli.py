@@ -26,10 +26,10 @@ HOLISTIC_DEFAULTS = {"model_complexity": 1}
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        ([], SourceConfig(kind="auto", detector_options=HOLISTIC_DEFAULTS)),
-        (["--demo", "--frames", "45"], SourceConfig(kind="demo", max_frames=45, detector_options=HOLISTIC_DEFAULTS)),
-        (["--camera", "2", "--model-complexity", "2"], SourceConfig(kind="camera", camera=2, detector_options={"model_complexity": 2})),
-        (["--camera", "0"], SourceConfig(kind="camera", camera=0, detector_options=HOLISTIC_DEFAULTS)),
+        ([], SourceConfig(kind="auto", detector_options=HOLISTIC_DEFAULTS, images=False)),
+        (["--demo", "--frames", "45"], SourceConfig(kind="demo", max_frames=45, detector_options=HOLISTIC_DEFAULTS, images=False)),
+        (["--camera", "2", "--model-complexity", "2", "--preview"], SourceConfig(kind="camera", camera=2, detector_options={"model_complexity": 2})),
+        (["--camera", "0", "--detector-process"], SourceConfig(kind="camera", camera=0, detector_options=HOLISTIC_DEFAULTS, detector_process=True, images=False)),
         (
             ["--video", "talk.mp4", "--realtime", "--loop", "--detector", "holistic", "--model-complexity", "0"],
             SourceConfig(
@@ -39,6 +39,7 @@ HOLISTIC_DEFAULTS = {"model_complexity": 1}
                 loop=True,
                 detector="holistic",
                 detector_options={"model_complexity": 0},
+                images=False,
             ),
         ),
     ],
