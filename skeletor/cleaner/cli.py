@@ -522,13 +522,36 @@ def clean_file(
             result = _clean_one(job, cleaner, readers, progress, partial)
         return replace(result, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     except (KeypointFormatError, OSError, ValueError) as e:
+        _reraise_ctrl_c(e)
         error = str(e) if str(src) in str(e) else f"{src}: {e}"
         return replace(partial[-1], error=error, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     except Exception as e:  # a bug shows on one file; the batch goes on
+        _reraise_ctrl_c(e)
         return replace(
             partial[-1], error=f"{src}: failed with {type(e).__name__}: {e} (--log-level DEBUG shows where)",
             detail=traceback.format_exc(), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
         )  # fmt: skip
+
+
+def _reraise_ctrl_c(e: BaseException) -> None:
+    """Raise KeyboardInterrupt when ``e`` wraps one: Ctrl-C inside compiled code (numba's
+    dispatcher) comes out as ``SystemError`` with the interrupt as its cause, and must stop
+    the batch, not count as one file's failure."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from e
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+
+
+def _mtime_ns(path: Path) -> int | None:
+    """``path``'s modification time (None when there is no such file)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _clean_one(job: CleanJob, cleaner: StreamingCleaner, readers: Readers | None, progress: bool, partial: list[FileResult]) -> FileResult:
@@ -708,6 +731,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = _Console(progress=not args.no_progress and sys.stderr.isatty())
     tally = _Tally(console, len(jobs))
+    current: tuple[CleanJob, int | None] | None = None  # the job in progress, and its output's mtime before it
     try:
         try:
             if args.offline:
@@ -734,9 +758,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             with console.bar("files", "file", len(jobs)) as bar:
                 for job in jobs:
+                    current = (job, _mtime_ns(job.dst))
                     tally(clean_file(job, cleaner, progress=console.progress))
+                    current = None
                     bar.update(1)
     except KeyboardInterrupt:
+        if current is not None and current[0].people <= 1 and _mtime_ns(current[0].dst) not in (None, current[1]):
+            tally.written.append(current[0].dst)  # Ctrl-C came after its (atomic) write, before it was counted
         names = ", ".join(str(p) for p in tally.written) or "none"
         print("", file=sys.stderr)
         if tally.written:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -383,8 +384,19 @@ def _pose_file_point_name(joint: str) -> str:
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an ``.npz`` atomically (see :func:`_atomic_write`)."""
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    """Write an ``.npz`` (what ``np.savez`` writes) atomically (see :func:`_atomic_write`).
+
+    The zip archive is closed by its ``with`` even when interrupted: ``np.savez`` leaves it
+    open then, and its later ``__del__`` prints a traceback over the closed temporary file.
+    """
+
+    def write(f: BinaryIO) -> None:
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, array in arrays.items():
+                with zf.open(name + ".npy", mode="w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
+
+    _atomic_write(path, write)
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -357,6 +357,48 @@ def test_ctrl_c_stops_cleanly_and_names_what_was_written(real_inputs: list[Path]
         assert load_poses(n).poses3d.shape[0] > 0
 
 
+def test_ctrl_c_right_after_a_file_was_written_still_names_it(
+    real_inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect (seen once under load): Ctrl-C between a file's atomic write and its being counted
+    left a complete file on disk that the summary did not name ("0 of N written"). The write
+    here is followed at once by the interrupt, deterministically."""
+    write = clean_cli.WRITERS["npz"][1]
+
+    def write_then_ctrl_c(dst: Path, poses: Any, seq: Any) -> None:
+        write(dst, poses, seq)
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(clean_cli.WRITERS, "npz", (".npz", write_then_ctrl_c))
+    out = tmp_path / "out"
+    rc = main(["clean", *map(str, real_inputs), "-o", str(out), "--no-progress", "--no-refine"])
+    assert rc == 130
+    written = sorted(out.iterdir())
+    assert len(written) == 1 and load_poses(written[0]).poses3d.shape[0] > 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"skeletor clean: interrupted; 1 of {len(real_inputs)} file(s) written: {written[0]}"
+
+
+def test_ctrl_c_inside_compiled_code_stops_the_batch(
+    real_inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect (seen under load): Ctrl-C while numba's compiled code ran came out as
+    ``SystemError`` (the interrupt as its cause), was counted as one file's failure, and the
+    batch went on. It now stops the batch like any Ctrl-C."""
+
+    def interrupted_in_numba(*args: Any, **kwargs: Any) -> Any:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise SystemError("CPUDispatcher(<function _forward>) returned a result with an exception set") from e
+
+    monkeypatch.setattr(clean_cli, "clean_sequence", interrupted_in_numba)
+    rc = main(["clean", *map(str, real_inputs), "-o", str(tmp_path / "out"), "--no-progress", "--no-refine"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "SystemError" not in err
+    assert err.strip().splitlines()[-1] == f"skeletor clean: interrupted; 0 of {len(real_inputs)} file(s) written: none"
+
+
 def test_people_needs_a_video_and_a_sane_count(real_inputs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["clean", str(real_inputs[0]), "-o", str(tmp_path / "out.npz"), "--people", "2", "--no-refine", "--no-progress"])
     assert rc == 2

@@ -42,6 +42,33 @@ def test_poses_roundtrip(tmp_path: Path) -> None:
     assert back.poses3d.dtype == np.float32 and back.fps == 25.0
 
 
+def test_ctrl_c_while_writing_leaves_no_file_and_no_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect (seen under load in ``skeletor clean``): Ctrl-C inside ``np.savez`` left its zip
+    archive open, and when it was collected its ``__del__`` printed a traceback over the
+    closed temporary file. Now the archive is closed as the interrupt passes: no output, no
+    temporary file, nothing printed at collection."""
+    import gc
+    import sys
+
+    write_array = np.lib.format.write_array
+    calls = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        write_array(*args, **kwargs)  # type: ignore[arg-type]
+
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    monkeypatch.setattr(np.lib.format, "write_array", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_keypoints(tmp_path / "a.npz", _seq())
+    gc.collect()
+    assert len(calls) == 2 and not unraisable
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_files_name_the_file_and_the_expectation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     np.savez(bad, keypoints=np.zeros((5, 33, 3)), fps=30.0, image_size=[640, 480], skeleton="holistic75")
