@@ -11,8 +11,11 @@ rate is already the detector's when a core is free (``skeletor bench latency --p
 BENCHMARKS.md), so it is an option, not the default.
 
 It is a :class:`~realtime.pipeline.DetectionSource` like the one it wraps: ``read``,
-``ended``, ``dropped`` (the child's count, sent with every detection), ``fps``,
-``realtime`` and ``max_people``. Faults:
+``ended``, ``dropped`` (the child's count, sent with every detection, plus the
+detections dropped here), ``fps``, ``realtime`` and ``max_people``. From a live source (a
+camera, a paced video) ``read`` returns the newest detection the child has sent: after the
+parent was held up, the older ones waiting in the pipe are dropped and counted, never
+delivered late in a burst, as in-process. Faults:
 
 - a source that cannot be opened in the child raises :class:`~realtime.sources.SourceError`
   (or the ``ValueError`` / ``ImportError`` of a bad detector) from the constructor, as
@@ -149,7 +152,9 @@ class DetectorProcessSource:
         self._ended = False
         self._closed = False
         self._dropped_before = 0  # frames the earlier children dropped
-        self._dropped = 0
+        self._child_dropped = 0  # frames this child dropped, as it last said
+        self._stale = 0  # a live source's detections that waited in the pipe behind newer ones, dropped here
+        self._held: tuple | None = None  # a message read past the newest detection, for the next read
         self._seq_offset = 0  # a restarted child counts its frames from 0 again: seq never goes back
         self._next_seq = 0
         self._process: Any = None
@@ -204,28 +209,56 @@ class DetectorProcessSource:
         with self._lock:
             if self._ended or self._closed or self._conn is None:
                 return None
-            conn = self._conn
-            try:
-                if not conn.poll(timeout):
+            if self._held is not None:  # a message found behind a detection by the last read
+                msg, self._held = self._held, None
+            else:
+                msg = self._receive(timeout)
+                if msg is None:
                     return None
-                msg = conn.recv()
-            except (EOFError, OSError):
-                self._child_died()
-                return None
+            if msg[0] == _DETECTION and self.realtime:
+                msg = self._newest(msg)
             kind = msg[0]
             if kind == _DETECTION:
                 det: Detection = msg[1]
                 det.seq += self._seq_offset
                 self._next_seq = det.seq + 1
-                self._dropped = self._dropped_before + msg[2]
+                self._child_dropped = msg[2]
                 self._restarts_in_a_row = 0
                 return det
             if kind == _ERROR:
                 raise DetectorFrameError(f"{msg[1]} (in the detector process)\n{msg[2]}")
             if kind == _ENDED:
-                self._dropped = self._dropped_before + msg[1]
+                self._child_dropped = msg[1]
                 self._ended = True
             return None
+
+    def _receive(self, timeout: float) -> tuple | None:
+        """The child's next message, or None after ``timeout`` s (or when the child died and was restarted)."""
+        assert self._conn is not None
+        try:
+            if not self._conn.poll(timeout):
+                return None
+            return self._conn.recv()
+        except (EOFError, OSError):
+            self._child_died()
+            return None
+
+    def _newest(self, msg: tuple) -> tuple:
+        """A live source's newest detection already sent: after the parent was held up (a stall,
+        a slow start) the older ones queued in the pipe are stale, and are dropped and counted
+        instead of delivered in a burst. Another message behind them is kept for the next read."""
+        conn = self._conn
+        try:
+            while conn is not None and conn.poll(0):
+                nxt = conn.recv()
+                if nxt[0] != _DETECTION:
+                    self._held = nxt
+                    break
+                msg = nxt
+                self._stale += 1
+        except (EOFError, OSError):
+            pass  # the next read finds the pipe closed and handles the dead child
+        return msg
 
     def _child_died(self) -> None:
         """The pipe closed without an end message: restart for a camera, fail for a video."""
@@ -240,7 +273,9 @@ class DetectorProcessSource:
         time.sleep(self.restart_delay_s)
         self._restarts_in_a_row += 1
         self.restarts += 1
-        self._dropped_before = self._dropped
+        self._dropped_before += self._child_dropped
+        self._child_dropped = 0
+        self._held = None
         self._seq_offset = self._next_seq
         self._start()
 
@@ -274,7 +309,7 @@ class DetectorProcessSource:
     @property
     def dropped(self) -> int:
         """Frames the source skipped (overwritten or, paced, after a stall), as the child counts them."""
-        return self._dropped
+        return self._dropped_before + self._child_dropped + self._stale
 
     def close(self) -> None:
         """Stop the child and wait for it to close its camera / file and detector (idempotent)."""
