@@ -124,11 +124,10 @@ def detector_alone_fps(video: Path, frames: int, realtime: bool = False, skip: i
         Detections a second, and the CPU cores the process used meanwhile (CPU s / wall s;
         on a machine shared with other work, what it got).
     """
-    from realtime.detectors.holistic import HolisticDetector
-    from realtime.sources import CaptureSource
+    from realtime.sources import SourceConfig, open_capture_source
 
     with _on_cores(cores):
-        source = CaptureSource(video, HolisticDetector(), realtime=realtime, loop=True)
+        source = open_capture_source(SourceConfig(kind="video", video=video, realtime=realtime, loop=True), video)
         times: list[float] = []
         cpu = [0.0, 0.0]
         try:

@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace, stop: threading.Event) -> int:
         sinks = sinks_from_args(args)
         config = PipelineConfig(cleaner=cleaner_config(args), max_frames=args.frames)
         source, what = open_source(source_cfg)
-    except (SourceError, ValueError, ImportError, OSError, TimeoutError) as e:
+    except (SourceError, ValueError, ImportError, OSError) as e:  # OSError includes a detector process's TimeoutError
         print(f"skeletor-live: {e}", file=sys.stderr)
         return 2
     people = int(getattr(source, "max_people", 1))

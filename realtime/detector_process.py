@@ -25,10 +25,10 @@ delivered late in a burst, as in-process. Faults:
 - a child that dies (a crash inside the detector's native code, killed by the system):
   for a camera, a new child is started (at most ``max_restarts`` times in a row, each
   after ``restart_delay_s``; ``seq`` goes on from the last frame's), the frames meanwhile
-  are the camera's outage (the pipeline reports ``source_lost`` / ``source_found``); for a video, ``read`` raises
-  :class:`DetectorProcessDied`, which the pipeline treats as fatal (``fatal = True``):
-  a video whose frames cannot all be detected stops with an error instead of ending
-  early as if complete.
+  are the camera's outage (the pipeline reports ``source_lost`` / ``source_found``); for
+  a video, ``read`` raises :class:`DetectorProcessDied`, which the pipeline treats as
+  fatal (``fatal = True``): a video whose frames cannot all be detected stops with an
+  error instead of ending early as if complete.
 
 The child ignores SIGINT (Ctrl-C reaches the whole process group; the parent decides when
 to stop) and exits when told to, or when the parent is gone.

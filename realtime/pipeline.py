@@ -25,8 +25,9 @@ starts afresh, since its state may be half-updated: frames in its lookahead are 
 too), counts it (``detect_errors``, ``clean_errors``, ``frames_skipped``), is logged once
 with its traceback (later ones are counted, and summed up at stop), and the stream goes
 on; an exception with ``fatal = True`` from the source (a detector process that died
-before its video ended) stops the pipeline with it as ``error`` instead. Sinks must be quick; the server's only fills per-client slots. A sink that raises is
-logged once and counted, and never stops the pipeline or the other sinks.
+before its video ended) stops the pipeline with it as ``error`` instead. Sinks must be
+quick; the server's only fills per-client slots. A sink that raises is logged once and
+counted, and never stops the pipeline or the other sinks.
 
 Every frame carries its stage timestamps: capture (wall clock, sent to clients as
 ``t_capture_ns``), and the durations of decoding, detection, uplift and refinement and the
