@@ -45,6 +45,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -54,7 +55,7 @@ from websockets.protocol import State
 
 from realtime.server.config import ServerConfig
 from realtime.server.stats import ServerStats
-from skeletor.protocol import ClientSession, CloseCode, PoseFrame, SharedFrame, StatusEvent
+from skeletor.protocol import ClientSession, CloseCode, PoseFrame, SharedFrame, StatusEvent, Subscribe
 
 __all__ = ["Client", "Fanout", "STATUS_GROUP"]
 
@@ -73,16 +74,27 @@ STATUS_GROUP = {
 class _Published(SharedFrame):
     """A published frame plus what the fan-out needs: when it was published, how many slots
     still hold it, when the last send of it returned (monotonic ns), and each encoding as a
-    complete websocket frame, built once for every client."""
+    complete websocket frame, built once for every client. Each encoding's time goes to
+    ``encode_ms`` (the server's ``stats.encode_ms``)."""
 
-    __slots__ = ("t_publish_ns", "holders", "last_sent_ns", "_wire")
+    __slots__ = ("t_publish_ns", "holders", "last_sent_ns", "_wire", "_encode_ms")
 
-    def __init__(self, frame: PoseFrame, t_publish_ns: int) -> None:
+    def __init__(self, frame: PoseFrame, t_publish_ns: int, encode_ms: deque[float]) -> None:
         super().__init__(frame)
         self.t_publish_ns = t_publish_ns
         self.holders = 1  # the fan-out pass holds it until every slot had its offer
         self.last_sent_ns = 0
         self._wire: dict[int, bytes] = {}
+        self._encode_ms = encode_ms
+
+    def encoded(self, sub: Subscribe) -> str | bytes:
+        """The frame serialised for ``sub`` (cached); a new encoding's time is recorded."""
+        cached = len(self._cache)
+        t0 = time.perf_counter_ns()
+        data = super().encoded(sub)
+        if len(self._cache) != cached:
+            self._encode_ms.append((time.perf_counter_ns() - t0) / 1e6)
+        return data
 
     def wire(self, message: str | bytes) -> bytes:
         """``message`` (one of this frame's encodings) as one unmasked, uncompressed websocket
@@ -259,7 +271,7 @@ class Fanout:
         now = time.monotonic_ns()
         if self.clients:
             self.stats.fanout_wait_ms.append((now - t_publish_ns) / 1e6)
-        shared = _Published(frame, t_publish_ns)
+        shared = _Published(frame, t_publish_ns, self.stats.encode_ms)
         for client in list(self.clients.values()):
             if client.fault is not None:
                 continue

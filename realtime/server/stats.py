@@ -38,6 +38,9 @@ class ServerStats:
         fanout_cpu_ms: for each recent frame published while clients were connected: the
             event loop thread's CPU time for the pass over the clients (offer, encode, direct
             writes), ms; unlike ``fanout_ms`` it does not count time the thread waited for a core.
+        encode_ms: for each encoding of a recent frame (one per format and set of fields
+            that some client takes, shared by all of them): ms the event loop thread spent
+            serialising it.
     """
 
     frames_published: int = 0
@@ -48,6 +51,7 @@ class ServerStats:
     fanout_pass_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     fanout_wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     fanout_cpu_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    encode_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 def client_stats(clients: Iterable[Client]) -> list[dict[str, Any]]:

@@ -215,6 +215,31 @@ def test_the_server_records_its_own_fanout_time() -> None:
     run(main())
 
 
+def test_the_server_records_each_encoding_once_for_all_its_clients() -> None:
+    """Three JSON clients with the same fields share one encoding a frame, and one time is
+    recorded for it; a binary client adds one more encoding a frame, not one a client."""
+
+    async def main() -> None:
+        async with PoseServer(server_config()) as server:
+            json_clients = [await open_client(server, {"format": "json"}) for _ in range(3)]
+            async with Feeder(server, 60):
+                for ws in json_clients:
+                    await frames_after(ws, 0, 10)
+            published = server.stats.frames_published
+            json_only = list(server.stats.encode_ms)
+            assert 10 <= len(json_only) <= published and all(t >= 0 for t in json_only)
+            binary = await open_client(server, {"format": "binary"})
+            async with Feeder(server, 60):
+                await frames_after(binary, 0, 10)
+                await frames_after(json_clients[0], 0, 10)
+            both = len(server.stats.encode_ms) - len(json_only)  # at least the 10 + 10 frames those two received
+            assert 20 <= both <= 2 * (server.stats.frames_published - published)
+            for ws in (*json_clients, binary):
+                await ws.close()
+
+    run(main())
+
+
 def test_server_config_refuses_timeouts_that_are_not_positive() -> None:
     for name in ("ping_interval_s", "ping_timeout_s", "send_timeout_s", "close_timeout_s"):
         with pytest.raises(ValueError, match=name):
