@@ -15,8 +15,10 @@ $S bench accuracy --no-progress --max-files 12 --lookaheads 0 2 4 8 \
 $S evaluate --weights weights/skeletor_refiner_paper.onnx weights/skeletor_refiner.onnx weights/skeletor_refiner_k8.onnx \
   weights/skeletor_refiner_bidir.onnx                              # paper_tables.json / .md (every refiner, one run)
 $S bench refiner
-$S bench latency --video "$VIDEO" --frames 300 --rounds 2
+$S bench latency --video "$VIDEO" --frames 300 --rounds 9
 $S bench latency --video "$VIDEO" --frames 300 --rounds 2 --realtime --json benchmarks/results/latency_paced.json
+$S bench latency --video "$VIDEO" --frames 300 --rounds 3 --pin --json benchmarks/results/latency_pinned.json
+$S bench latency --video "$VIDEO" --frames 300 --rounds 3 --pin --detector-process --json benchmarks/results/latency_pinned_process.json
 $S bench throughput --video "$VIDEO"
 $S bench fanout
 $S bench fanout --format binary --json benchmarks/results/fanout_binary.json
