@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second signal (`timeout` signals the process and its group): said once
+            log.debug("%s again: already shutting down", signal.Signals(signum).name)
+            return
         log.info("%s: shutting down", signal.Signals(signum).name)
         stop.set()
 
