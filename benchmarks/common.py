@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: environment stamp, percentiles, result files."""
+"""Shared pieces of the benchmarks: environment stamp, percentiles, result files, a process's CPU time."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RESULTS", "environment", "percentiles", "write_result"]
+__all__ = ["RESULTS", "environment", "percentiles", "process_cpu_seconds", "process_cpu_ticks", "write_result"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,3 +58,21 @@ def write_result(path: Path, payload: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"environment": environment(), **payload}, indent=2, default=float) + "\n")
     return path
+
+
+def process_cpu_ticks(pid: int) -> int:
+    """User + system clock ticks of process ``pid`` (all its threads) so far, from Linux's
+    ``/proc/PID/stat``.
+
+    Raises:
+        OSError: no such process, or no ``/proc`` (not Linux).
+        ValueError, IndexError: a line not in the expected layout.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """:func:`process_cpu_ticks` in seconds (raises as it does)."""
+    return process_cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, percentiles, write_result
+from benchmarks.common import RESULTS, percentiles, process_cpu_ticks, write_result
 
 __all__ = ["run_fanout", "client_main", "add_bench_parser"]
 
@@ -123,9 +123,7 @@ def _machine_ticks() -> tuple[int, int]:
 def _process_ticks(pid: int) -> int:
     """User + system clock ticks of process ``pid`` (all its threads) so far; 0 if unknown."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime
+        return process_cpu_ticks(pid)
     except (OSError, ValueError, IndexError):
         return 0
 

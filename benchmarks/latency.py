@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, percentiles, write_result
+from benchmarks.common import RESULTS, percentiles, process_cpu_seconds, write_result
 from skeletor.cleaner.cli import add_cleanup_options, cleaner_config
 from skeletor.cleaner.stream import CleanerConfig
 
@@ -77,8 +77,7 @@ def _cpu_seconds(child_pid: int | None) -> float:
     if child_pid is None:
         return own
     try:
-        fields = Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return own + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+        return own + process_cpu_seconds(child_pid)
     except (OSError, ValueError, IndexError):
         return float("nan")
 

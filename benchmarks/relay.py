@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, percentiles, write_result
+from benchmarks.common import RESULTS, percentiles, process_cpu_seconds, write_result
 
 __all__ = ["run_relay_bench", "relays_on_paper", "relay_client_main", "add_bench_parser"]
 
@@ -87,13 +87,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _start_relay(url: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "realtime.commands", "relay", url, "--port", "0", "--max-clients", "1000"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
@@ -140,7 +133,7 @@ def _one_run(relays: int, clients: int, rate: float, seconds: float, fmt: str) -
         ]
         procs += client_procs
         time.sleep(warmup)
-        cpu0 = {p.pid: _cpu_seconds(p.pid) for p in [redis_proc, *(p for p, _ in relay_procs)]}
+        cpu0 = {p.pid: process_cpu_seconds(p.pid) for p in [redis_proc, *(p for p, _ in relay_procs)]}
         t0 = time.monotonic()
         published = 0
         nxt = time.monotonic()
@@ -151,7 +144,7 @@ def _one_run(relays: int, clients: int, rate: float, seconds: float, fmt: str) -
             nxt += 1.0 / rate
             time.sleep(max(0.0, nxt - time.monotonic()))
         elapsed = time.monotonic() - t0
-        cpu = {pid: 100 * (_cpu_seconds(pid) - c) / elapsed for pid, c in cpu0.items()}
+        cpu = {pid: 100 * (process_cpu_seconds(pid) - c) / elapsed for pid, c in cpu0.items()}
         outs = [p.communicate(timeout=120)[0] for p in client_procs]
         publisher.close()
     finally:
