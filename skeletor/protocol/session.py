@@ -46,8 +46,13 @@ class SharedFrame:
         key = (sub.format, sub.fields, sub.people is not None)
         data = self._cache.get(key)
         if data is None:
-            data = self._cache[key] = encode_frame(self.frame, sub.format, sub.fields, self._clock(), key[2])
+            data = self._cache[key] = self._encode(sub, key[2])
         return data
+
+    def _encode(self, sub: Subscribe, person_id: bool) -> str | bytes:
+        """Serialise the frame for ``sub`` (called once per cached variant; a server may
+        override it to time the encoding)."""
+        return encode_frame(self.frame, sub.format, sub.fields, self._clock(), person_id)
 
 
 class ClientSession:
