@@ -260,7 +260,9 @@ def core_only(proto: onnx.ModelProto) -> onnx.ModelProto:
     if len(coords) != 1 or len(flags) != 1 or len(outs) != 1 or len(outside) != 2:
         raise ValueError(f"unexpected refiner graph: the core reads {outside} and gives {sorted(outs)}")
     window_out = "window" in {o.name for o in g.output}
-    core = onnx.utils.Extractor(proto).extract_model([coords[0], flags[0]], [outs.pop()])
+    # The extractor needs the cut's tensors typed: onnx 1.17 infers the types itself, later
+    # releases only read the model's value_info.
+    core = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(proto)).extract_model([coords[0], flags[0]], [outs.pop()])
     cg = core.graph
     rename = {coords[0]: "normalised", flags[0]: "present"}
     for n in cg.node:
