@@ -147,7 +147,10 @@ def _layout_rows(tmp: Path, n: int, window: int = 32) -> list[dict]:
 
 
 def _cached_rows(tmp: Path, n: int) -> list[dict]:
-    """A streaming push of the windowed model (T = 32) and of the cached one (band 4), 1 and 2 streams, interleaved."""
+    """A streaming push of the windowed model (T = 32) and of the cached one (band 4), 1 and 2
+    streams, pushes of the two interleaved; on the CPU (one thread), and on CUDA and TensorRT
+    where ONNX Runtime has them (a row that cannot run says why instead of timing a fallback)."""
+    import onnxruntime as ort
     import torch
 
     from skeletor.refiner.export import export_onnx
@@ -156,24 +159,42 @@ def _cached_rows(tmp: Path, n: int) -> list[dict]:
 
     torch.manual_seed(0)
     configs = {"windowed (T = 32)": RefinerConfig(window=32), "cached (band 4, 33 frames)": RefinerConfig(window=33, band=4)}
-    refiners = {}
-    for name, cfg in configs.items():
-        path = export_onnx(NormalisedRefiner(cfg).eval(), tmp / f"stream_{cfg.band}.onnx")
-        refiners[name] = OnnxRefiner(RuntimeConfig(str(path), provider="cpu", threads=1, hands_apart=False))
+    paths = {name: export_onnx(NormalisedRefiner(cfg).eval(), tmp / f"stream_{cfg.band}.onnx") for name, cfg in configs.items()}
     rng = np.random.default_rng(2)
     frames = (rng.normal(size=(20 + n, 75, 3)) * 0.2 + [0, 0, 2.5]).astype(np.float32)
-    rows = []
-    for people in (1, 2):
-        streams = {name: [r.new_stream() for _ in range(people)] for name, r in refiners.items()}
-        times: dict[str, list[float]] = {name: [] for name in refiners}
-        names = list(refiners)
-        for i in range(20 + n):
-            for name in names[i % 2 :] + names[: i % 2]:
-                t0 = time.perf_counter()
-                refiners[name].refine_windows([s.stage(frames[i]) for s in streams[name]])
-                if i >= 20:
-                    times[name].append(1000 * (time.perf_counter() - t0))
-        rows += [{"model": name, "streams": people, "ms": percentiles(times[name])} for name in names]
+    rows: list[dict] = []
+    for provider in ("cpu", "cuda", "tensorrt"):
+        runtime = {name: RuntimeConfig(str(path), provider=provider, threads=1, hands_apart=False, trt_cache_dir=str(tmp / "trt"))
+                   for name, path in paths.items()}  # fmt: skip
+        wanted = runtime[next(iter(runtime))].providers[0]
+        if wanted not in ort.get_available_providers():
+            if provider == "cpu":
+                raise RuntimeError("ONNX Runtime has no CPU provider")
+            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": "not measured: provider not available on this machine"}
+                     for k in (1, 2) for name in paths]  # fmt: skip
+            continue
+        try:
+            refiners = {name: OnnxRefiner(cfg) for name, cfg in runtime.items()}
+        except Exception as e:  # installed but cannot start (no driver, no TensorRT libraries)
+            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": f"not measured: {wanted} failed to start: {e}"}
+                     for k in (1, 2) for name in paths]  # fmt: skip
+            continue
+        fell_back = {r.providers[0] for r in refiners.values()} - {wanted}
+        if fell_back:
+            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": f"not measured: {wanted} fell back to {sorted(fell_back)}"}
+                     for k in (1, 2) for name in paths]  # fmt: skip
+            continue
+        for people in (1, 2):
+            streams = {name: [r.new_stream() for _ in range(people)] for name, r in refiners.items()}
+            times: dict[str, list[float]] = {name: [] for name in refiners}
+            names = list(refiners)
+            for i in range(20 + n):
+                for name in names[i % 2 :] + names[: i % 2]:
+                    t0 = time.perf_counter()
+                    refiners[name].refine_windows([s.stage(frames[i]) for s in streams[name]])
+                    if i >= 20:
+                        times[name].append(1000 * (time.perf_counter() - t0))
+            rows += [{"model": name, "streams": people, "provider": wanted, "ms": percentiles(times[name])} for name in names]
     return rows
 
 
@@ -247,6 +268,7 @@ def _run(args: argparse.Namespace) -> int:
               f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms  (outputs differ by <= {r['max_abs_diff']:.1e})")  # fmt: skip
     for r in res["cached"]:
         ms = r["ms"]
-        print(f"streaming push, {r['model']:27s} {r['streams']} stream(s): p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms")
+        text = f"p50 {ms['p50']:.3f}  p99 {ms['p99']:.3f} ms" if ms else r.get("note", "")
+        print(f"streaming push, {r['model']:27s} {r['streams']} stream(s), {r['provider']}: {text}")
     print(f"wrote {args.json}")
     return 0
