@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # The GPU rows of BENCHMARKS.md, in one run on a machine with an NVIDIA GPU (about 5-8 minutes).
 #
-#   bash scripts/gpu_check.sh                 # PyPI reachable
-#   WHEELS=.whl bash scripts/gpu_check.sh     # offline: a folder of wheels (pip download ... -d .whl)
+#   bash scripts/gpu_check.sh                 # PyPI reachable: everything below
+#   WHEELS=.whl bash scripts/gpu_check.sh     # a folder holding every wheel needed (pip download ... -d .whl)
+#   ORT_GPU_WHEEL=.whl/onnxruntime-gpu bash scripts/gpu_check.sh   # no package index (see "Offline")
 #
-# It makes its own virtual environment (.venv-gpu; GPU_VENV to change) with onnxruntime-gpu and
-# TensorRT from PyPI INSTEAD of onnxruntime (the two onnxruntime packages provide the same module:
-# never both in one environment), the project installed without its CPU onnxruntime, and torch
-# taken from the system when it has a CUDA build. Then it runs `skeletor bench refiner` (every
-# backend: torch eager / CUDA graphs, ONNX Runtime CPU / CUDA / TensorRT fp16) and
+# With a package index (or WHEELS) it makes its own virtual environment (.venv-gpu; GPU_VENV to
+# change) with onnxruntime-gpu and TensorRT from PyPI INSTEAD of onnxruntime (the two
+# onnxruntime packages provide the same module: never both in one environment), the project
+# installed without its CPU onnxruntime, and torch taken from the system when it has a CUDA
+# build. Then it runs `skeletor bench refiner` (every backend: torch eager / CUDA graphs, ONNX
+# Runtime CPU / CUDA / TensorRT fp16, and a streaming push of the cached refiner on each) and
 # `skeletor bench latency` with --provider cuda and --provider tensorrt, and writes JSON under
 # benchmarks/results/gpu/. A provider that cannot start is an error in its own row, not a CPU
 # number. With no NVIDIA GPU it says so, measures nothing and exits 3.
+#
+# Offline: when the package index (PIP_INDEX_URL, default https://pypi.org/simple) does not answer
+# within 10 s and no WHEELS folder is given, as on a lent GPU machine that reaches nothing and
+# takes at most 64 MiB a transfer, no environment with the project's dependencies can be made
+# (MediaPipe wants numpy < 2; its wheels and ONNX Runtime's GPU build are larger than one
+# transfer). It then runs `bench refiner` from the source tree with that machine's own python3
+# (PYTHON to change), which must have torch built for CUDA, numpy, scipy, numba, onnx and
+# onnxruntime: the torch CUDA rows, and the ONNX Runtime CUDA rows when ORT_GPU_WHEEL names the
+# onnxruntime-gpu wheel, or the folder of parts `scripts/gpu_wheels.sh download` splits it into
+# (carried one part a call). That wheel goes into a folder of its own (GPU_VENV/offline-site)
+# first on PYTHONPATH, so it shadows the system's onnxruntime; the script checks that the one
+# imported is the GPU build before measuring. TensorRT's libraries (gigabytes) and the latency benchmark (MediaPipe) are not run
+# offline: latency_not_measured.txt says so. Exit 4: offline and torch sees no GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${GPU_OUT:-benchmarks/results/gpu}
@@ -23,6 +38,61 @@ PY=${PYTHON:-python3}
 VENV=${GPU_VENV:-.venv-gpu}
 DATA=${SKELETOR_DATA:-../shared/data}
 VIDEO=${VIDEO:-$DATA/videos/prompt2sign_human_signer.mp4}
+INDEX=${PIP_INDEX_URL:-https://pypi.org/simple}
+
+index_answers() {  # pip would wait PIP_DEFAULT_TIMEOUT (minutes) and retry; ask once, 10 s
+  "$PY" - "$INDEX" <<'PYEOF' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/pip/", timeout=10).close()
+PYEOF
+}
+
+bench_refiner() {  # PYTHON JSON: `skeletor bench refiner` from the source tree (no install; no websockets or MediaPipe needed)
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 300 "$1" - "$2" <<'PYEOF'
+import argparse, sys
+import onnxruntime as ort
+getattr(ort, "preload_dlls", lambda: None)()  # CUDA and cuDNN from the nvidia-* pip packages, where they are
+from benchmarks import refiner_bench
+parser = argparse.ArgumentParser(prog="bench")
+refiner_bench.add_bench_parser(parser.add_subparsers())
+args = parser.parse_args(["refiner", "--json", sys.argv[1]])
+sys.exit(args.run(args))
+PYEOF
+}
+
+if [ -z "${WHEELS:-}" ] && ! index_answers; then
+  echo "gpu_check: the package index $INDEX does not answer and no WHEELS folder was given: measuring what $PY can without downloads" >&2
+  if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+    echo "gpu_check: offline, and $PY has no torch that sees the GPU: nothing can be measured without downloads" >&2
+    exit 4
+  fi
+  RUN=$PY
+  if [ -n "${ORT_GPU_WHEEL:-}" ]; then
+    wheel=$ORT_GPU_WHEEL
+    [ -d "$wheel" ] && wheel=$(bash scripts/gpu_wheels.sh join "$wheel" "$(mktemp -d)")
+    # Into a folder of its own, first on PYTHONPATH: a venv made from that python3 (itself often
+    # a venv) would see the base interpreter's packages, not its torch.
+    SITE=$VENV/offline-site
+    "$PY" -m pip install -q --no-index --no-deps --upgrade --target "$SITE" "$wheel"
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+    "$RUN" - "$SITE" <<'PYEOF'
+import os, sys
+import onnxruntime as ort
+where = os.path.realpath(ort.__file__)
+if not where.startswith(os.path.realpath(sys.argv[1])) or "CUDAExecutionProvider" not in ort.get_available_providers():
+    sys.exit(f"gpu_check: the onnxruntime imported is {where} with {ort.get_available_providers()}, not the GPU build just installed")
+print("onnxruntime", ort.__version__, "providers:", ort.get_available_providers())
+PYEOF
+  fi
+  mkdir -p "$OUT"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.csv"
+  status=0
+  bench_refiner "$RUN" "$OUT/refiner.json" || status=$?
+  echo "not measured offline: skeletor bench latency needs MediaPipe (numpy < 2), which this machine lacks and could not download ($(date -u +%FT%TZ))" > "$OUT/latency_not_measured.txt"
+  echo "gpu_check: results in $OUT (offline: bench refiner only; exit $status)"
+  exit $status
+fi
+
 PIP_SRC=()
 [ -n "${WHEELS:-}" ] && PIP_SRC=(--no-index --find-links "$WHEELS")
 [ -x "$VENV/bin/python" ] || "$PY" -m venv --system-site-packages "$VENV"

@@ -1,48 +1,132 @@
-"""scripts/gpu_check.sh on a machine without an NVIDIA GPU: it says so, measures nothing, exits 3."""
+"""scripts/gpu_check.sh and scripts/gpu_wheels.sh without an NVIDIA GPU: the refusal, and each
+path's decisions up to the first measurement, with stand-ins for nvidia-smi, pip and the GPU
+machine's python3 (which record what they were asked)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+REAL_PYTHON = shutil.which("python3")
+UNREACHABLE_INDEX = "http://127.0.0.1:9/simple"  # the discard port: connection refused at once
+
+
+def _run(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(ROOT / "scripts" / script), *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+
+
+def _fake_gpu(tmp_path: Path) -> str:
+    """A PATH whose nvidia-smi lists one GPU."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: Fake'\n")
+    smi.chmod(0o755)
+    return f"{bin_dir}:{os.environ['PATH']}"
+
+
+def _stand_in(path: Path, log: Path, torch_sees_gpu: bool) -> Path:
+    """An interpreter that records each `-m pip ...` call (with the sha256 of a .whl it is given)
+    and fails it, answers the script's torch check as told, and runs anything else for real."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then echo "$@" >> {log}; '
+        f'for a in "$@"; do case "$a" in *.whl) sha256sum "$a" >> {log};; esac; done; exit 7; fi\n'
+        f'if [ "$1" = "-c" ] && echo "$2" | grep -q torch.cuda; then exit {0 if torch_sees_gpu else 1}; fi\n'
+        f'exec {REAL_PYTHON} "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def index_url(tmp_path: Path) -> Iterator[str]:
+    """A package index that answers (a local HTTP server over an empty folder)."""
+    (tmp_path / "index" / "simple" / "pip").mkdir(parents=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "index"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
 
 
 def test_refuses_without_a_gpu_and_writes_nothing(tmp_path: Path) -> None:
     if shutil.which("nvidia-smi"):
         pytest.skip("this machine has nvidia-smi")
     out = tmp_path / "gpu"
-    env = {**os.environ, "GPU_OUT": str(out), "GPU_VENV": str(tmp_path / "venv")}
-    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, env=env, timeout=60)
+    res = _run("gpu_check.sh", {"GPU_OUT": str(out), "GPU_VENV": str(tmp_path / "venv")})
     assert res.returncode == 3
     assert "no NVIDIA GPU found" in res.stderr and "Nothing measured" in res.stderr
     assert not out.exists() and not (tmp_path / "venv").exists()
 
 
-def test_a_fake_gpu_gets_past_the_check_and_installs_without_the_cpu_onnxruntime(tmp_path: Path) -> None:
-    """With an nvidia-smi that lists a GPU, the script goes on to make its venv and asks pip for
-    onnxruntime-gpu and tensorrt but never for the CPU onnxruntime (a stand-in pip records the call)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Fake'\n")
+def test_with_an_index_it_installs_onnxruntime_gpu_and_tensorrt_never_the_cpu_onnxruntime(tmp_path: Path, index_url: str) -> None:
     venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
     log = tmp_path / "pip.log"
-    real_python = shutil.which("python3")
-    # A stand-in interpreter: records `-m pip ...` calls and fails them (so nothing is installed);
-    # runs everything else (reading pyproject.toml) with the real interpreter.
-    (venv / "bin" / "python").write_text(
-        f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then echo "$@" >> {log}; exit 7; fi\nexec {real_python} "$@"\n'
-    )
-    for f in (bin_dir / "nvidia-smi", venv / "bin" / "python"):
-        f.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GPU_OUT": str(tmp_path / "gpu"), "GPU_VENV": str(venv)}
-    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, env=env, timeout=60)
-    assert res.returncode == 7  # the stand-in pip's failure stops the script (set -e)
+    _stand_in(venv / "bin" / "python", log, torch_sees_gpu=True)
+    env = {"PATH": _fake_gpu(tmp_path), "GPU_OUT": str(tmp_path / "gpu"), "GPU_VENV": str(venv), "PIP_INDEX_URL": index_url}
+    res = _run("gpu_check.sh", env)
+    assert res.returncode == 7, res.stderr  # the stand-in pip's failure stops the script (set -e)
+    assert "does not answer" not in res.stderr
     words = log.read_text().split()
     assert "onnxruntime-gpu" in words and "tensorrt" in words and "mediapipe==0.10.21" in words
     assert not [w for w in words if w.startswith("onnxruntime") and w != "onnxruntime-gpu"]
+
+
+def test_offline_without_a_torch_that_sees_the_gpu_it_says_so_and_downloads_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "pip.log"
+    python = _stand_in(tmp_path / "machine" / "python3", log, torch_sees_gpu=False)
+    env = {"PATH": _fake_gpu(tmp_path), "GPU_OUT": str(tmp_path / "gpu"), "GPU_VENV": str(tmp_path / "venv"),
+           "PIP_INDEX_URL": UNREACHABLE_INDEX, "PYTHON": str(python)}  # fmt: skip
+    res = _run("gpu_check.sh", env)
+    assert res.returncode == 4, res.stderr
+    assert f"the package index {UNREACHABLE_INDEX} does not answer" in res.stderr and "has no torch that sees the GPU" in res.stderr
+    assert not log.exists() and not (tmp_path / "gpu").exists()
+
+
+def test_offline_the_wheel_carried_in_parts_is_put_together_and_installed_beside_the_system(tmp_path: Path) -> None:
+    """The onnxruntime-gpu wheel split by gpu_wheels.sh is joined, checked, and handed to the
+    machine's own pip with no index, no dependencies and a target folder of its own."""
+    wheel = tmp_path / "onnxruntime_gpu-9.9.9-cp312-cp312-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(os.urandom(3 * 2**20 + 12345))
+    parts = tmp_path / "parts"
+    split = _run("gpu_wheels.sh", {"PART_MB": "1"}, "split", str(wheel), str(parts))
+    assert split.returncode == 0, split.stderr
+    assert len(sorted(parts.glob("*.part-*"))) == 4
+    log = tmp_path / "pip.log"
+    python = _stand_in(tmp_path / "machine" / "python3", log, torch_sees_gpu=True)
+    env = {"PATH": _fake_gpu(tmp_path), "GPU_OUT": str(tmp_path / "gpu"), "GPU_VENV": str(tmp_path / "venv"),
+           "PIP_INDEX_URL": UNREACHABLE_INDEX, "PYTHON": str(python), "ORT_GPU_WHEEL": str(parts)}  # fmt: skip
+    res = _run("gpu_check.sh", env)
+    assert res.returncode == 7, res.stderr  # the stand-in pip's failure
+    call, digest = log.read_text().splitlines()
+    assert call.split()[:2] == ["-m", "pip"] and {"install", "--no-index", "--no-deps", "--target"} <= set(call.split())
+    assert str(tmp_path / "venv" / "offline-site") in call.split()
+    assert digest.split()[0] == hashlib.sha256(wheel.read_bytes()).hexdigest() and digest.split()[1].endswith(wheel.name)
+
+
+def test_a_damaged_part_is_refused(tmp_path: Path) -> None:
+    original = tmp_path / "file.whl"
+    original.write_bytes(os.urandom(2 * 2**20 + 7))
+    parts = tmp_path / "parts"
+    assert _run("gpu_wheels.sh", {"PART_MB": "1"}, "split", str(original), str(parts)).returncode == 0
+    joined = _run("gpu_wheels.sh", {}, "join", str(parts), str(tmp_path / "ok"))
+    assert joined.returncode == 0 and Path(joined.stdout.strip()).read_bytes() == original.read_bytes()
+    last = sorted(parts.glob("*.part-*"))[-1]
+    last.write_bytes(last.read_bytes()[:-1])
+    damaged = _run("gpu_wheels.sh", {}, "join", str(parts), str(tmp_path / "bad"))
+    assert damaged.returncode == 1 and "does not match its SHA256" in damaged.stderr
+    assert not (tmp_path / "bad" / "file.whl").exists()
