@@ -3,7 +3,7 @@
 #
 #   bash scripts/gpu_check.sh                 # PyPI reachable: everything below
 #   WHEELS=.whl bash scripts/gpu_check.sh     # a folder holding every wheel needed (pip download ... -d .whl)
-#   ORT_GPU_WHEEL=.whl/onnxruntime-gpu bash scripts/gpu_check.sh   # no package index (see "Offline")
+#   bash scripts/gpu_check.sh                 # no package index: what .gpu-carry brought (see "Offline")
 #
 # With a package index (or WHEELS) it makes its own virtual environment (.venv-gpu; GPU_VENV to
 # change) with onnxruntime-gpu and TensorRT from PyPI INSTEAD of onnxruntime (the two
@@ -17,16 +17,18 @@
 #
 # Offline: when the package index (PIP_INDEX_URL, default https://pypi.org/simple) does not answer
 # within 10 s and no WHEELS folder is given, as on a lent GPU machine that reaches nothing and
-# takes at most 64 MiB a transfer, no environment with the project's dependencies can be made
-# (MediaPipe wants numpy < 2; its wheels and ONNX Runtime's GPU build are larger than one
-# transfer). It then runs `bench refiner` from the source tree with that machine's own python3
-# (PYTHON to change), which must have torch built for CUDA, numpy, scipy, numba, onnx and
-# onnxruntime: the torch CUDA rows, and the ONNX Runtime CUDA rows when ORT_GPU_WHEEL names the
-# onnxruntime-gpu wheel, or the folder of parts `scripts/gpu_wheels.sh download` splits it into
-# (carried one part a call). That wheel goes into a folder of its own (GPU_VENV/offline-site)
-# first on PYTHONPATH, so it shadows the system's onnxruntime; the script checks that the one
-# imported is the GPU build before measuring. TensorRT's libraries (gigabytes) and the latency benchmark (MediaPipe) are not run
-# offline: latency_not_measured.txt says so. Exit 4: offline and torch sees no GPU.
+# takes at most 64 MiB a transfer, it runs from the source tree with that machine's own python3
+# (PYTHON to change), which must have torch built for CUDA, numpy (2.x will do), scipy, numba,
+# onnx and onnxruntime, plus what `bash scripts/gpu_wheels.sh download` laid out here and the
+# device calls carried there (GPU_CARRY, default .gpu-carry): kit/ (MediaPipe, websockets and
+# the video) and ort/ (the onnxruntime-gpu wheel in parts, put together and checked by SHA256).
+# Those wheels go into a folder of their own (GPU_VENV/offline-site) first on PYTHONPATH, so the
+# GPU build shadows the system's onnxruntime; the script checks that the onnxruntime imported is
+# the GPU build before it measures. It runs `bench refiner` (torch CUDA
+# rows; ONNX Runtime CUDA rows with ort/), and with kit/ `bench latency` with --provider cuda
+# (with ort/) and --provider cpu (the live rate on a machine with cores to spare). TensorRT's
+# libraries (gigabytes) cannot be carried: its rows say "not measured". Exit 4: offline and that
+# python's torch sees no GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${GPU_OUT:-benchmarks/results/gpu}
@@ -61,35 +63,47 @@ PYEOF
 }
 
 if [ -z "${WHEELS:-}" ] && ! index_answers; then
-  echo "gpu_check: the package index $INDEX does not answer and no WHEELS folder was given: measuring what $PY can without downloads" >&2
+  echo "gpu_check: the package index $INDEX does not answer and no WHEELS folder was given: measuring what $PY and ${GPU_CARRY:-.gpu-carry} have" >&2
   if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
     echo "gpu_check: offline, and $PY has no torch that sees the GPU: nothing can be measured without downloads" >&2
     exit 4
   fi
-  RUN=$PY
-  if [ -n "${ORT_GPU_WHEEL:-}" ]; then
-    wheel=$ORT_GPU_WHEEL
-    [ -d "$wheel" ] && wheel=$(bash scripts/gpu_wheels.sh join "$wheel" "$(mktemp -d)")
-    # Into a folder of its own, first on PYTHONPATH: a venv made from that python3 (itself often
-    # a venv) would see the base interpreter's packages, not its torch.
-    SITE=$VENV/offline-site
-    "$PY" -m pip install -q --no-index --no-deps --upgrade --target "$SITE" "$wheel"
+  CARRY=${GPU_CARRY:-.gpu-carry}
+  SITE=$VENV/offline-site
+  wheels=()
+  [ -d "$CARRY/kit" ] && wheels+=("$CARRY"/kit/*.whl)
+  [ -d "$CARRY/ort" ] && wheels+=("$(bash scripts/gpu_wheels.sh join "$CARRY/ort" "$(mktemp -d)")")
+  if [ ${#wheels[@]} -gt 0 ]; then
+    # A folder first on PYTHONPATH, not a venv: a venv made from that python3 (itself often a
+    # venv) would see the base interpreter's packages, not its torch.
+    "$PY" -m pip install -q --no-index --no-deps --upgrade --target "$SITE" "${wheels[@]}"
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-    "$RUN" - "$SITE" <<'PYEOF'
+  fi
+  if [ -d "$CARRY/ort" ]; then
+    "$PY" - "$SITE" <<'PYEOF'
 import os, sys
 import onnxruntime as ort
 where = os.path.realpath(ort.__file__)
 if not where.startswith(os.path.realpath(sys.argv[1])) or "CUDAExecutionProvider" not in ort.get_available_providers():
-    sys.exit(f"gpu_check: the onnxruntime imported is {where} with {ort.get_available_providers()}, not the GPU build just installed")
+    sys.exit(f"gpu_check: the onnxruntime imported is {where} with {ort.get_available_providers()}, not the GPU build carried in")
 print("onnxruntime", ort.__version__, "providers:", ort.get_available_providers())
 PYEOF
   fi
   mkdir -p "$OUT"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.csv"
   status=0
-  bench_refiner "$RUN" "$OUT/refiner.json" || status=$?
-  echo "not measured offline: skeletor bench latency needs MediaPipe (numpy < 2), which this machine lacks and could not download ($(date -u +%FT%TZ))" > "$OUT/latency_not_measured.txt"
-  echo "gpu_check: results in $OUT (offline: bench refiner only; exit $status)"
+  bench_refiner "$PY" "$OUT/refiner.json" || status=$?
+  if [ -d "$CARRY/kit" ]; then
+    providers=(cpu)
+    [ -d "$CARRY/ort" ] && providers=(cuda cpu)
+    for provider in "${providers[@]}"; do
+      PYTHONPATH="$PWD:$PYTHONPATH" timeout 240 "$PY" -m realtime.commands bench latency --video "$CARRY"/kit/*.mp4 --frames 300 \
+        --rounds 2 --provider "$provider" --json "$OUT/latency_$provider.json" || { echo "gpu_check: latency with --provider $provider failed" >&2; status=1; }
+    done
+  else
+    echo "not measured offline: no $CARRY/kit (MediaPipe, websockets, the video; scripts/gpu_wheels.sh download)" > "$OUT/latency_not_measured.txt"
+  fi
+  echo "gpu_check: results in $OUT (offline; exit $status)"
   exit $status
 fi
 

@@ -97,25 +97,30 @@ def test_offline_without_a_torch_that_sees_the_gpu_it_says_so_and_downloads_noth
     assert not log.exists() and not (tmp_path / "gpu").exists()
 
 
-def test_offline_the_wheel_carried_in_parts_is_put_together_and_installed_beside_the_system(tmp_path: Path) -> None:
-    """The onnxruntime-gpu wheel split by gpu_wheels.sh is joined, checked, and handed to the
-    machine's own pip with no index, no dependencies and a target folder of its own."""
+def test_offline_what_was_carried_is_put_together_and_installed_beside_the_system(tmp_path: Path) -> None:
+    """The onnxruntime-gpu wheel split by gpu_wheels.sh (GPU_CARRY/ort) is joined, checked, and
+    handed with the kit's wheels (GPU_CARRY/kit) to the machine's own pip: no index, no
+    dependencies, a target folder of its own."""
+    carry = tmp_path / "carry"
     wheel = tmp_path / "onnxruntime_gpu-9.9.9-cp312-cp312-manylinux_2_28_x86_64.whl"
     wheel.write_bytes(os.urandom(3 * 2**20 + 12345))
-    parts = tmp_path / "parts"
-    split = _run("gpu_wheels.sh", {"PART_MB": "1"}, "split", str(wheel), str(parts))
+    split = _run("gpu_wheels.sh", {"PART_MB": "1"}, "split", str(wheel), str(carry / "ort"))
     assert split.returncode == 0, split.stderr
-    assert len(sorted(parts.glob("*.part-*"))) == 4
+    assert len(sorted((carry / "ort").glob("*.part-*"))) == 4
+    (carry / "kit").mkdir()
+    kit_wheel = carry / "kit" / "mediapipe-0.10.21-cp312-cp312-manylinux_2_28_x86_64.whl"
+    kit_wheel.write_bytes(b"not really a wheel")
     log = tmp_path / "pip.log"
     python = _stand_in(tmp_path / "machine" / "python3", log, torch_sees_gpu=True)
     env = {"PATH": _fake_gpu(tmp_path), "GPU_OUT": str(tmp_path / "gpu"), "GPU_VENV": str(tmp_path / "venv"),
-           "PIP_INDEX_URL": UNREACHABLE_INDEX, "PYTHON": str(python), "ORT_GPU_WHEEL": str(parts)}  # fmt: skip
+           "PIP_INDEX_URL": UNREACHABLE_INDEX, "PYTHON": str(python), "GPU_CARRY": str(carry)}  # fmt: skip
     res = _run("gpu_check.sh", env)
     assert res.returncode == 7, res.stderr  # the stand-in pip's failure
-    call, digest = log.read_text().splitlines()
+    call, *digests = log.read_text().splitlines()
     assert call.split()[:2] == ["-m", "pip"] and {"install", "--no-index", "--no-deps", "--target"} <= set(call.split())
     assert str(tmp_path / "venv" / "offline-site") in call.split()
-    assert digest.split()[0] == hashlib.sha256(wheel.read_bytes()).hexdigest() and digest.split()[1].endswith(wheel.name)
+    by_name = {Path(d.split()[1]).name: d.split()[0] for d in digests}
+    assert by_name == {wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest(), kit_wheel.name: hashlib.sha256(kit_wheel.read_bytes()).hexdigest()}
 
 
 def test_a_damaged_part_is_refused(tmp_path: Path) -> None:
