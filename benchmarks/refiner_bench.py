@@ -167,22 +167,21 @@ def _cached_rows(tmp: Path, n: int) -> list[dict]:
         runtime = {name: RuntimeConfig(str(path), provider=provider, threads=1, hands_apart=False, trt_cache_dir=str(tmp / "trt"))
                    for name, path in paths.items()}  # fmt: skip
         wanted = runtime[next(iter(runtime))].providers[0]
+
+        def not_measured(why: str) -> list[dict]:
+            return [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": f"not measured: {why}"} for k in (1, 2) for name in paths]
+
         if wanted not in ort.get_available_providers():
-            if provider == "cpu":
-                raise RuntimeError("ONNX Runtime has no CPU provider")
-            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": "not measured: provider not available on this machine"}
-                     for k in (1, 2) for name in paths]  # fmt: skip
+            rows += not_measured("provider not available on this machine")
             continue
         try:
             refiners = {name: OnnxRefiner(cfg) for name, cfg in runtime.items()}
         except Exception as e:  # installed but cannot start (no driver, no TensorRT libraries)
-            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": f"not measured: {wanted} failed to start: {e}"}
-                     for k in (1, 2) for name in paths]  # fmt: skip
+            rows += not_measured(f"{wanted} failed to start: {e}")
             continue
         fell_back = {r.providers[0] for r in refiners.values()} - {wanted}
         if fell_back:
-            rows += [{"model": name, "streams": k, "provider": wanted, "ms": None, "note": f"not measured: {wanted} fell back to {sorted(fell_back)}"}
-                     for k in (1, 2) for name in paths]  # fmt: skip
+            rows += not_measured(f"{wanted} fell back to {sorted(fell_back)}")
             continue
         for people in (1, 2):
             streams = {name: [r.new_stream() for _ in range(people)] for name, r in refiners.items()}
