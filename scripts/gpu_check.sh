@@ -52,8 +52,6 @@ PYEOF
 bench_refiner() {  # PYTHON JSON: `skeletor bench refiner` from the source tree (no install; no websockets or MediaPipe needed)
   PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 300 "$1" - "$2" <<'PYEOF'
 import argparse, sys
-import onnxruntime as ort
-getattr(ort, "preload_dlls", lambda: None)()  # CUDA and cuDNN from the nvidia-* pip packages, where they are
 from benchmarks import refiner_bench
 parser = argparse.ArgumentParser(prog="bench")
 refiner_bench.add_bench_parser(parser.add_subparsers())
@@ -97,7 +95,7 @@ PYEOF
     providers=(cpu)
     [ -d "$CARRY/ort" ] && providers=(cuda cpu)
     for provider in "${providers[@]}"; do
-      PYTHONPATH="$PWD:$PYTHONPATH" timeout 240 "$PY" -m realtime.commands bench latency --video "$CARRY"/kit/*.mp4 --frames 300 \
+      PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout 240 "$PY" -m realtime.commands bench latency --video "$CARRY"/kit/*.mp4 --frames 300 \
         --rounds 2 --provider "$provider" --json "$OUT/latency_$provider.json" || { echo "gpu_check: latency with --provider $provider failed" >&2; status=1; }
     done
   else

@@ -51,6 +51,7 @@ and ``If`` nodes that cost ONNX Runtime more than the numpy does). Both load.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -227,6 +228,16 @@ def choose_providers(preference: tuple[str, ...] | list[str], available: list[st
             + (f": {how}" if how else "")
         )
     return chosen
+
+
+@functools.cache
+def _load_gpu_libraries() -> None:
+    """Load CUDA and cuDNN from the nvidia-* pip packages, once a process: onnxruntime-gpu from
+    PyPI (>= 1.21) finds them only then, unless torch was imported first."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
 
 
 class _WindowedRefiner(ABC):
@@ -499,6 +510,8 @@ class OnnxRefiner(_WindowedRefiner):
             raise RefinerWeightsError(f"{path}: refiner weights not found (RuntimeConfig.weights)")
         available = ort.get_available_providers()
         chosen = choose_providers(cfg.providers, available)
+        if chosen[0] != "CPUExecutionProvider":
+            _load_gpu_libraries()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = cfg.threads
         opts.inter_op_num_threads = 1

@@ -339,3 +339,29 @@ def test_numpy_window_stats_match_the_models_on_real_windows(data_dir: Path, dro
     np.testing.assert_allclose(scale, want_scale.numpy(), atol=1e-6, rtol=1e-6)
     if drop == "everything":
         assert (root == 0).all() and (scale == 1).all()
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider' is not in available provider names")  # faked available here
+def test_a_gpu_provider_loads_cuda_from_the_pip_packages_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime-gpu from PyPI finds the nvidia-* packages' CUDA only after ``preload_dlls``:
+    a refiner asked for a GPU provider calls it before its sessions; one on the CPU never does."""
+    import onnxruntime as ort
+
+    from skeletor.refiner.runtime import _load_gpu_libraries
+
+    _load_gpu_libraries.cache_clear()  # once a process: forget an earlier test's
+    calls: list[str] = []
+    monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: calls.append("preload"), raising=False)
+    OnnxRefiner(RuntimeConfig(provider="cpu"))
+    assert calls == []
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    try:  # on a machine without CUDA the session falls back to the CPU, which a demanded provider refuses
+        OnnxRefiner(RuntimeConfig(provider="cuda"))
+    except ProviderUnavailableError:
+        pass
+    assert calls == ["preload"]
+    try:
+        OnnxRefiner(RuntimeConfig(provider="cuda"))
+    except ProviderUnavailableError:
+        pass
+    assert calls == ["preload"]  # not again
